@@ -1,0 +1,200 @@
+"""Batched generation and log-likelihood for a causal LM: left padding, positions, KV cache.
+
+Rows are left-padded so every row's last token sits in the final column; positions count only real
+tokens, so a padded row computes exactly what it would compute alone.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+
+import torch
+from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+
+
+def context_window(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int | None:
+    """The longest sequence (in tokens) the model can attend over, or None when it has no limit."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit is None and 0 < getattr(tokenizer, "model_max_length", 0) < 1_000_000:
+        limit = tokenizer.model_max_length
+    return int(limit) if limit else None
+
+
+def encode(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], special: bool
+) -> list[list[int]]:
+    """Token ids of each text (with the tokenizer's special tokens when `special`)."""
+    if not texts:
+        return []
+    ids = tokenizer(list(texts), add_special_tokens=special)["input_ids"]
+    if special:
+        fallback = tokenizer.bos_token_id
+        fallback = tokenizer.pad_token_id if fallback is None else fallback
+        ids = [row if row else [fallback] for row in ids]
+    return [list(row) for row in ids]
+
+
+def truncate_left(seqs: list[list[int]], limit: int, what: str) -> list[list[int]]:
+    """Keep the last `limit` tokens of each sequence, warning once when anything was cut."""
+    cut = sum(len(s) > limit for s in seqs)
+    if cut:
+        warnings.warn(
+            f"{cut} {what} longer than {limit} tokens were truncated from the left to fit the "
+            "host's context window.",
+            stacklevel=3,
+        )
+    return [s[-limit:] if len(s) > limit else s for s in seqs]
+
+
+def left_pad(
+    seqs: list[list[int]], pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Left-padded input ids, attention mask and position ids, each [batch, longest]."""
+    width = max(len(s) for s in seqs)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for row, seq in enumerate(seqs):
+        ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+        mask[row, width - len(seq) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids.to(device), mask.to(device), positions.to(device)
+
+
+class StopChecker:
+    """Per-row stop-string detection that decodes only a short tail, and only when it can matter.
+
+    A token can complete a stop string only if its own text shares a character with one (or is a
+    partial byte); that test is memoised per token id, so most steps decode nothing.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stop: Sequence[str]):
+        self.tokenizer = tokenizer
+        self.stop = tuple(s for s in stop if s)
+        self.chars = set("".join(self.stop))
+        self.window = 4 * max((len(s) for s in self.stop), default=0) + 4
+        self._relevant: dict[int, bool] = {}
+
+    def _may_matter(self, token: int) -> bool:
+        hit = self._relevant.get(token)
+        if hit is None:
+            text = self.tokenizer.decode([token], clean_up_tokenization_spaces=False)
+            hit = not text or "\ufffd" in text or bool(self.chars.intersection(text))
+            self._relevant[token] = hit
+        return hit
+
+    def stopped(self, rows: list[int], generated: list[list[int]]) -> list[int]:
+        """The subset of `rows` whose generated text now contains a stop string."""
+        if not self.stop:
+            return []
+        check = [r for r in rows if self._may_matter(generated[r][-1])]
+        if not check:
+            return []
+        tails = self.tokenizer.batch_decode(
+            [generated[r][-self.window :] for r in check],
+            skip_special_tokens=True,
+            clean_up_tokenization_spaces=False,
+        )
+        return [
+            r for r, text in zip(check, tails, strict=True) if any(s in text for s in self.stop)
+        ]
+
+    def cut(self, text: str) -> str:
+        """`text` up to (not including) its first stop string."""
+        end = min((i for i in (text.find(s) for s in self.stop) if i >= 0), default=len(text))
+        return text[:end]
+
+
+def _next_tokens(
+    logits: torch.Tensor, temperature: float, generator: torch.Generator | None
+) -> torch.Tensor:
+    """Greedy (temperature 0) or sampled next token per row from last-position logits [B, V]."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+@torch.no_grad()
+def generate_batch(
+    model: PreTrainedModel,
+    seqs: list[list[int]],
+    pad_id: int,
+    eos_ids: set[int],
+    checker: StopChecker,
+    max_new_tokens: int,
+    temperature: float,
+    generator: torch.Generator | None,
+    route: AbstractContextManager[None] | None,
+    use_cache: bool,
+) -> list[list[int]]:
+    """New token ids per row (eos and everything after a stop excluded) for one micro-batch."""
+    device = model.device
+    ids, mask, positions = left_pad(seqs, pad_id, device)
+    batch = len(seqs)
+    generated: list[list[int]] = [[] for _ in range(batch)]
+    active = list(range(batch))
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    cache = DynamicCache() if use_cache else None
+    step_ids, step_pos = ids, positions
+    with route if route is not None else nullcontext():
+        for _ in range(max_new_tokens):
+            out = model(
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=step_pos,
+                past_key_values=cache,
+                use_cache=use_cache,
+                logits_to_keep=1,
+            )
+            token = _next_tokens(out.logits[:, -1, :], temperature, generator)
+            new = token.tolist()
+            finished = set()
+            for r in active:
+                if new[r] in eos_ids:
+                    finished.add(r)
+                else:
+                    generated[r].append(new[r])
+            finished.update(checker.stopped([r for r in active if r not in finished], generated))
+            active = [r for r in active if r not in finished]
+            if not active:
+                break
+            if finished:
+                done[list(finished)] = True
+            token = token.masked_fill(done, pad_id)
+            mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
+            next_pos = positions[:, -1:] + 1
+            positions = torch.cat([positions, next_pos], dim=1)
+            if use_cache:
+                step_ids, step_pos = token[:, None], next_pos
+            else:
+                ids = torch.cat([ids, token[:, None]], dim=1)
+                step_ids, step_pos = ids, positions
+    return generated
+
+
+@torch.no_grad()
+def loglik_batch(
+    model: PreTrainedModel,
+    prompts: list[list[int]],
+    targets: list[list[int]],
+    pad_id: int,
+    route: AbstractContextManager[None] | None,
+) -> torch.Tensor:
+    """Sum of log-probs of each row's target tokens given its prompt, float32 [batch] on CPU."""
+    seqs = [p + t for p, t in zip(prompts, targets, strict=True)]
+    ids, mask, positions = left_pad(seqs, pad_id, model.device)
+    # Left padding puts every target at the end: only the last (longest target + 1) logits matter.
+    keep = min(max(len(t) for t in targets) + 1, ids.shape[1])
+    with route if route is not None else nullcontext():
+        logits = model(
+            input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep
+        ).logits
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, keep-1, V)
+    scored = ids[:, ids.shape[1] - keep + 1 :]
+    token_logp = logp.gather(-1, scored[..., None]).squeeze(-1)
+    lengths = torch.tensor([len(t) for t in targets], device=ids.device)
+    columns = torch.arange(keep - 1, device=ids.device)
+    is_target = columns[None, :] >= (keep - 1 - lengths)[:, None]
+    return (token_logp * is_target).sum(-1).float().cpu()

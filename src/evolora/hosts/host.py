@@ -1,0 +1,159 @@
+"""`Host`: a frozen causal language model and its tokenizer, with batched generation and scoring."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from evolora.errors import EvoloraError
+from evolora.hosts.adapters import AdapterRouter, adapter_id_tensor
+from evolora.hosts.generation import (
+    StopChecker,
+    context_window,
+    encode,
+    generate_batch,
+    loglik_batch,
+    truncate_left,
+)
+
+DEFAULT_BATCH = 64
+
+
+class Host:
+    """A frozen (eval, no grad) causal LM plus tokenizer (left padding, with a pad token)."""
+
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str
+    ) -> None:
+        model.eval()
+        model.requires_grad_(False)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token_id is None:
+            if tokenizer.eos_token_id is None:
+                raise EvoloraError(
+                    f"The tokenizer of host '{name}' has neither a pad nor an eos token; "
+                    "add a pad_token to its tokenizer_config.json."
+                )
+            tokenizer.pad_token = tokenizer.eos_token
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.device: torch.device = model.device
+        self.context = context_window(model, tokenizer)
+        self.eos_ids = self._eos_ids()
+        self._checkers: dict[tuple[str, ...], StopChecker] = {}
+
+    def _eos_ids(self) -> set[int]:
+        ids = {self.tokenizer.eos_token_id}
+        config = getattr(self.model, "generation_config", None)
+        extra = getattr(config, "eos_token_id", None) if config is not None else None
+        ids.update(extra if isinstance(extra, list) else [extra])
+        return {i for i in ids if i is not None}
+
+    @property
+    def n_params(self) -> int:
+        """Number of parameters of the host model."""
+        return sum(p.numel() for p in self.model.parameters())
+
+    def generate(
+        self,
+        prompts: list[str],
+        max_new_tokens: int = 32,
+        temperature: float = 0.0,
+        stop: tuple[str, ...] = ("\n",),
+        adapters: AdapterRouter | None = None,
+        adapter_ids: Sequence[int] | torch.Tensor | None = None,
+        batch_size: int | None = None,
+        seed: int | None = None,
+        use_cache: bool = True,
+    ) -> list[str]:
+        """The new text of each prompt, cut before the first stop string (greedy at temperature 0).
+
+        With `adapters`, prompt i runs through adapter `adapter_ids[i]` (-1: the bare host).
+        `use_cache=False` recomputes the whole sequence every step (same tokens, slower).
+        """
+        if max_new_tokens < 0 or temperature < 0:
+            raise EvoloraError("max_new_tokens and temperature must be >= 0.")
+        ids = adapter_id_tensor(adapters, adapter_ids, len(prompts), self.device)
+        seqs = encode(self.tokenizer, prompts, special=True)
+        if self.context is not None:
+            max_new_tokens = min(max_new_tokens, self.context - 1)
+            seqs = truncate_left(seqs, self.context - max_new_tokens, "prompts")
+        if not prompts or max_new_tokens == 0:
+            return [""] * len(prompts)
+        generator = None
+        if seed is not None and temperature > 0:
+            generator = torch.Generator(device=self.device).manual_seed(seed)
+        checker = self._checkers.setdefault(tuple(stop), StopChecker(self.tokenizer, stop))
+        # Longest prompts first so each micro-batch holds similar lengths (little padding).
+        order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
+        size = batch_size or DEFAULT_BATCH
+        outputs: list[str] = [""] * len(prompts)
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            route = adapters.route(ids[rows]) if adapters is not None else None
+            new = generate_batch(
+                self.model,
+                [seqs[i] for i in rows],
+                self.tokenizer.pad_token_id,
+                self.eos_ids,
+                checker,
+                max_new_tokens,
+                temperature,
+                generator,
+                route,
+                use_cache,
+            )
+            texts = self.tokenizer.batch_decode(
+                new, skip_special_tokens=True, clean_up_tokenization_spaces=False
+            )
+            for i, text in zip(rows, texts, strict=True):
+                outputs[i] = checker.cut(text)
+        return outputs
+
+    def loglik(
+        self,
+        prompts: list[str],
+        targets: list[str],
+        adapters: AdapterRouter | None = None,
+        adapter_ids: Sequence[int] | torch.Tensor | None = None,
+        batch_size: int | None = None,
+    ) -> torch.Tensor:
+        """Sum of log-probabilities of each target's tokens given its prompt, float32 [n] on CPU."""
+        if len(prompts) != len(targets):
+            raise EvoloraError(
+                f"loglik got {len(prompts)} prompts but {len(targets)} targets; give one target "
+                "per prompt."
+            )
+        ids = adapter_id_tensor(adapters, adapter_ids, len(prompts), self.device)
+        heads = encode(self.tokenizer, prompts, special=True)
+        tails = encode(self.tokenizer, targets, special=False)
+        if self.context is not None:
+            joined = truncate_left(
+                [h + t for h, t in zip(heads, tails, strict=True)], self.context, "prompts"
+            )
+            # A target token needs at least one token before it to be predicted.
+            tails = [
+                t[len(t) - min(len(t), len(j) - 1) :] for t, j in zip(tails, joined, strict=True)
+            ]
+            heads = [j[: len(j) - len(t)] for j, t in zip(joined, tails, strict=True)]
+        order = sorted(range(len(heads)), key=lambda i: -(len(heads[i]) + len(tails[i])))
+        size = batch_size or DEFAULT_BATCH
+        result = torch.zeros(len(prompts), dtype=torch.float32)
+        for start in range(0, len(order), size):
+            rows = order[start : start + size]
+            route = adapters.route(ids[rows]) if adapters is not None else None
+            result[rows] = loglik_batch(
+                self.model,
+                [heads[i] for i in rows],
+                [tails[i] for i in rows],
+                self.tokenizer.pad_token_id,
+                route,
+            )
+        return result
+
+    def __repr__(self) -> str:
+        arch = type(self.model).__name__
+        return f"Host({self.name!r}, {arch}, {self.n_params:,} params, {self.device})"

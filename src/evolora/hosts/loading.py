@@ -1,0 +1,160 @@
+"""`load_host(spec)`: the built-in host, a local Hugging Face folder, or a cached "org/name".
+
+Nothing here reaches the network: every transformers / huggingface_hub call is local-files-only.
+Each way a folder can be unusable ends in one `EvoloraError` sentence.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from evolora.errors import EvoloraError
+
+BUILTIN_DIR = Path(__file__).parent / "builtin"
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+def pick_device(device: str | None = None):
+    """The torch device to run on: `device` when given, else cuda when available, else cpu."""
+    import torch
+
+    if device is not None:
+        try:
+            return torch.device(device)
+        except RuntimeError as problem:
+            raise EvoloraError(f"device '{device}' is not a torch device ({problem}).") from None
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_spec(spec: str) -> Path:
+    """The local folder a host spec points to ('builtin', a folder path, or a cached 'org/name')."""
+    if spec == "builtin":
+        if not (BUILTIN_DIR / "config.json").is_file():
+            raise EvoloraError(
+                f"The built-in host checkpoint is missing from {BUILTIN_DIR}; reinstall evolora or "
+                "retrain it: `evolora host train --config configs/host_builtin.yaml --out DIR`."
+            )
+        return BUILTIN_DIR
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise EvoloraError(
+                f"Host spec '{spec}' is a file; give a folder holding config.json and weights."
+            )
+        return path
+    if _HUB_ID.match(spec):
+        return _from_hf_cache(spec)
+    raise EvoloraError(
+        f"Host spec '{spec}' is neither 'builtin', an existing folder, nor an 'org/name' model id."
+    )
+
+
+def _from_hf_cache(repo_id: str) -> Path:
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError, ValueError):
+        raise EvoloraError(
+            f"Model '{repo_id}' is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}); "
+            f"download it where there is network (`hf download {repo_id}`) and copy the cache "
+            "here (or set HF_HOME), or pass the path of a local model folder."
+        ) from None
+
+
+def check_folder(folder: Path) -> None:
+    """Raise an EvoloraError unless `folder` holds a causal LM config, weights and a tokenizer."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise EvoloraError(
+            f"{folder} is not a model folder: it has no config.json (expected a Hugging Face "
+            "causal LM saved with save_pretrained)."
+        )
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise EvoloraError(f"{config_file} is not valid JSON.") from None
+    _check_causal(config, config_file)
+    _check_weights(folder)
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise EvoloraError(
+            f"{folder} has no tokenizer (none of {', '.join(_TOKENIZER_FILES)}); save the "
+            "tokenizer into the model folder with tokenizer.save_pretrained."
+        )
+
+
+def _check_causal(config: dict, config_file: Path) -> None:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_type = config.get("model_type")
+    causal_classes = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    architectures = config.get("architectures") or []
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
+        architectures and not causal_classes.intersection(architectures)
+    ):
+        kind = ", ".join(architectures) or f"model_type '{model_type}'"
+        raise EvoloraError(
+            f"{config_file.parent} holds {kind}, which is not a causal language model; a host "
+            "must load with AutoModelForCausalLM (e.g. a Llama, Qwen2, Gemma or GPT-2 checkpoint)."
+        )
+
+
+def _check_weights(folder: Path) -> None:
+    from safetensors import safe_open
+
+    shards = sorted(folder.glob("*.safetensors"))
+    if not shards and not any(folder.glob("*.bin")):
+        raise EvoloraError(
+            f"{folder} is not a model folder: it has no weights (model.safetensors or "
+            "pytorch_model.bin)."
+        )
+    for shard in shards:
+        try:
+            with safe_open(str(shard), framework="pt") as handle:
+                handle.keys()
+        except Exception as problem:  # safetensors raises its own error types for bad headers
+            raise EvoloraError(
+                f"{shard} is not a valid safetensors file ({_first_line(problem)}); re-save or "
+                "re-download the model."
+            ) from None
+
+
+def _first_line(problem: Exception) -> str:
+    text = str(problem).strip().splitlines()
+    return text[0] if text else type(problem).__name__
+
+
+def load_host(spec: str = "builtin", device: str | None = None):
+    """A frozen `Host` from 'builtin', a local HF model folder, or 'org/name' in the HF cache."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from evolora.hosts.host import Host
+
+    folder = resolve_spec(spec)
+    check_folder(folder)
+    target = pick_device(device)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    except Exception as problem:
+        raise EvoloraError(
+            f"The tokenizer in {folder} could not be loaded ({_first_line(problem)})."
+        ) from None
+    dtype = torch.float32 if target.type == "cpu" else "auto"
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+    except Exception as problem:
+        raise EvoloraError(
+            f"The model in {folder} could not be loaded ({_first_line(problem)})."
+        ) from None
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+    return Host(model.to(target), tokenizer, name=spec)
