@@ -1,0 +1,111 @@
+"""The assimilation gate: is an organelle's advantage real enough to merge it into the colony?
+
+Stages, each logged with its reason: energy (with an optional top-up for high ROI), a full recent
+window, uplift of treatment (the candidate) over control (the colony's merged adapter) on the same
+prompts against a threshold, a one-sided paired sign-flip permutation test on those pairs, and a
+holdout probe on reserved prompts comparing the colony before and after the trial merge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from evolora.ecology.config import AssimilationTuning
+
+
+def paired_permutation_pvalue(
+    treatment: np.ndarray, control: np.ndarray, permutations: int, rng: np.random.Generator
+) -> float:
+    """One-sided p-value that treatment beats control, by randomly flipping the paired differences.
+
+    Under the null the sign of each difference is a coin flip; the p-value is the share of
+    flipped mean differences at least as large as the observed one (with the +1 correction).
+    """
+    diff = np.asarray(treatment, dtype=float) - np.asarray(control, dtype=float)
+    observed = diff.mean()
+    signs = rng.choice([-1.0, 1.0], size=(permutations, len(diff)))
+    flipped = (signs * diff).mean(axis=1)
+    return float((1 + np.sum(flipped >= observed - 1e-12)) / (permutations + 1))
+
+
+@dataclass
+class GateDecision:
+    """One assimilation attempt: every number the gate looked at and why it stopped or passed."""
+
+    organelle: int
+    generation: int
+    passed: bool = False
+    reasons: list[str] = field(default_factory=list)
+    energy: float = 0.0
+    topup: float = 0.0
+    control_mean: float | None = None
+    treatment_mean: float | None = None
+    uplift: float | None = None
+    p_value: float | None = None
+    holdout_before: float | None = None
+    holdout_after: float | None = None
+
+    def record(self) -> dict:
+        return asdict(self)
+
+
+def energy_stage(
+    decision: GateDecision, energy: float, roi: float, tuning: AssimilationTuning
+) -> float:
+    """Check the energy gate, minting a top-up for high-ROI organelles; returns the new energy."""
+    if (
+        energy < tuning.energy_gate
+        and tuning.energy_topup_roi_bonus > 0
+        and roi >= tuning.topup_roi_threshold
+    ):
+        decision.topup = min(tuning.energy_topup_roi_bonus, tuning.energy_gate - energy)
+        energy += decision.topup
+    decision.energy = energy
+    if energy < tuning.energy_gate:
+        decision.reasons.append(f"energy {energy:.2f} below gate {tuning.energy_gate:.2f}")
+    return energy
+
+
+def uplift_stage(
+    decision: GateDecision,
+    treatment: np.ndarray,
+    control: np.ndarray,
+    tuning: AssimilationTuning,
+    rng: np.random.Generator,
+) -> bool:
+    """Compare the candidate (treatment) with the colony (control) on the same recent prompts."""
+    if len(treatment) < tuning.window:
+        decision.reasons.append(f"window has {len(treatment)} of {tuning.window} episodes")
+        return False
+    decision.treatment_mean = float(np.mean(treatment))
+    decision.control_mean = float(np.mean(control))
+    decision.uplift = decision.treatment_mean - decision.control_mean
+    decision.p_value = paired_permutation_pvalue(treatment, control, tuning.permutations, rng)
+    ok = True
+    if decision.uplift < tuning.uplift_threshold:
+        decision.reasons.append(
+            f"uplift {decision.uplift:+.3f} below threshold {tuning.uplift_threshold:+.3f}"
+        )
+        ok = False
+    if decision.p_value > tuning.p_value:
+        decision.reasons.append(f"p-value {decision.p_value:.3f} above {tuning.p_value:.3f}")
+        ok = False
+    return ok
+
+
+def holdout_stage(
+    decision: GateDecision, before: float, after: float, tuning: AssimilationTuning
+) -> bool:
+    """The trial merge must beat the current colony on reserved prompts by more than the margin."""
+    decision.holdout_before, decision.holdout_after = before, after
+    if after - before <= tuning.holdout_margin:
+        decision.reasons.append(
+            f"holdout probe {after:.3f} vs {before:.3f} "
+            f"does not beat margin {tuning.holdout_margin:+.3f}"
+        )
+        return False
+    decision.passed = True
+    decision.reasons.append("passed")
+    return True

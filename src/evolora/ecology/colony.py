@@ -1,0 +1,69 @@
+"""The colony: living organelles, their slots in one LoRA population, and the merged adapter.
+
+Slot 0 of the population holds the colony's merged (assimilated) adapter; slots 1..max hold
+organelles; the slots after those are scratch space for evolution-strategy perturbations and trial
+merges. Slots are fixed at start so one batched forward can serve everything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from evolora.ecology.config import EcologyConfig
+from evolora.ecology.organelle import Organelle
+
+MERGED_SLOT = 0
+
+
+class Colony:
+    """Who lives where: organelle bookkeeping on top of a fixed-size LoRA population."""
+
+    def __init__(self, config: EcologyConfig):
+        self.config = config
+        self.organelles: list[Organelle] = []
+        self.next_id = 1
+        self.capacity = 1 + config.population.max
+        self.scratch = list(range(self.capacity, self.capacity + self.scratch_size(config)))
+
+    @staticmethod
+    def scratch_size(config: EcologyConfig) -> int:
+        """Scratch slots: one antithetic pair per ES pair per organelle, plus one trial merge."""
+        return 2 * config.learning.es.pairs * config.population.max + 1
+
+    @property
+    def slots_needed(self) -> int:
+        return self.capacity + len(self.scratch)
+
+    def free_slots(self) -> list[int]:
+        used = {o.slot for o in self.organelles}
+        return [s for s in range(1, self.capacity) if s not in used]
+
+    def spawn(self, parent: Organelle | None, energy: float, generation: int) -> Organelle | None:
+        """A new organelle in a free slot (None when full); its species follows the parent."""
+        free = self.free_slots()
+        if not free:
+            return None
+        organelle = Organelle(
+            id=self.next_id,
+            slot=free[0],
+            species=parent.species if parent else self.next_id,
+            parent=parent.id if parent else None,
+            born=generation,
+            energy=energy,
+        )
+        self.next_id += 1
+        self.organelles.append(organelle)
+        return organelle
+
+    def remove(self, organelle: Organelle) -> None:
+        self.organelles.remove(organelle)
+
+    def energies(self) -> np.ndarray:
+        return np.array([o.energy for o in self.organelles], dtype=float)
+
+    def state(self) -> dict:
+        return {"next_id": self.next_id, "organelles": [o.state() for o in self.organelles]}
+
+    def load_state(self, state: dict) -> None:
+        self.next_id = state["next_id"]
+        self.organelles = [Organelle.from_state(s) for s in state["organelles"]]

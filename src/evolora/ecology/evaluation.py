@@ -1,0 +1,85 @@
+"""Holdout evaluation of the frozen host, best organelle, merged adapter and routed colony."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from evolora.ecology.colony import MERGED_SLOT, Colony
+from evolora.ecology.organelle import Cell, cell_key
+from evolora.tasks import Example, TaskGrid, score
+
+VARIANTS = ("host", "best", "merged", "routed")
+
+
+def holdout_examples(grid: TaskGrid, per_cell: int, seed: int) -> list[Example]:
+    """A fixed holdout set: `per_cell` examples of every cell, from the holdout split only."""
+    rng = np.random.default_rng([seed, 7919])
+    return [
+        grid.sample(rng, cell=cell, split="holdout") for cell in grid.cells for _ in range(per_cell)
+    ]
+
+
+def best_organelle(colony: Colony):
+    """The organelle with the best recent treatment scores (None in an empty colony)."""
+    scored = [o for o in colony.organelles if o.recent]
+    if not scored:
+        return None
+    return max(scored, key=lambda o: (np.mean([t for t, _ in o.recent]), o.energy))
+
+
+def routed_slot(colony: Colony, cell: Cell) -> int:
+    """The slot that serves a cell in the routed colony: the organelle with the best posterior mean
+    success there, or the merged adapter when no organelle has tried the cell."""
+    best, best_mean = MERGED_SLOT, -1.0
+    key = cell_key(cell)
+    for o in colony.organelles:
+        s, f = o.successes.get(key, 0), o.failures.get(key, 0)
+        if s + f == 0:
+            continue
+        mean = (s + 1) / (s + f + 2)
+        if mean > best_mean:
+            best, best_mean = o.slot, mean
+    return best
+
+
+def evaluate(
+    host, population, colony: Colony, examples: list[Example], max_new_tokens: int
+) -> dict:
+    """Accuracy of every variant on the examples: overall, per family and per cell (one batch)."""
+    best = best_organelle(colony)
+    slot_of = {
+        "host": lambda ex: -1,
+        "best": lambda ex: best.slot if best else MERGED_SLOT,
+        "merged": lambda ex: MERGED_SLOT,
+        "routed": lambda ex: routed_slot(colony, (ex.family, ex.difficulty)),
+    }
+    prompts = [ex.prompt for _ in VARIANTS for ex in examples]
+    ids = [slot_of[v](ex) for v in VARIANTS for ex in examples]
+    completions = host.generate(
+        prompts, max_new_tokens=max_new_tokens, adapters=population, adapter_ids=ids
+    )
+    report = {}
+    for v, variant in enumerate(VARIANTS):
+        chunk = completions[v * len(examples) : (v + 1) * len(examples)]
+        scores = [score(ex, c) for ex, c in zip(examples, chunk, strict=True)]
+        report[variant] = summarize(scores, examples)
+    report["best_organelle"] = best.id if best else None
+    return report
+
+
+def summarize(scores: list[float], examples: list[Example]) -> dict:
+    """Accuracy (share of fully correct answers) overall, per family and per cell, and the mean
+    partial-credit score overall."""
+    by_family, by_cell = defaultdict(list), defaultdict(list)
+    correct = [float(s >= 1.0) for s in scores]
+    for c, ex in zip(correct, examples, strict=True):
+        by_family[ex.family].append(c)
+        by_cell[cell_key((ex.family, ex.difficulty))].append(c)
+    return {
+        "overall": float(np.mean(correct)) if correct else 0.0,
+        "score": float(np.mean(scores)) if scores else 0.0,
+        "family": {k: float(np.mean(v)) for k, v in by_family.items()},
+        "cell": {k: float(np.mean(v)) for k, v in by_cell.items()},
+    }

@@ -1,0 +1,471 @@
+"""The ecology's generation loop: pay, forage, earn, learn, guard diversity, reproduce, assimilate.
+
+One `Ecology` owns a run: the frozen host, one LoRA population holding every organelle, the task
+market and the colony's books. `step()` runs one generation and returns its flat summary (metric
+prefixes `energy/`, `roi/`, `accuracy/`, `assimilation/`, `population/`); everything it decides is
+written to the run folder, and a checkpoint after every generation lets `resume` continue exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+
+import numpy as np
+import torch
+
+from evolora.ecology import assimilation as gate
+from evolora.ecology.colony import MERGED_SLOT, Colony
+from evolora.ecology.config import EcologyConfig
+from evolora.ecology.diversity import (
+    effective_population,
+    gini,
+    over_cap,
+    redistribute,
+    species_shares,
+)
+from evolora.ecology.energy import Compute, apply, compute_cost, pay_ticket, settle_episode
+from evolora.ecology.evaluation import evaluate, holdout_examples
+from evolora.ecology.learning import ESJob, es_step, target_lengths
+from evolora.ecology.market import CellMarket, UCBBandit
+from evolora.ecology.organelle import Organelle, cell_key
+from evolora.ecology.routing import thompson_route
+from evolora.lora import LoRAPopulation, merge
+from evolora.tasks import Example, TaskGrid, score
+from evolora.telemetry.rundir import RunDir
+
+PROBE_FRACTION = 0.1  # share of the train split reserved for assimilation's holdout probe
+
+
+def is_reserved(example: Example) -> bool:
+    """Whether a train example is reserved for assimilation probes (never used for learning)."""
+    digest = hashlib.sha256(b"probe:" + example.prompt.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < PROBE_FRACTION
+
+
+class Ecology:
+    """One ecology run on a host; build with `Ecology.start` or `Ecology.resume`."""
+
+    def __init__(self, config: EcologyConfig, host, run: RunDir):
+        self.config, self.host, self.run = config, host, run
+        self.grid = TaskGrid(config.grid.families, config.grid.difficulties)
+        self.colony = Colony(config)
+        self.population = LoRAPopulation(
+            host,
+            n=self.colony.slots_needed,
+            rank=config.lora.rank,
+            alpha=config.lora.alpha,
+            targets=config.lora.targets,
+            seed=config.seed,
+        )
+        self.market = CellMarket(self.grid.cells, config.environment)
+        self.bandit = UCBBandit(self.grid.cells, config.environment.ucb_c)
+        self.rng = np.random.default_rng(config.seed)
+        self.generation = 0
+        self.attempt = 0
+        self.merges = 0
+        self.gating = Counter()
+        self.snapshots: list[dict] = []
+        self.last_eval: dict | None = None
+        self.holdout = holdout_examples(self.grid, config.evaluation.per_cell, config.seed)
+        self.probe = self._probe_examples()
+        self.adapter_params = self.population.member_numel()
+        self.flops_per_token = 2.0 * (host.n_params + self.adapter_params)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @classmethod
+    def start(cls, config: EcologyConfig, host, run: RunDir) -> Ecology:
+        """A fresh colony: `population.initial` organelles, each its own species."""
+        ecology = cls(config, host, run)
+        for _ in range(config.population.initial):
+            ecology._seed_from_merged(config.energy.initial)
+        return ecology
+
+    @classmethod
+    def resume(cls, config: EcologyConfig, host, run: RunDir) -> Ecology:
+        """Continue a run from its latest good checkpoint, exactly as if it had never stopped."""
+        checkpoint = run.load_checkpoint(device=host.device)
+        ecology = cls(config, host, run)
+        ecology.population.load_state_tensors(checkpoint.tensors)
+        state = checkpoint.state
+        ecology.generation = state["generation"]
+        ecology.attempt = state["attempt"] + 1
+        ecology.merges = state["merges"]
+        ecology.gating = Counter(state["gating"])
+        ecology.snapshots = state["snapshots"]
+        ecology.last_eval = state["last_eval"]
+        ecology.colony.load_state(state["colony"])
+        ecology.market.load_state(state["market"])
+        ecology.bandit.load_state(state["bandit"])
+        ecology.rng.bit_generator.state = state["rng"]
+        return ecology
+
+    def checkpoint(self) -> None:
+        state = {
+            "generation": self.generation,
+            "attempt": self.attempt,
+            "merges": self.merges,
+            "gating": dict(self.gating),
+            "snapshots": self.snapshots,
+            "last_eval": self.last_eval,
+            "colony": self.colony.state(),
+            "market": self.market.state(),
+            "bandit": self.bandit.state(),
+            "rng": self.rng.bit_generator.state,
+        }
+        self.run.save_checkpoint(self.generation, self.population.state_tensors(), state)
+
+    @property
+    def finished(self) -> bool:
+        return self.generation >= self.config.generations
+
+    # -- one generation ------------------------------------------------------------------------
+
+    def step(self) -> dict:
+        """Run one generation and return its summary (also written to gen_summaries.jsonl)."""
+        started = time.perf_counter()
+        self.generation += 1
+        active = self._pay_tickets()
+        episodes = self._forage(active)
+        learned = self._learn(active, episodes)
+        self._guard_diversity()
+        born, died = self._reproduce_and_cull()
+        decision = self._try_assimilation()
+        evaluated = None
+        if self.generation % self.config.evaluation.every == 0 or self.finished:
+            evaluated = self.evaluate()
+        summary = self._summary(active, episodes, learned, born, died, decision, evaluated)
+        summary["time/generation_s"] = time.perf_counter() - started
+        self._write("gen_summaries", summary)
+        self.checkpoint()
+        return summary
+
+    def _pay_tickets(self) -> list[Organelle]:
+        active = []
+        for o in self.colony.organelles:
+            o.energy, paid = pay_ticket(o.energy, self.config.energy.m)
+            o.starving = 0 if paid else o.starving + 1
+            if paid:
+                active.append(o)
+        return active
+
+    def _forage(self, active: list[Organelle]) -> list[dict]:
+        """Serve the bandit's cells: each active organelle solves tasks on its routed cell, and the
+        merged adapter solves the same prompts as the paired control."""
+        if not active:
+            return []
+        grid, env = self.config.grid, self.config.environment
+        cells = self.bandit.select(grid.cells_per_generation, self.rng)
+        counts = [o.success_counts(cells) for o in active]
+        routes = thompson_route(
+            np.array([s for s, _ in counts], dtype=float),
+            np.array([f for _, f in counts], dtype=float),
+            self.rng,
+        )
+        jobs = [(o, cells[r]) for o, r in zip(active, routes, strict=True)]
+        examples = [
+            [self._train_example(cell) for _ in range(grid.episodes_per_organelle)]
+            for _, cell in jobs
+        ]
+        flat = [ex for batch in examples for ex in batch]
+        slots = [o.slot for (o, _), batch in zip(jobs, examples, strict=True) for _ in batch]
+        t0 = time.perf_counter()
+        completions = self.host.generate(
+            [ex.prompt for ex in flat] * 2,
+            max_new_tokens=grid.max_new_tokens,
+            adapters=self.population,
+            adapter_ids=slots + [MERGED_SLOT] * len(flat),
+        )
+        seconds = (time.perf_counter() - t0) / len(completions)
+        treatment, control = completions[: len(flat)], completions[len(flat) :]
+        prompt_tokens = target_lengths(self.host, [ex.prompt for ex in flat])
+        answer_tokens = target_lengths(self.host, treatment)
+
+        records, i = [], 0
+        by_cell: dict = {}
+        for (o, cell), batch in zip(jobs, examples, strict=True):
+            gen_t, gen_c = [], []
+            for ex in batch:
+                reward, baseline = score(ex, treatment[i]), score(ex, control[i])
+                success = reward >= 1.0
+                flops = self.flops_per_token * (prompt_tokens[i] + answer_tokens[i] + 1)
+                cost = compute_cost(
+                    Compute(flops, seconds, self.adapter_params), self.config.energy
+                )
+                books = settle_episode(self.market.prices[cell], reward, success, cost, env)
+                o.energy = apply(o.energy, books.net, self.config.energy.cap)
+                o.revenue += books.revenue
+                o.cost += books.cost
+                o.record(cell, success, reward, baseline, self.config.assimilation_tuning.window)
+                gen_t.append(reward)
+                gen_c.append(baseline)
+                by_cell.setdefault(cell, []).append((success, books.revenue))
+                records.append(
+                    {
+                        "generation": self.generation,
+                        "attempt": self.attempt,
+                        "organelle": o.id,
+                        "cell": cell_key(cell),
+                        "prompt": ex.prompt,
+                        "answer": ex.answer,
+                        "completion": treatment[i],
+                        "reward": reward,
+                        "control_reward": baseline,
+                        "success": success,
+                        "price": self.market.prices[cell],
+                        "revenue": books.revenue,
+                        "cost": books.cost,
+                        "roi": books.roi,
+                        "energy": o.energy,
+                    }
+                )
+                i += 1
+            if np.mean(gen_t) > np.mean(gen_c):
+                o.wins += 1
+        for cell, outcomes in by_cell.items():
+            self.market.update(cell, float(np.mean([s for s, _ in outcomes])))
+            self.bandit.observe(cell, float(np.mean([r for _, r in outcomes])), n=len(outcomes))
+        for record in records:
+            self._write("episodes", record)
+        return records
+
+    def _learn(self, active: list[Organelle], episodes: list[dict]) -> list:
+        """Gradient-free updates of every active organelle on fresh training tasks of its cell."""
+        es = self.config.learning.es
+        if not active:
+            return []
+        last_cell = {}
+        for record in episodes:
+            last_cell[record["organelle"]] = record["cell"]
+        jobs = []
+        for k, o in enumerate(active):
+            family, difficulty = last_cell[o.id].split(":")
+            cell = (family, int(difficulty))
+            batch = [self._train_example(cell) for _ in range(es.batch)]
+            jobs.append(
+                ESJob(o.slot, batch, self.colony.scratch[2 * es.pairs * k : 2 * es.pairs * (k + 1)])
+            )
+        results = es_step(self.host, self.population, jobs, es, self.rng)
+        for o, result in zip(active, results, strict=True):
+            cost = compute_cost(
+                Compute(self.flops_per_token * result.tokens, 0.0, self.adapter_params),
+                self.config.energy,
+            )
+            o.energy = apply(o.energy, -cost, self.config.energy.cap)
+            o.cost += cost
+        return results
+
+    def _guard_diversity(self) -> None:
+        guard = self.config.diversity
+        if not guard.enabled or len(self.colony.organelles) < 2:
+            return
+        energies = self.colony.energies()
+        if gini(energies) > guard.energy_gini_cap:
+            self.gating["diversity/redistributions"] += 1
+            for o, e in zip(
+                self.colony.organelles,
+                redistribute(energies, guard.redistribute_fraction),
+                strict=True,
+            ):
+                o.energy = float(e)
+
+    def _reproduce_and_cull(self) -> tuple[int, int]:
+        energy, repro = self.config.energy, self.config.reproduction
+        died = 0
+        for o in list(self.colony.organelles):
+            if o.starving > energy.grace_generations:
+                self.colony.remove(o)
+                self.population.reset_member(o.slot)
+                died += 1
+        born = 0
+        rich = sorted(self.colony.organelles, key=lambda o: -o.energy)
+        for parent in rich:
+            if parent.energy < repro.energy_threshold:
+                break
+            species = [o.species for o in self.colony.organelles]
+            if self.config.diversity.enabled and parent.species in over_cap(
+                species, self.config.diversity.species_share_cap
+            ):
+                self.gating["diversity/species_capped"] += 1
+                continue
+            child = self.colony.spawn(parent, parent.energy / 2, self.generation)
+            if child is None:
+                break
+            parent.energy /= 2
+            self._copy_mutated(parent.slot, child.slot)
+            born += 1
+        while len(self.colony.organelles) < self.config.population.min:
+            self._seed_from_merged(energy.initial)
+            born += 1
+        return born, died
+
+    def _try_assimilation(self) -> gate.GateDecision | None:
+        """Test the strongest repeat winner; merge it into the colony's adapter if it passes."""
+        tuning = self.config.assimilation_tuning
+        if not tuning.enabled:
+            return None
+        winners = [o for o in self.colony.organelles if o.wins >= tuning.min_wins]
+        if not winners:
+            return None
+        candidate = max(winners, key=lambda o: np.mean([t - c for t, c in o.recent]))
+        decision = gate.GateDecision(organelle=candidate.id, generation=self.generation)
+        self.gating["assimilation/attempts"] += 1
+        candidate.energy = gate.energy_stage(decision, candidate.energy, candidate.roi, tuning)
+        pairs = np.array(candidate.recent)
+        passed_uplift = gate.uplift_stage(decision, pairs[:, 0], pairs[:, 1], tuning, self.rng)
+        if not decision.reasons and passed_uplift:
+            trial = self.colony.scratch[-1]
+            weights = [max(decision.control_mean, 1e-3), max(decision.treatment_mean, 1e-3)]
+            merged = merge(
+                self.population,
+                [MERGED_SLOT, candidate.slot],
+                weights,
+                method="svd_soup",
+                rank=self.config.lora.rank,
+            )
+            self.population.set_member(trial, merged.tensors)
+            before, after = self._probe_scores([MERGED_SLOT, trial])
+            if gate.holdout_stage(decision, before, after, tuning):
+                self.population.clone(trial, MERGED_SLOT)
+                self.merges += 1
+                self._after_merge(tuning.offspring)
+        candidate.wins = 0
+        self._log_decision(decision)
+        return decision
+
+    def _after_merge(self, offspring: int) -> None:
+        """Old control scores describe the previous merged adapter: start every window afresh,
+        then seed offspring of the new merged adapter (replacing the poorest when full)."""
+        for o in self.colony.organelles:
+            o.recent.clear()
+            o.wins = 0
+        for _ in range(offspring):
+            if not self.colony.free_slots():
+                poorest = min(self.colony.organelles, key=lambda o: o.energy)
+                self.colony.remove(poorest)
+            self._seed_from_merged(self.config.energy.initial)
+
+    def _log_decision(self, decision: gate.GateDecision) -> None:
+        outcome = "passed" if decision.passed else "failed"
+        self.gating[f"assimilation/{outcome}"] += 1
+        for reason in decision.reasons:
+            self.gating[f"gate/{reason.split(' ')[0]}"] += 1
+        record = {"attempt": self.attempt, **decision.record()}
+        self.snapshots = ([*self.snapshots, record])[
+            -self.config.assimilation_tuning.gating_snapshot_limit :
+        ]
+        self._write("assimilation", record)
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(self) -> dict:
+        """Holdout accuracy of host, best organelle, merged adapter and routed colony."""
+        report = evaluate(
+            self.host, self.population, self.colony, self.holdout, self.config.grid.max_new_tokens
+        )
+        report["generation"] = self.generation
+        report["attempt"] = self.attempt
+        self.last_eval = report
+        self._write("evaluations", report)
+        return report
+
+    def _probe_scores(self, slots: list[int]) -> list[float]:
+        """Mean score of each slot on the reserved probe prompts (one batched generation)."""
+        prompts = [ex.prompt for ex in self.probe]
+        completions = self.host.generate(
+            prompts * len(slots),
+            max_new_tokens=self.config.grid.max_new_tokens,
+            adapters=self.population,
+            adapter_ids=[s for s in slots for _ in prompts],
+        )
+        n = len(prompts)
+        return [
+            float(
+                np.mean(
+                    [
+                        score(ex, c)
+                        for ex, c in zip(self.probe, completions[k * n : (k + 1) * n], strict=True)
+                    ]
+                )
+            )
+            for k in range(len(slots))
+        ]
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _train_example(self, cell) -> Example:
+        while True:
+            example = self.grid.sample(self.rng, cell=cell, split="train")
+            if not is_reserved(example):
+                return example
+
+    def _probe_examples(self) -> list[Example]:
+        rng = np.random.default_rng([self.config.seed, 104729])
+        size = self.config.assimilation_tuning.holdout_probe_size
+        probe = []
+        while len(probe) < size:
+            cell = self.grid.cells[len(probe) % len(self.grid.cells)]
+            example = self.grid.sample(rng, cell=cell, split="train")
+            if is_reserved(example):
+                probe.append(example)
+        return probe
+
+    def _copy_mutated(self, src: int, dst: int) -> None:
+        self.population.clone(src, dst)
+        sigma = self.config.reproduction.mutation_sigma
+        if sigma > 0:
+            generator = torch.Generator(device=self.population.device)
+            generator.manual_seed(int(self.rng.integers(0, 2**62)))
+            self.population.mutate([dst], sigma, generator)
+
+    def _seed_from_merged(self, energy: float) -> Organelle | None:
+        """A new organelle of a new species, grown from the colony's merged adapter."""
+        organelle = self.colony.spawn(None, energy, self.generation)
+        if organelle is not None:
+            self._copy_mutated(MERGED_SLOT, organelle.slot)
+        return organelle
+
+    def _write(self, stream: str, record: dict) -> None:
+        self.run.stream(stream).append(record)
+
+    def _summary(self, active, episodes, learned, born, died, decision, evaluated) -> dict:
+        organelles = self.colony.organelles
+        energies = self.colony.energies()
+        rois = [e["roi"] for e in episodes]
+        summary = {
+            "generation": self.generation,
+            "attempt": self.attempt,
+            "population/size": len(organelles),
+            "population/active": len(active),
+            "population/born": born,
+            "population/died": died,
+            "population/effective": effective_population(energies),
+            "population/species_shares": {
+                str(k): v for k, v in species_shares([o.species for o in organelles]).items()
+            },
+            "energy/mean": float(energies.mean()) if len(energies) else 0.0,
+            "energy/total": float(energies.sum()),
+            "energy/gini": gini(energies),
+            "roi/mean": float(np.mean(rois)) if rois else 0.0,
+            "roi/median": float(np.median(rois)) if rois else 0.0,
+            "roi/std": float(np.std(rois)) if rois else 0.0,
+            "reward/treatment": float(np.mean([e["reward"] for e in episodes]))
+            if episodes
+            else 0.0,
+            "reward/control": float(np.mean([e["control_reward"] for e in episodes]))
+            if episodes
+            else 0.0,
+            "learning/fitness": float(np.mean([r.fitness_mean for r in learned]))
+            if learned
+            else 0.0,
+            "market/prices": {cell_key(c): p for c, p in self.market.prices.items()},
+            "assimilation/merges": self.merges,
+            "assimilation/gating": dict(self.gating),
+            "assimilation/last": decision.record() if decision else None,
+        }
+        if evaluated:
+            for variant in ("host", "best", "merged", "routed"):
+                summary[f"accuracy/{variant}"] = evaluated[variant]["overall"]
+        return summary

@@ -1,0 +1,58 @@
+"""An organelle: one LoRA adapter slot of the colony, with its energy, lineage and track record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+Cell = tuple[str, int]
+
+
+def cell_key(cell: Cell) -> str:
+    """A JSON-friendly name for a cell, e.g. 'math:2'."""
+    return f"{cell[0]}:{cell[1]}"
+
+
+@dataclass
+class Organelle:
+    """State of one living organelle; its adapter tensors live in `slot` of the LoRA population."""
+
+    id: int
+    slot: int
+    species: int
+    parent: int | None
+    born: int
+    energy: float
+    starving: int = 0
+    wins: int = 0
+    revenue: float = 0.0
+    cost: float = 0.0
+    successes: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    # Recent paired episodes: [treatment reward, control reward] on the same prompt.
+    recent: list[list[float]] = field(default_factory=list)
+
+    @property
+    def roi(self) -> float:
+        """Lifetime revenue / cost ratio."""
+        return self.revenue / self.cost if self.cost > 0 else self.revenue
+
+    def record(
+        self, cell: Cell, success: bool, treatment: float, control: float, window: int
+    ) -> None:
+        """Add one episode to the per-cell counts and the paired recent window."""
+        book = self.successes if success else self.failures
+        book[cell_key(cell)] = book.get(cell_key(cell), 0) + 1
+        self.recent.append([treatment, control])
+        del self.recent[:-window]
+
+    def success_counts(self, cells: list[Cell]) -> tuple[list[int], list[int]]:
+        """Successes and failures on each of the given cells."""
+        keys = [cell_key(c) for c in cells]
+        return [self.successes.get(k, 0) for k in keys], [self.failures.get(k, 0) for k in keys]
+
+    def state(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict) -> Organelle:
+        return cls(**state)

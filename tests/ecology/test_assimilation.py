@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+
+from evolora.ecology.assimilation import (
+    GateDecision,
+    energy_stage,
+    holdout_stage,
+    paired_permutation_pvalue,
+    uplift_stage,
+)
+from evolora.ecology.config import AssimilationTuning
+
+
+def test_permutation_test_detects_a_consistent_gain_and_not_noise():
+    rng = np.random.default_rng(0)
+    control = np.zeros(12)
+    assert paired_permutation_pvalue(np.ones(12), control, 2000, rng) < 0.01
+    noise = rng.normal(size=12)
+    p_null = paired_permutation_pvalue(control + noise, control + noise[::-1], 2000, rng)
+    assert p_null > 0.05
+
+
+def test_energy_gate_with_and_without_top_up():
+    tuning = AssimilationTuning(
+        energy_gate=5.0, energy_topup_roi_bonus=2.0, topup_roi_threshold=1.5
+    )
+    low_roi = GateDecision(organelle=1, generation=3)
+    assert energy_stage(low_roi, energy=4.0, roi=1.0, tuning=tuning) == 4.0
+    assert low_roi.reasons and "below gate" in low_roi.reasons[0]
+    high_roi = GateDecision(organelle=1, generation=3)
+    assert energy_stage(high_roi, energy=4.0, roi=2.0, tuning=tuning) == pytest.approx(5.0)
+    assert high_roi.topup == pytest.approx(1.0)
+    assert high_roi.reasons == []
+
+
+def test_uplift_stage_needs_a_full_window_a_large_enough_gain_and_significance():
+    tuning = AssimilationTuning(window=6, uplift_threshold=0.2, p_value=0.05, permutations=999)
+    rng = np.random.default_rng(0)
+    short = GateDecision(organelle=1, generation=1)
+    assert not uplift_stage(short, np.ones(3), np.zeros(3), tuning, rng)
+    assert "window" in short.reasons[0]
+
+    small = GateDecision(organelle=1, generation=1)
+    treatment = np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+    assert not uplift_stage(small, treatment, np.zeros(6), tuning, rng)
+    assert small.uplift == pytest.approx(1 / 6)
+    assert any("uplift" in r for r in small.reasons)
+
+    strong = GateDecision(organelle=1, generation=1)
+    assert uplift_stage(strong, np.ones(6), np.zeros(6), tuning, rng)
+    assert strong.uplift == pytest.approx(1.0) and strong.p_value < 0.05
+
+
+def test_holdout_stage_passes_only_a_merge_that_beats_the_margin():
+    tuning = AssimilationTuning(holdout_margin=0.05)
+    worse = GateDecision(organelle=1, generation=1)
+    assert not holdout_stage(worse, before=0.5, after=0.52, tuning=tuning)
+    better = GateDecision(organelle=1, generation=1)
+    assert holdout_stage(better, before=0.5, after=0.6, tuning=tuning)
+    assert better.passed and better.reasons == ["passed"]
