@@ -55,15 +55,10 @@ def _placeholder_group(name: str, what: str, issue: str) -> typer.Typer:
     return group
 
 
-@app.command("run")
-def run_command() -> None:
-    """Run the main job: the ecology (a LoRA colony on the frozen built-in host)."""
-    raise EvoloraError(
-        "The ecology (evolora's main job) is not built yet; it arrives with the ecology issue."
-    )
-
-
 def _register_groups() -> None:
+    from evolora.ecology.commands import run_command
+
+    app.command("run")(run_command)
     for name, what, issue in [
         ("tasks", "List, sample and export task families", "the tasks issue"),
         ("report", "Summarise a run folder as tables, plots and HTML", "the ecology issue"),
