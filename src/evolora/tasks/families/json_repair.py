@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
 from evolora.tasks.base import Example, TaskFamily
-from evolora.tasks.families._draw import choice, coin, randint, shuffled, word
+from evolora.tasks.families._draw import Draws
 from evolora.tasks.registry import register_family
 from evolora.tasks.scorers import json_score
 
@@ -46,16 +45,18 @@ class JsonRepairFamily(TaskFamily):
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Example:
         """A random object at `difficulty`, corrupted, with its compact JSON as the answer."""
+        draw = Draws(rng)
         n_keys, depth, n_corrupt, kinds, longest = _LEVELS[difficulty]
         while True:
-            obj = _object(rng, n_keys, depth, force_nested=depth > 1)
-            answer = json.dumps(obj, separators=(",", ":"))
+            obj = _object(draw, n_keys, depth, force_nested=depth > 1)
             clean = _Renderer({})
-            clean.value(obj, top=True)
+            answer = clean.value(obj, top=True)  # compact JSON: no spaces, keys in order
+            if len(answer) + len("json:  =") + n_corrupt > longest:
+                continue
             sites = [(i, [k for k in opts if k in kinds]) for i, opts in enumerate(clean.sites)]
             sites = [(i, opts) for i, opts in sites if opts]
-            chosen = shuffled(rng, sites)[:n_corrupt]
-            renderer = _Renderer({i: choice(rng, opts) for i, opts in chosen})
+            chosen = draw.shuffled(sites, n_corrupt)
+            renderer = _Renderer({i: draw.choice(opts) for i, opts in chosen})
             broken = renderer.value(obj, top=True)
             prompt = f"json: {broken} ="
             if len(prompt) <= longest and broken != answer:
@@ -67,40 +68,40 @@ class JsonRepairFamily(TaskFamily):
         return json_score(example.answer, completion)
 
 
-def _scalar(rng: np.random.Generator) -> Any:
-    roll = rng.random()
+def _scalar(draw: Draws) -> Any:
+    roll = draw.uniform()
     if roll < 0.3:
-        return randint(rng, 0, 99)
+        return draw.randint(0, 99)
     if roll < 0.65:
-        return word(rng, 2, 4)
-    return choice(rng, (True, False, None))
+        return draw.word(2, 4)
+    return draw.choice((True, False, None))
 
 
-def _value(rng: np.random.Generator, depth: int) -> Any:
-    if depth <= 1 or coin(rng, 0.6):
-        return _scalar(rng)
-    if coin(rng):
-        return [_value(rng, depth - 1) for _ in range(randint(rng, 2, 3))]
-    return _object(rng, randint(rng, 1, 2), depth - 1, force_nested=False)
+def _value(draw: Draws, depth: int) -> Any:
+    if depth <= 1 or draw.coin(0.6):
+        return _scalar(draw)
+    if draw.coin():
+        return [_value(draw, depth - 1) for _ in range(draw.randint(2, 3))]
+    return _object(draw, draw.randint(1, 2), depth - 1, force_nested=False)
 
 
-def _object(rng: np.random.Generator, n_keys: int, depth: int, force_nested: bool) -> dict:
+def _object(draw: Draws, n_keys: int, depth: int, force_nested: bool) -> dict:
     keys: list[str] = []
     while len(keys) < n_keys:
-        key = word(rng, 1, 2)
+        key = draw.word(1, 2)
         if key not in keys:
             keys.append(key)
-    nested = randint(rng, 0, n_keys - 1) if force_nested else -1
+    nested = draw.randint(0, n_keys - 1) if force_nested else -1
     obj = {}
     for i, key in enumerate(keys):
         if i == nested:
             obj[key] = (
-                [_value(rng, depth - 1) for _ in range(randint(rng, 2, 3))]
-                if coin(rng)
-                else _object(rng, randint(rng, 1, 2), depth - 1, force_nested=False)
+                [_value(draw, depth - 1) for _ in range(draw.randint(2, 3))]
+                if draw.coin()
+                else _object(draw, draw.randint(1, 2), depth - 1, force_nested=False)
             )
         else:
-            obj[key] = _value(rng, depth)
+            obj[key] = _value(draw, depth)
     return obj
 
 
@@ -129,7 +130,7 @@ class _Renderer:
             return f"'{value}'" if self._site("single_quotes") else f'"{value}"'
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        text = json.dumps(value)
+        text = "true" if value is True else "false" if value is False else "null"
         return _PYTHON[text] if self._site("python_literal") else text
 
     def _key(self, key: str) -> str:

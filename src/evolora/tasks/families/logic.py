@@ -8,7 +8,7 @@ import string
 import numpy as np
 
 from evolora.tasks.base import Example, TaskFamily
-from evolora.tasks.families._draw import choice, coin, randint, shuffled
+from evolora.tasks.families._draw import Draws
 from evolora.tasks.registry import register_family
 from evolora.tasks.scorers import first_line
 
@@ -40,13 +40,14 @@ class LogicFamily(TaskFamily):
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Example:
         """A balanced true/false problem at `difficulty`."""
-        target = coin(rng)
-        syllogism = difficulty in _PREMISES and coin(rng)
+        draw = Draws(rng)
+        target = draw.coin()
+        syllogism = difficulty in _PREMISES and draw.coin()
         while True:
             if syllogism:
-                text, value = _syllogism(rng, difficulty)
+                text, value = _syllogism(draw, difficulty)
             else:
-                tree = _tree(rng, _OPERATORS[difficulty], allow_not=True)
+                tree = _tree(draw, _OPERATORS[difficulty], allow_not=True)
                 text, value = render(tree, top=True), evaluate(tree)
             if value == target:
                 kind = "syllogism" if syllogism else "boolean"
@@ -58,16 +59,16 @@ class LogicFamily(TaskFamily):
         return float(first_line(completion).lower() == example.answer)
 
 
-def _tree(rng: np.random.Generator, n_ops: int, allow_not: bool) -> Node:
+def _tree(draw: Draws, n_ops: int, allow_not: bool) -> Node:
     if n_ops == 0:
-        return coin(rng)
-    if allow_not and coin(rng, 0.3):
-        return ("not", _tree(rng, n_ops - 1, allow_not=False))
-    left = randint(rng, 0, n_ops - 1)
+        return draw.coin()
+    if allow_not and draw.coin(0.3):
+        return ("not", _tree(draw, n_ops - 1, allow_not=False))
+    left = draw.randint(0, n_ops - 1)
     return (
-        choice(rng, _BINARY),
-        _tree(rng, left, allow_not=True),
-        _tree(rng, n_ops - 1 - left, allow_not=True),
+        draw.choice(_BINARY),
+        _tree(draw, left, allow_not=True),
+        _tree(draw, n_ops - 1 - left, allow_not=True),
     )
 
 
@@ -93,26 +94,26 @@ def render(node: Node, top: bool = False) -> str:
     return text if top else f"({text})"
 
 
-def _syllogism(rng: np.random.Generator, difficulty: int) -> tuple[str, bool]:
+def _syllogism(draw: Draws, difficulty: int) -> tuple[str, bool]:
     """Chained "all X are Y" premises and a conclusion; true when the chain entails it."""
     n = _PREMISES[difficulty]
-    letters = shuffled(rng, string.ascii_lowercase)
+    letters = draw.shuffled(string.ascii_lowercase, n + 2)
     chain = letters[: n + 1]
     premises = list(itertools.pairwise(chain))
     used = list(chain)
     if difficulty == 5:
-        premises.append((choice(rng, chain[:-1]), letters[n + 1]))
+        premises.append((draw.choice(chain[:-1]), letters[n + 1]))
         used.append(letters[n + 1])
     if difficulty >= 4:
-        premises = shuffled(rng, premises)
+        premises = draw.shuffled(premises)
     edges: dict[str, set[str]] = {}
     for a, b in premises:
         edges.setdefault(a, set()).add(b)
-    if coin(rng):
-        i = randint(rng, 0, n - 2)
-        subject, predicate = chain[i], chain[randint(rng, i + 2, n)]
+    if draw.coin():
+        i = draw.randint(0, n - 2)
+        subject, predicate = chain[i], chain[draw.randint(i + 2, n)]
     else:
-        subject, predicate = shuffled(rng, used)[:2]
+        subject, predicate = draw.shuffled(used, 2)
     stated = "; ".join(f"all {a} are {b}" for a, b in premises)
     text = f"{stated}; so all {subject} are {predicate}"
     return text, _reaches(edges, subject, predicate)

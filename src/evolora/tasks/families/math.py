@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from evolora.tasks.base import Example, TaskFamily
-from evolora.tasks.families._draw import choice, randint
+from evolora.tasks.families._draw import Draws
 from evolora.tasks.registry import register_family
 from evolora.tasks.scorers import numeric_score
 
@@ -39,9 +39,11 @@ class MathFamily(TaskFamily):
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Example:
         """A random expression at `difficulty` whose value fits MAX_ABS_ANSWER."""
+        draw = Draws(rng)
         n_ops, largest, ops, flat = _LEVELS[difficulty]
         while True:
-            tree = _flat_tree(rng, n_ops, largest, ops) if flat else _tree(rng, n_ops, largest, ops)
+            build = _flat_tree if flat else _tree
+            tree = build(draw, n_ops, largest, ops)
             value = evaluate(tree)
             if abs(value) <= MAX_ABS_ANSWER:
                 return Example(f"math: {render(tree)}=", str(value), self.name, difficulty, {})
@@ -51,21 +53,21 @@ class MathFamily(TaskFamily):
         return numeric_score(example.answer, completion)
 
 
-def _tree(rng: np.random.Generator, n_ops: int, largest: int, ops: str) -> Node:
+def _tree(draw: Draws, n_ops: int, largest: int, ops: str) -> Node:
     if n_ops == 0:
-        return randint(rng, 0, largest)
-    left = randint(rng, 0, n_ops - 1)
+        return draw.randint(0, largest)
+    left = draw.randint(0, n_ops - 1)
     return (
-        choice(rng, ops),
-        _tree(rng, left, largest, ops),
-        _tree(rng, n_ops - 1 - left, largest, ops),
+        draw.choice(ops),
+        _tree(draw, left, largest, ops),
+        _tree(draw, n_ops - 1 - left, largest, ops),
     )
 
 
-def _flat_tree(rng: np.random.Generator, n_ops: int, largest: int, ops: str) -> Node:
+def _flat_tree(draw: Draws, n_ops: int, largest: int, ops: str) -> Node:
     """The tree that precedence gives a random parenthesis-free `a op b op c ...`."""
-    operands = [randint(rng, 0, largest) for _ in range(n_ops + 1)]
-    operators = [choice(rng, ops) for _ in range(n_ops)]
+    operands = [draw.randint(0, largest) for _ in range(n_ops + 1)]
+    operators = [draw.choice(ops) for _ in range(n_ops)]
     terms: list[Node] = [operands[0]]
     signs: list[str] = []
     for op, operand in zip(operators, operands[1:], strict=True):

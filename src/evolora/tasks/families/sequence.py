@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from evolora.tasks.base import Example, TaskFamily
-from evolora.tasks.families._draw import choice, randint
+from evolora.tasks.families._draw import Draws
 from evolora.tasks.registry import register_family
 from evolora.tasks.scorers import numeric_score
 
@@ -16,47 +16,47 @@ MAX_ABS_TERM = 99_999
 _INTERLEAVED_SHOWN = 6
 
 
-def _nonzero(rng: np.random.Generator, low: int, high: int) -> int:
+def _nonzero(draw: Draws, low: int, high: int) -> int:
     value = 0
     while value == 0:
-        value = randint(rng, low, high)
+        value = draw.randint(low, high)
     return value
 
 
-def _arithmetic(rng: np.random.Generator, d: int, n: int) -> list[int]:
+def _arithmetic(draw: Draws, d: int, n: int) -> list[int]:
     start, step = [
-        (randint(rng, 0, 9), randint(rng, 1, 5)),
-        (randint(rng, 0, 30), _nonzero(rng, -5, 9)),
-        (randint(rng, 0, 50), _nonzero(rng, -9, 12)),
-        (randint(rng, -50, 99), _nonzero(rng, -20, 25)),
-        (randint(rng, -99, 99), _nonzero(rng, -40, 40)),
+        (draw.randint(0, 19), draw.randint(1, 5)),
+        (draw.randint(0, 30), _nonzero(draw, -5, 9)),
+        (draw.randint(0, 50), _nonzero(draw, -9, 12)),
+        (draw.randint(-50, 99), _nonzero(draw, -20, 25)),
+        (draw.randint(-99, 99), _nonzero(draw, -40, 40)),
     ][d - 1]
     return _arithmetic_from(start, step, n)
 
 
-def _geometric(rng: np.random.Generator, d: int, n: int) -> list[int]:
+def _geometric(draw: Draws, d: int, n: int) -> list[int]:
     if d <= 2:
-        start, ratio = randint(rng, 1, 5), 2
+        start, ratio = draw.randint(1, 5), 2
     elif d == 3:
-        start, ratio = randint(rng, 1, 9), randint(rng, 2, 3)
+        start, ratio = draw.randint(1, 9), draw.randint(2, 3)
     else:
         ratios = (-4, -3, -2, 2, 3, 4) if d == 5 else (-2, 2, 3)
-        start, ratio = _nonzero(rng, -9, 9), choice(rng, ratios)
+        start, ratio = _nonzero(draw, -9, 9), draw.choice(ratios)
     return [start * ratio**i for i in range(n)]
 
 
-def _fibonacci_like(rng: np.random.Generator, d: int, n: int) -> list[int]:
+def _fibonacci_like(draw: Draws, d: int, n: int) -> list[int]:
     low, high = [(0, 9), (0, 9), (0, 9), (-9, 20), (-30, 30)][d - 1]
-    terms = [randint(rng, low, high), randint(rng, low, high)]
+    terms = [draw.randint(low, high), draw.randint(low, high)]
     while len(terms) < n:
         terms.append(terms[-1] + terms[-2])
     return terms
 
 
-def _interleaved(rng: np.random.Generator, d: int, n: int) -> list[int]:
+def _interleaved(draw: Draws, d: int, n: int) -> list[int]:
     span, step = (20, 9) if d == 4 else (50, 20)
-    a = _arithmetic_from(randint(rng, -span, span), _nonzero(rng, -step, step), n)
-    b = _arithmetic_from(randint(rng, -span, span), _nonzero(rng, -step, step), n)
+    a = _arithmetic_from(draw.randint(-span, span), _nonzero(draw, -step, step), n)
+    b = _arithmetic_from(draw.randint(-span, span), _nonzero(draw, -step, step), n)
     return [(a if i % 2 == 0 else b)[i // 2] for i in range(n)]
 
 
@@ -64,7 +64,7 @@ def _arithmetic_from(start: int, step: int, n: int) -> list[int]:
     return [start + step * i for i in range(n)]
 
 
-Kind = Callable[[np.random.Generator, int, int], list[int]]
+Kind = Callable[[Draws, int, int], list[int]]
 # (kinds, terms shown for non-interleaved kinds) per difficulty
 _LEVELS: dict[int, tuple[tuple[Kind, ...], int]] = {
     1: ((_arithmetic,), 5),
@@ -96,11 +96,12 @@ class SequenceFamily(TaskFamily):
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Example:
         """A sequence at `difficulty` whose shown terms determine the next one."""
+        draw = Draws(rng)
         kinds, shown = _LEVELS[difficulty]
         while True:
-            kind = choice(rng, kinds)
+            kind = draw.choice(kinds)
             n = _INTERLEAVED_SHOWN if kind is _interleaved else shown
-            terms = kind(rng, difficulty, n + 1)
+            terms = kind(draw, difficulty, n + 1)
             if max(abs(t) for t in terms) > MAX_ABS_TERM or next_term(terms[:-1]) != terms[-1]:
                 continue
             prompt = f"seq: {' '.join(str(t) for t in terms[:-1])} ="

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from evolora.tasks.base import Example, TaskFamily
-from evolora.tasks.families._draw import coin, randint, word
+from evolora.tasks.families._draw import Draws
 from evolora.tasks.registry import register_family
 from evolora.tasks.scorers import position_overlap_score
 
@@ -37,14 +37,15 @@ class SortingFamily(TaskFamily):
 
     def generate(self, rng: np.random.Generator, difficulty: int) -> Example:
         """A random list at `difficulty` and its sorted form."""
+        draw = Draws(rng)
         size, largest, word_lengths, may_descend = _LEVELS[difficulty]
-        descending = may_descend and coin(rng)
-        if word_lengths is not None and coin(rng):
-            items = [word(rng, *word_lengths) for _ in range(size)]
+        descending = may_descend and draw.coin()
+        if word_lengths is not None and draw.coin():
+            items = [draw.word(*word_lengths) for _ in range(size)]
             ordered = sorted(items, reverse=descending)
             kind = "words"
         else:
-            numbers = [randint(rng, 0, largest) for _ in range(size)]
+            numbers = [draw.randint(0, largest) for _ in range(size)]
             items = [str(n) for n in numbers]
             ordered = [str(n) for n in sorted(numbers, reverse=descending)]
             kind = "numbers"
