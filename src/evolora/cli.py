@@ -59,8 +59,10 @@ def _register_groups() -> None:
     from evolora.ecology.commands import run_command
 
     app.command("run")(run_command)
+    from evolora.tasks.commands import tasks_app
+
+    app.add_typer(tasks_app, name="tasks")
     for name, what, issue in [
-        ("tasks", "List, sample and export task families", "the tasks issue"),
         ("report", "Summarise a run folder as tables, plots and HTML", "the ecology issue"),
         ("host", "Inspect, train and evaluate host language models", "the hosts issue"),
         ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
