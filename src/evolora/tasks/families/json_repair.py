@@ -22,7 +22,6 @@ _LEVELS = {
     5: (4, 3, 4, _ALL, 120),
 }
 _PYTHON = {"true": "True", "false": "False", "null": "None"}
-_KEY_KINDS = ("unquoted_key", "single_quotes")
 
 
 @register_family
@@ -49,18 +48,24 @@ class JsonRepairFamily(TaskFamily):
         n_keys, depth, n_corrupt, kinds, longest = _LEVELS[difficulty]
         while True:
             obj = _object(draw, n_keys, depth, force_nested=depth > 1)
-            clean = _Renderer({})
-            answer = clean.value(obj, top=True)  # compact JSON: no spaces, keys in order
+            tokens = _tokens(obj, top=True)
+            answer = "".join(t if isinstance(t, str) else t[""] for t in tokens)
             if len(answer) + len("json:  =") + n_corrupt > longest:
                 continue
-            sites = [(i, [k for k in opts if k in kinds]) for i, opts in enumerate(clean.sites)]
-            sites = [(i, opts) for i, opts in sites if opts]
-            chosen = draw.shuffled(sites, n_corrupt)
-            renderer = _Renderer({i: draw.choice(opts) for i, opts in chosen})
-            broken = renderer.value(obj, top=True)
+            sites = [
+                (i, kinds_here)
+                for i, t in enumerate(tokens)
+                if not isinstance(t, str) and (kinds_here := [k for k in t if k in kinds])
+            ]
+            chosen = {
+                i: draw.choice(kinds_here) for i, kinds_here in draw.shuffled(sites, n_corrupt)
+            }
+            broken = "".join(
+                t if isinstance(t, str) else t[chosen.get(i, "")] for i, t in enumerate(tokens)
+            )
             prompt = f"json: {broken} ="
             if len(prompt) <= longest and broken != answer:
-                meta = {"corruptions": sorted(renderer.corruptions.values())}
+                meta = {"corruptions": sorted(chosen.values())}
                 return Example(prompt, answer, self.name, difficulty, meta)
 
     def score(self, example: Example, completion: str) -> float:
@@ -105,44 +110,32 @@ def _object(draw: Draws, n_keys: int, depth: int, force_nested: bool) -> dict:
     return obj
 
 
-class _Renderer:
-    """Writes a value as compact JSON, corrupting the numbered sites listed in `corruptions`.
+# A value is written as a list of tokens: plain text, or a site `{"": clean text, kind: corrupted
+# text, ...}` where one corruption may go. Joining the clean texts gives compact JSON.
+Token = str | dict[str, str]
 
-    Every place a corruption could go is a site, numbered in writing order; a first pass with no
-    corruptions collects the sites and the kinds each admits.
-    """
 
-    def __init__(self, corruptions: dict[int, str]) -> None:
-        self.corruptions = corruptions
-        self.sites: list[tuple[str, ...]] = []
+def _tokens(value: Any, top: bool = False) -> list[Token]:
+    if isinstance(value, dict):
+        members = []
+        for key, item in value.items():
+            key_site = {"": f'"{key}"', "unquoted_key": key, "single_quotes": f"'{key}'"}
+            members.append([key_site, ":", *_tokens(item)])
+        return _container("{", members, "}", top)
+    if isinstance(value, list):
+        return _container("[", [_tokens(item) for item in value], "]", top)
+    if isinstance(value, str):
+        return [{"": f'"{value}"', "single_quotes": f"'{value}'"}]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [str(value)]
+    text = "true" if value is True else "false" if value is False else "null"
+    return [{"": text, "python_literal": _PYTHON[text]}]
 
-    def _site(self, *kinds: str) -> str | None:
-        self.sites.append(kinds)
-        return self.corruptions.get(len(self.sites) - 1)
 
-    def value(self, value: Any, top: bool = False) -> str:
-        if isinstance(value, dict):
-            members = [f"{self._key(k)}:{self.value(v)}" for k, v in value.items()]
-            return self._container("{", members, "}", top)
-        if isinstance(value, list):
-            return self._container("[", [self.value(v) for v in value], "]", top)
-        if isinstance(value, str):
-            return f"'{value}'" if self._site("single_quotes") else f'"{value}"'
-        if isinstance(value, int) and not isinstance(value, bool):
-            return str(value)
-        text = "true" if value is True else "false" if value is False else "null"
-        return _PYTHON[text] if self._site("python_literal") else text
-
-    def _key(self, key: str) -> str:
-        kind = self._site(*_KEY_KINDS)
-        return key if kind == "unquoted_key" else f"'{key}'" if kind else f'"{key}"'
-
-    def _container(self, opening: str, members: list[str], closing: str, top: bool) -> str:
-        text = opening + members[0]
-        for member in members[1:]:
-            text += (" " if self._site("missing_comma") else ",") + member
-        if self._site("trailing_comma"):
-            text += ","
-        if top and self._site("missing_close"):
-            return text
-        return text + closing
+def _container(opening: str, members: list[list[Token]], closing: str, top: bool) -> list[Token]:
+    tokens: list[Token] = [opening, *members[0]]
+    for member in members[1:]:
+        tokens += [{"": ",", "missing_comma": " "}, *member]
+    tokens.append({"": "", "trailing_comma": ","})
+    tokens.append({"": closing, "missing_close": ""} if top else closing)
+    return tokens
