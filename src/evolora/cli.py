@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="evolora", standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a `typer.Exit(code)`.
+        code = app(args=args, prog_name="evolora", standalone_mode=False)
     except typer.Exit as stop:
         return stop.exit_code
     except typer.Abort:
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"[red]{_one_line(str(problem))}[/red]", highlight=False, soft_wrap=True)
         return 2
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0
 
 
 def _one_line(message: str) -> str:
