@@ -79,6 +79,8 @@ def describe_validation_error(problem: ValidationError, model: type[BaseModel], 
         what = "required but missing"
     elif kind in _BOUNDS:
         bound = next(iter(first.get("ctx", {}).values()), "?")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)  # "must be >= 0", not ">= 0.0", for a float field
         what = f"must be {_BOUNDS[kind]} {bound} (got {_shown(first.get('input'))})"
     else:
         message = str(first["msg"])
