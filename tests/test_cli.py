@@ -81,7 +81,7 @@ def test_installed_console_script(tmp_path):
 _ENTRY = "from evolora.cli import entry; entry()"
 
 
-def test_typer_exit_codes_pass_through(capsys, failing_command):
+def test_typer_exit_codes_pass_through():
     @app.command("stop")
     def stop() -> None:
         raise typer.Exit(3)

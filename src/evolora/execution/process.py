@@ -24,7 +24,8 @@ class ProcessExecutor(Executor):
     """Maps over items with `workers` spawned processes (default: one per CPU core).
 
     The pool starts on the first `map` and is reused until `close()`. Not for concurrent use
-    from several threads.
+    from several threads. As with any spawn pool, a script using it needs the usual
+    `if __name__ == "__main__":` guard, because workers re-import the main module.
     """
 
     def __init__(self, workers: int | None = None) -> None:
