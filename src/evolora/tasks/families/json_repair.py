@@ -17,9 +17,9 @@ _ALL = (*_BASIC, "missing_comma", "missing_close")
 _LEVELS = {
     1: (2, 1, 1, _BASIC, 60),
     2: (3, 1, 2, (*_BASIC, "missing_comma"), 60),
-    3: (3, 2, 2, (*_BASIC, "missing_comma"), 60),
-    4: (4, 2, 3, _ALL, 90),
-    5: (4, 3, 4, _ALL, 120),
+    3: (3, 2, 3, (*_BASIC, "missing_comma"), 60),
+    4: (4, 2, 4, _ALL, 90),
+    5: (4, 3, 5, _ALL, 120),
 }
 _PYTHON = {"true": "True", "false": "False", "null": "None"}
 
@@ -33,7 +33,7 @@ class JsonRepairFamily(TaskFamily):
     letters; values are integers 0-99, lowercase words, true/false/null, and nested lists/objects.
     Corruptions: unquoted keys, single quotes around keys or strings, trailing commas, Python
     literals (True/False/None), a comma replaced by a space, the final `}` missing.
-    Difficulty: keys / nesting depth / corruptions = 2/flat/1, 3/flat/2, 3/2/2, 4/2/3, 4/3/4;
+    Difficulty: keys / nesting depth / corruptions = 2/flat/1, 3/flat/2, 3/2/3, 4/2/4, 4/3/5;
     the missing comma from 2, the missing `}` from 4. Prompts stay within 60 characters at
     difficulty 1-3, 90 at 4, 120 at 5.
     Scored 1 when the first line parses (json.loads) to the same value; for an object with some

@@ -13,7 +13,7 @@ from evolora.tasks.registry import register_family
 from evolora.tasks.scorers import first_line
 
 # operators in a boolean expression, and "all X are Y" premises in a syllogism, per difficulty
-_OPERATORS = {1: 1, 2: 2, 3: 3, 4: 5, 5: 7}
+_OPERATORS = {1: 2, 2: 3, 3: 4, 4: 6, 5: 8}
 _PREMISES = {3: 2, 4: 3, 5: 3}
 _BINARY = ("and", "or", "xor")
 
@@ -30,7 +30,7 @@ class LogicFamily(TaskFamily):
     parenthesised, so no precedence rule is needed.
     Syllogisms: `logic: all a are b; all b are c; so all a are c =` -> `true` when the conclusion
     follows from the "all X are Y" premises by chaining them, else `false`.
-    Difficulty: boolean operators 1, 2, 3, 5, 7 at difficulty 1-5; from difficulty 3 half the
+    Difficulty: boolean operators 2, 3, 4, 6, 8 at difficulty 1-5; from difficulty 3 half the
     examples are syllogisms with 2, 3, 3 chained premises (shuffled from 4; at 5 with an extra
     side premise). Half the answers are true.
     Scored 1 when the first line, lower-cased, is the right word, else 0.

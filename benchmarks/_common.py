@@ -1,0 +1,86 @@
+"""Shared helpers for benchmark scripts: machine description and result writing."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+RESULTS_MD = BENCH_DIR / "RESULTS.md"
+_HEADER = (
+    "# Benchmark results\n\n"
+    "The latest table of every benchmark script in `benchmarks/`, with its date and command; "
+    "each script rewrites its own section (rules in the shared BENCHMARKS.md).\n"
+)
+
+
+def machine_info() -> dict[str, Any]:
+    """nproc, CPU model, Python, platform, and torch version and threads (when torch imports)."""
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        import torch
+
+        info["torch_version"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info["torch_version"] = None
+        info["torch_threads"] = None
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def write_result(name: str, figures: dict[str, Any], table_text: str) -> Path:
+    """Write `results/NAME.json` (machine, date, command, figures, table) and replace the
+    benchmark's section in RESULTS.md (appending it the first time). Returns the JSON path."""
+    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    command = "python " + " ".join([os.path.relpath(sys.argv[0], BENCH_DIR.parent), *sys.argv[1:]])
+    record = {
+        "name": name,
+        "date": now.isoformat(),
+        "command": command,
+        "machine": machine_info(),
+        "figures": figures,
+        "table": table_text,
+    }
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out = RESULTS_DIR / f"{name}.json"
+    out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    machine = record["machine"]
+    section = (
+        f"## {name}\n\n"
+        f"{now.date()} · `{command}` · {machine['nproc']} cores ({machine['cpu_model']}), "
+        f"torch {machine['torch_version']}\n\n{table_text.strip()}\n"
+    )
+    _replace_section(name, section)
+    return out
+
+
+def _replace_section(name: str, section: str) -> None:
+    text = RESULTS_MD.read_text(encoding="utf-8") if RESULTS_MD.exists() else _HEADER
+    pattern = re.compile(rf"^## {re.escape(name)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip() + "\n"
+    else:
+        text = text.rstrip() + "\n\n" + section
+    RESULTS_MD.write_text(text, encoding="utf-8")
