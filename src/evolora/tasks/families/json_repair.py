@@ -49,28 +49,41 @@ class JsonRepairFamily(TaskFamily):
         while True:
             obj = _object(draw, n_keys, depth, force_nested=depth > 1)
             tokens = _tokens(obj, top=True)
-            answer = "".join(t if isinstance(t, str) else t[""] for t in tokens)
+            answer = "".join([t if t.__class__ is str else t[""] for t in tokens])
             if len(answer) + len("json:  =") + n_corrupt > longest:
                 continue
-            sites = [
-                (i, kinds_here)
-                for i, t in enumerate(tokens)
-                if not isinstance(t, str) and (kinds_here := [k for k in t if k in kinds])
-            ]
-            chosen = {
-                i: draw.choice(kinds_here) for i, kinds_here in draw.shuffled(sites, n_corrupt)
-            }
+            chosen = _choose_corruptions(draw, tokens, n_corrupt, kinds)
             broken = "".join(
-                t if isinstance(t, str) else t[chosen.get(i, "")] for i, t in enumerate(tokens)
+                [t if t.__class__ is str else t[chosen.get(i, "")] for i, t in enumerate(tokens)]
             )
             prompt = f"json: {broken} ="
-            if len(prompt) <= longest and broken != answer:
+            if len(chosen) == n_corrupt and len(prompt) <= longest and broken != answer:
                 meta = {"corruptions": sorted(chosen.values())}
                 return Example(prompt, answer, self.name, difficulty, meta)
 
     def score(self, example: Example, completion: str) -> float:
         """Parsed equality, with partial credit over the object's keys."""
         return json_score(example.answer, completion)
+
+
+def _choose_corruptions(
+    draw: Draws, tokens: list[Token], n_corrupt: int, kinds: tuple[str, ...]
+) -> dict[int, str]:
+    """Up to `n_corrupt` distinct sites, each with one of its corruption kinds allowed in `kinds`.
+
+    Every key and container is a site open at every difficulty, so a few random probes find
+    enough; the caller redraws the object in the rare case they do not.
+    """
+    sites = [i for i, t in enumerate(tokens) if t.__class__ is not str]
+    chosen: dict[int, str] = {}
+    for _ in range(20 * n_corrupt):
+        i = draw.choice(sites)
+        options = [k for k in tokens[i] if k in kinds]
+        if i not in chosen and options:
+            chosen[i] = draw.choice(options)
+            if len(chosen) == n_corrupt:
+                break
+    return chosen
 
 
 def _scalar(draw: Draws) -> Any:
