@@ -96,6 +96,8 @@ def test_hf_dataset_saved_to_disk_loads_offline(tmp_path) -> None:
     assert [e.prompt for e in test] == ["2+2="]
     with pytest.raises(EvoloraError, match="no split 'validation'; its splits are train, test"):
         load_dataset(f"hf:{tmp_path / 'dict'}:validation")
+    with pytest.raises(EvoloraError, match="saved as a single split"):
+        load_dataset(f"hf:{tmp_path / 'flat'}:test")
 
 
 def test_hf_dataset_bad_row_and_missing_dataset_are_explained(tmp_path) -> None:

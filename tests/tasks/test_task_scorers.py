@@ -57,6 +57,7 @@ def test_numeric_and_logic_read_the_first_line_only() -> None:
     assert score(ex("math", "11"), "1+10") == 0.0
     assert score(ex("logic", "true"), "TRUE") == 1.0
     assert score(ex("logic", "true"), "true or false") == 0.0
+    assert score(ex("logic", "False"), "false") == 1.0  # a dataset's capitalised answer
 
 
 def test_named_scorers_for_dataset_examples() -> None:

@@ -121,15 +121,16 @@ def _reason(problem: Exception) -> str:
 
 
 def _load_hf(spec: str) -> list[Example]:
-    name, _, split = spec[len(HF_PREFIX) :].partition(":")
+    name, _, asked_split = spec[len(HF_PREFIX) :].partition(":")
     if not name:
         raise EvoloraError(f"Dataset spec {spec!r} names no dataset; write 'hf:NAME[:SPLIT]'.")
-    split = split or DEFAULT_HF_SPLIT
+    split = asked_split or DEFAULT_HF_SPLIT
     import datasets
 
+    from_disk = Path(name).is_dir() and _saved_to_disk(Path(name))
     with _offline(), _quiet_datasets():
         try:
-            if Path(name).is_dir() and _saved_to_disk(Path(name)):
+            if from_disk:
                 data = datasets.load_from_disk(name)
             else:
                 data = datasets.load_dataset(name, split=split)
@@ -144,6 +145,10 @@ def _load_hf(spec: str) -> list[Example]:
                 f"Dataset {name!r} has no split {split!r}; its splits are {', '.join(data)}."
             )
         data = data[split]
+    elif asked_split and from_disk:
+        raise EvoloraError(
+            f"Dataset {name!r} was saved as a single split; write 'hf:{name}' without ':{split}'."
+        )
     examples = [record_to_example(row, f"{spec}, row {i + 1}") for i, row in enumerate(data)]
     if not examples:
         raise EvoloraError(f"Dataset {spec!r} holds no records.")

@@ -56,7 +56,7 @@ class LogicFamily(TaskFamily):
 
     def score(self, example: Example, completion: str) -> float:
         """1.0 when the first line is the answer word (any case), else 0.0."""
-        return float(first_line(completion).lower() == example.answer)
+        return float(first_line(completion).lower() == example.answer.lower())
 
 
 def _tree(draw: Draws, n_ops: int, allow_not: bool) -> Node:
