@@ -9,7 +9,6 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import Progress
-from rich.table import Table
 
 from evolora.errors import EvoloraError
 from evolora.tasks.base import MAX_DIFFICULTY, MIN_DIFFICULTY
@@ -45,16 +44,14 @@ def sample_command(
         0, "--seed", help="Random seed; the same seed shows the same examples."
     ),
 ) -> None:
-    """Show examples of one family at one difficulty: prompt, answer and split."""
+    """Show examples of one family at one difficulty: split, prompt -> answer."""
     task = get_family(family)
     if split is not None:
         check_split(split)
     rng = np.random.default_rng(seed)
-    table = Table("prompt", "answer", "split")
     for _ in range(n):
         example = task.sample(rng, difficulty, split)
-        table.add_row(example.prompt, example.answer, split_of(example))
-    Console().print(table)
+        typer.echo(f"{split_of(example):<7}  {example.prompt} -> {example.answer}")
 
 
 @tasks_app.command("export")
