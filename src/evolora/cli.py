@@ -62,9 +62,12 @@ def _register_groups() -> None:
     from evolora.tasks.commands import tasks_app
 
     app.add_typer(tasks_app, name="tasks")
+    from evolora.hosts.cli import evaluate_command, host_app
+
+    app.add_typer(host_app, name="host")
+    app.command("evaluate")(evaluate_command)
     for name, what, issue in [
         ("report", "Summarise a run folder as tables, plots and HTML", "the ecology issue"),
-        ("host", "Inspect, train and evaluate host language models", "the hosts issue"),
         ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
         ("braid", "Fuse several language models and learn how", "the braid issue"),

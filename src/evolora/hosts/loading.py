@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from evolora.errors import EvoloraError
@@ -15,6 +17,20 @@ from evolora.errors import EvoloraError
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' per-file progress bars (loading and saving weights) inside the block."""
+    from transformers.utils import logging as hf_logging
+
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
 
 
 def pick_device(device: str | None = None):
@@ -132,7 +148,6 @@ def load_host(spec: str = "builtin", device: str | None = None):
     """A frozen `Host` from 'builtin', a local HF model folder, or 'org/name' in the HF cache."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
     from evolora.hosts.host import Host
 
@@ -146,15 +161,11 @@ def load_host(spec: str = "builtin", device: str | None = None):
             f"The tokenizer in {folder} could not be loaded ({_first_line(problem)})."
         ) from None
     dtype = torch.float32 if target.type == "cpu" else "auto"
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
     try:
-        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
+        with quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=dtype)
     except Exception as problem:
         raise EvoloraError(
             f"The model in {folder} could not be loaded ({_first_line(problem)})."
         ) from None
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
     return Host(model.to(target), tokenizer, name=spec)
