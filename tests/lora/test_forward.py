@@ -1,0 +1,148 @@
+"""The batched forward equals PEFT's forward row by row, and -1 rows equal the bare model."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import make_tokens, randomize, tiny_llama
+from peft import LoraConfig, get_peft_model
+
+from evolora.errors import EvoloraError
+from evolora.lora import LoRAPopulation
+
+# Interleaved ids (the same adapter in separate runs) and grouped ids exercise both routing paths.
+ID_PATTERNS = {"interleaved": [0, 2, -1, 1, 0, 3], "grouped": [1, 1, 3, 3, -1, -1]}
+
+
+def peft_twin(twin, population: LoRAPopulation):
+    """A PEFT model over `twin` holding every member as a named adapter (m0, m1, ...)."""
+    config = LoraConfig(r=population.rank, lora_alpha=population.alpha,
+                        target_modules=list(population.targets))
+    peft_model = get_peft_model(twin, config, adapter_name="m0")
+    for i in range(1, population.n):
+        peft_model.add_adapter(f"m{i}", config)
+    for name, module in peft_model.base_model.model.named_modules():
+        if name in population.A:
+            for i in range(population.n):
+                module.lora_A[f"m{i}"].weight.data.copy_(population.A[name][i])
+                module.lora_B[f"m{i}"].weight.data.copy_(population.B[name][i])
+    return peft_model.eval()
+
+
+@pytest.fixture(scope="module")
+def reference_rows() -> dict[tuple[int, int], torch.Tensor]:
+    """{(row, adapter): logits} from PEFT with that adapter set (or the bare model for -1), one
+    row at a time, for the same weights as the `model`/`population`/`tokens` fixtures."""
+    population = LoRAPopulation(tiny_llama(), n=4, rank=4, alpha=8, seed=0)
+    randomize(population)
+    population.detach()
+    bare, peft_model = tiny_llama(), peft_twin(tiny_llama(), population)
+    tokens = make_tokens()
+    rows = {}
+    with torch.no_grad():
+        for row in range(len(tokens)):
+            rows[row, -1] = bare(tokens[row : row + 1]).logits[0]
+            for adapter in range(population.n):
+                peft_model.set_adapter(f"m{adapter}")
+                rows[row, adapter] = peft_model(tokens[row : row + 1]).logits[0]
+    return rows
+
+
+@pytest.mark.parametrize("kernel", ["gather", "segmented"])
+@pytest.mark.parametrize("pattern", list(ID_PATTERNS))
+def test_rows_match_peft_with_that_rows_adapter(model, population, tokens, reference_rows,
+                                                kernel, pattern):
+    ids = ID_PATTERNS[pattern]
+    population.kernel = kernel
+    with torch.no_grad(), population.route(ids):
+        batched = model(tokens).logits
+    for row, adapter in enumerate(ids):
+        assert (batched[row] - reference_rows[row, adapter]).abs().max() < 1e-5, (row, adapter)
+    # Adapters really matter here: rows of different adapters differ from the bare model.
+    assert (batched[0] - reference_rows[0, -1]).abs().max() > 1e-2
+
+
+def test_kernels_agree_on_decode_shapes(model, population):
+    """One token per row (the decode step) through both kernels and the autograd path."""
+    hidden = torch.randn(5, 1, 32, generator=torch.Generator().manual_seed(0))
+    layer = model.model.layers[0].self_attn.q_proj
+    outs = []
+    for kernel in ("gather", "segmented"):
+        population.kernel = kernel
+        with torch.no_grad(), population.route([2, 2, 0, -1, 1]):
+            outs.append(layer(hidden))
+    with population.route([2, 2, 0, -1, 1]):
+        outs.append(layer(hidden.clone().requires_grad_()))
+    for out in outs[1:]:
+        assert torch.allclose(out, outs[0], atol=1e-6)
+    with torch.no_grad():
+        bare = layer.base(hidden)
+    assert torch.equal(outs[0][3], bare[3]) and torch.equal(outs[1][3], bare[3])
+    assert (outs[0][0] - bare[0]).abs().max() > 1e-3
+
+
+def test_outside_route_and_all_bare_rows_are_the_bare_model(model, twin, population, tokens):
+    with torch.no_grad():
+        expected = twin(tokens).logits
+        assert torch.equal(model(tokens).logits, expected)
+        with population.route([-1] * len(tokens)):
+            assert torch.equal(model(tokens).logits, expected)
+
+
+def test_gradients_flow_into_population_tensors(model, population, tokens):
+    name = population.layer_names[0]
+    population.B[name].requires_grad_(True)
+    with population.route([0, 1, 1, -1, 2, 3]):
+        model(tokens).logits.sum().backward()
+    grad = population.B[name].grad
+    assert grad is not None and all(grad[i].abs().sum() > 0 for i in range(4))
+
+
+def test_detach_restores_original_modules(model, twin, tokens):
+    before = model.model.layers[1].mlp.down_proj
+    pop = LoRAPopulation(model, n=2, rank=2)
+    randomize(pop)
+    assert model.model.layers[1].mlp.down_proj is not before
+    pop.detach()
+    assert model.model.layers[1].mlp.down_proj is before
+    with torch.no_grad():
+        assert torch.equal(model(tokens).logits, twin(tokens).logits)
+    with pytest.raises(EvoloraError, match="detached"), pop.route([0]):
+        pass
+
+
+def test_only_chosen_targets_are_wrapped(model):
+    pop = LoRAPopulation(model, n=1, rank=2, targets=["q_proj", "mlp.down_proj"])
+    assert pop.layer_names == [
+        "model.layers.0.self_attn.q_proj", "model.layers.0.mlp.down_proj",
+        "model.layers.1.self_attn.q_proj", "model.layers.1.mlp.down_proj",
+    ]
+    assert type(model.model.layers[0].self_attn.k_proj) is torch.nn.Linear
+    assert pop.A[pop.layer_names[3]].shape == (1, 2, 56) and pop.B[pop.layer_names[3]].shape == (
+        1, 32, 2)
+
+
+def test_initialisation_follows_peft(model):
+    pop = LoRAPopulation(model, n=3, rank=4, alpha=16, seed=5)
+    name = "model.layers.0.mlp.down_proj"  # in = 56
+    assert pop.scale == 4.0
+    assert all(float(pop.B[k].abs().max()) == 0.0 for k in pop.layer_names)
+    a = pop.A[name]
+    assert float(a.abs().max()) <= 56**-0.5 and float(a.std()) > 0.5 * 56**-0.5 / 3**0.5
+    same_seed = LoRAPopulation(tiny_llama(), n=3, rank=4, alpha=16, seed=5)
+    assert torch.equal(same_seed.A[name], a)
+
+
+def test_bad_inputs_raise_clear_errors(model, population, tokens):
+    with pytest.raises(EvoloraError, match=r"wq.*not found.*q_proj"):
+        LoRAPopulation(tiny_llama(), n=2, targets=["wq", "q_proj"])
+    with pytest.raises(EvoloraError, match="already carries"):
+        LoRAPopulation(model, n=2)
+    with pytest.raises(EvoloraError, match="rank must be an integer"):
+        LoRAPopulation(tiny_llama(), n=2, rank=0)
+    with pytest.raises(EvoloraError, match="needs a Host or a torch model"):
+        LoRAPopulation("builtin", n=2)
+    with pytest.raises(EvoloraError, match=r"\[-1, 3\].*\[4\]"), population.route([0, 4]):
+        pass
+    with pytest.raises(EvoloraError, match=r"6 rows.*3 adapter ids"), population.route([0, 1, 2]):
+        model(tokens)
