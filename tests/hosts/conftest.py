@@ -28,6 +28,12 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
+def tiny_text() -> list[str]:
+    """A few lines of task-like and English text."""
+    return list(TEXT)
+
+
+@pytest.fixture(scope="session")
 def tiny_tokenizer():
     """A byte-level BPE tokenizer of a few hundred tokens with <pad>, <bos>, <eos>."""
     return train_tokenizer(TEXT, vocab_size=320)

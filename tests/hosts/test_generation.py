@@ -91,3 +91,14 @@ def test_loglik_matches_a_manual_forward(tiny_host):
 def test_loglik_rejects_mismatched_lengths(tiny_host):
     with pytest.raises(EvoloraError, match="2 prompts but 1 targets"):
         tiny_host.loglik(PROMPTS[:2], ["x"])
+
+
+def test_rows_stop_at_the_end_of_the_context_window(tiny_host):
+    tok = tiny_host.tokenizer
+    ids = tok("To be, or not to be, that is the question. " * 10, add_special_tokens=False)
+    prompt = tok.decode(ids["input_ids"][:40])  # fits: no truncation, 23 tokens of room
+    room = tiny_host.context - len(tok(prompt)["input_ids"])
+    assert 0 < room < 30
+    long_and_short = tiny_host.generate([prompt, "To be"], max_new_tokens=30, stop=())
+    assert long_and_short[0] == tiny_host.generate([prompt], max_new_tokens=room, stop=())[0]
+    assert long_and_short[1] == tiny_host.generate(["To be"], max_new_tokens=30, stop=())[0]

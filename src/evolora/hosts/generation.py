@@ -128,8 +128,12 @@ def generate_batch(
     generator: torch.Generator | None,
     route: AbstractContextManager[None] | None,
     use_cache: bool,
+    context: int | None = None,
 ) -> list[list[int]]:
-    """New token ids per row (eos and everything after a stop excluded) for one micro-batch."""
+    """New token ids per row (eos and everything after a stop excluded) for one micro-batch.
+
+    A row also stops once its prompt plus new tokens fill the `context` window.
+    """
     device = model.device
     ids, mask, positions = left_pad(seqs, pad_id, device)
     batch = len(seqs)
@@ -154,8 +158,10 @@ def generate_batch(
             for r in active:
                 if new[r] in eos_ids:
                     finished.add(r)
-                else:
-                    generated[r].append(new[r])
+                    continue
+                generated[r].append(new[r])
+                if context is not None and len(seqs[r]) + len(generated[r]) >= context:
+                    finished.add(r)
             finished.update(checker.stopped([r for r in active if r not in finished], generated))
             active = [r for r in active if r not in finished]
             if not active:

@@ -79,8 +79,9 @@ class Host:
         ids = adapter_id_tensor(adapters, adapter_ids, len(prompts), self.device)
         seqs = encode(self.tokenizer, prompts, special=True)
         if self.context is not None:
-            max_new_tokens = min(max_new_tokens, self.context - 1)
-            seqs = truncate_left(seqs, self.context - max_new_tokens, "prompts")
+            # Room kept for new tokens when a prompt is cut; a row also stops at the window's end.
+            reserve = max(1, min(max_new_tokens, self.context // 4))
+            seqs = truncate_left(seqs, self.context - reserve, "prompts")
         if not prompts or max_new_tokens == 0:
             return [""] * len(prompts)
         generator = None
@@ -105,6 +106,7 @@ class Host:
                 generator,
                 route,
                 use_cache,
+                self.context,
             )
             texts = self.tokenizer.batch_decode(
                 new, skip_special_tokens=True, clean_up_tokenization_spaces=False
