@@ -113,7 +113,7 @@ def run_command(
                     "reward": summary["reward/treatment"],
                 }
             )
-    run.close()
+    ecology.close()
     print_final(console, ecology, run.path)
 
 

@@ -34,7 +34,6 @@ class LoRAConfig(_Section):
     rank: int = Field(4, ge=1)
     alpha: float = Field(8.0, gt=0)
     targets: list[str] | None = Field(None, description="linear layers to adapt; None = defaults")
-    merge_rank: int = Field(8, ge=1, description="rank of the colony's merged adapter")
 
 
 class GridConfig(_Section):
@@ -92,8 +91,8 @@ class ESConfig(_Section):
     """Evolution strategies with antithetic low-rank perturbations."""
 
     pairs: int = Field(4, ge=1, description="antithetic pairs per organelle per generation")
-    sigma: float = Field(0.02, gt=0)
-    lr: float = Field(0.05, gt=0)
+    sigma: float = Field(0.05, gt=0)
+    lr: float = Field(0.01, gt=0)
     noise_rank: int = Field(1, ge=1)
     batch: int = Field(8, ge=1, description="training examples each perturbation is scored on")
 

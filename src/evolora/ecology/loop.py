@@ -58,6 +58,7 @@ class Ecology:
             alpha=config.lora.alpha,
             targets=config.lora.targets,
             seed=config.seed,
+            noise_rank=config.learning.es.noise_rank,
         )
         self.market = CellMarket(self.grid.cells, config.environment)
         self.bandit = UCBBandit(self.grid.cells, config.environment.ucb_c)
@@ -70,7 +71,10 @@ class Ecology:
         self.last_eval: dict | None = None
         self.holdout = holdout_examples(self.grid, config.evaluation.per_cell, config.seed)
         self.probe = self._probe_examples()
-        self.adapter_params = self.population.member_numel()
+        self.adapter_params = sum(
+            self.population.A[k][0].numel() + self.population.B[k][0].numel()
+            for k in self.population.layer_names
+        )
         self.flops_per_token = 2.0 * (host.n_params + self.adapter_params)
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -116,6 +120,11 @@ class Ecology:
             "rng": self.rng.bit_generator.state,
         }
         self.run.save_checkpoint(self.generation, self.population.state_tensors(), state)
+
+    def close(self) -> None:
+        """Give the host back its plain layers and close the run's streams."""
+        self.population.detach()
+        self.run.close()
 
     @property
     def finished(self) -> bool:

@@ -1,0 +1,33 @@
+import numpy as np
+
+from evolora.ecology.config import ESConfig
+from evolora.ecology.learning import ESJob, es_step, target_lengths
+from evolora.lora import LoRAPopulation
+from evolora.tasks import TaskGrid
+
+
+def _mean_loglik(host, population, slot, examples):
+    targets = [ex.answer + "\n" for ex in examples]
+    total = host.loglik(
+        [ex.prompt for ex in examples],
+        targets,
+        adapters=population,
+        adapter_ids=[slot] * len(examples),
+    ).numpy()
+    return float(np.mean(total / np.array(target_lengths(host, targets))))
+
+
+def test_es_raises_the_likelihood_of_the_answers_without_host_gradients(tiny_host):
+    examples = TaskGrid(["math"], [1]).sample_batch(np.random.default_rng(0), 6, split="train")
+    config = ESConfig(pairs=4, sigma=0.1, lr=0.01, batch=6)
+    population = LoRAPopulation(tiny_host, n=9, rank=2, alpha=4.0, seed=0)
+    try:
+        before = _mean_loglik(tiny_host, population, 0, examples)
+        rng = np.random.default_rng(1)
+        for _ in range(25):
+            es_step(tiny_host, population, [ESJob(0, examples, list(range(1, 9)))], config, rng)
+        after = _mean_loglik(tiny_host, population, 0, examples)
+    finally:
+        population.detach()
+    assert all(p.grad is None for p in tiny_host.model.parameters())
+    assert after > before + 0.5
