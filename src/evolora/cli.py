@@ -56,9 +56,11 @@ def _placeholder_group(name: str, what: str, issue: str) -> typer.Typer:
 
 
 def _register_groups() -> None:
-    from evolora.ecology.commands import run_command
+    from evolora.ecology.commands import export_command, report_command, run_command
 
     app.command("run")(run_command)
+    app.command("report")(report_command)
+    app.command("export")(export_command)
     from evolora.tasks.commands import tasks_app
 
     app.add_typer(tasks_app, name="tasks")
@@ -67,7 +69,6 @@ def _register_groups() -> None:
     app.add_typer(host_app, name="host")
     app.command("evaluate")(evaluate_command)
     for name, what, issue in [
-        ("report", "Summarise a run folder as tables, plots and HTML", "the ecology issue"),
         ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
         ("braid", "Fuse several language models and learn how", "the braid issue"),

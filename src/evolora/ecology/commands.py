@@ -1,7 +1,8 @@
-"""`evolora run`: the ecology from the command line, with a live line per generation."""
+"""The ecology's commands: `evolora run` (a live line per generation), `report` and `export`."""
 
 from __future__ import annotations
 
+from enum import Enum
 from importlib import resources
 from pathlib import Path
 
@@ -135,3 +136,103 @@ def print_final(console: Console, ecology, path: Path) -> None:
         f"  merges: {ecology.merges}   organelles alive: {len(ecology.colony.organelles)}"
     )
     console.print(f"Run folder: [bold]{path}[/bold]  —  report: evolora report {path} --html")
+
+
+def report_command(
+    run: Path = typer.Argument(..., help="A run folder written by `evolora run`."),
+    plots: bool = typer.Option(False, "--plots", help="Also write PNG plots into RUN/report/."),
+    html: bool = typer.Option(
+        False, "--html", help="Also write RUN/report/index.html, one self-contained page."
+    ),
+    last: int = typer.Option(
+        5, "--last", min=1, help="How many assimilation attempts and gating snapshots to show."
+    ),
+) -> None:
+    """Summarise a run: ROI, energy Gini, population, species, assimilation gates, accuracy."""
+    from evolora.ecology.report import compute, load_run, sections, write_plots
+    from evolora.telemetry.report import print_sections, write_html
+
+    console = Console()
+    records = load_run(run)
+    report = compute(records, last=last)
+    print_sections(console, sections(report))
+    if not (plots or html):
+        return
+    folder = records.path / "report"
+    images = write_plots(records, folder)
+    for path in images.values():
+        console.print(f"Wrote {path}", highlight=False)
+    if html:
+        page = write_html(
+            folder / "index.html",
+            f"Ecology run {records.path.name}",
+            sections(report, images),
+            subtitle=f"generation {report['run']['generation']} of "
+            f"{report['run']['generations']}, host {report['run']['host']}",
+        )
+        console.print(f"Wrote [bold]{page}[/bold]", highlight=False)
+
+
+class Member(str, Enum):
+    """Which adapter of a run `evolora export` writes."""
+
+    best = "best"
+    merged = "merged"
+
+
+def export_command(
+    run: Path = typer.Argument(..., help="A run folder written by `evolora run`."),
+    out: Path = typer.Argument(..., help="New (or empty) folder to write the PEFT adapter to."),
+    member: Member = typer.Option(
+        ...,
+        "--member",
+        help="best: the organelle with the best recent scores; merged: the colony's adapter.",
+    ),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu, cuda, cuda:1 ... (default: the run's device)."
+    ),
+) -> None:
+    """Write one adapter of a run, from its last checkpoint, as a PEFT LoRA adapter folder."""
+    from evolora.ecology.colony import MERGED_SLOT
+    from evolora.ecology.config import EcologyConfig
+    from evolora.ecology.evaluation import best_organelle
+    from evolora.ecology.loop import Ecology
+    from evolora.hosts import load_host
+    from evolora.lora import export_peft
+    from evolora.telemetry.rundir import RunDir
+
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise EvoloraError(
+            f"Output '{out}' already exists and is not an empty folder; choose a new folder."
+        )
+    console = Console()
+    folder = RunDir.open(run)
+    cfg = folder.config(EcologyConfig)
+    host = load_host(cfg.host, device or cfg.device)
+    ecology = Ecology.resume(cfg, host, folder)
+    try:
+        slot, what = MERGED_SLOT, "the colony's merged adapter"
+        if member is Member.best:
+            best = best_organelle(ecology.colony)
+            if best is None:
+                what += " (no organelle has a recent record, so it is also the best)"
+            else:
+                slot = best.slot
+                what = f"organelle {best.id} (species {best.species}, energy {best.energy:.2f})"
+        path = export_peft(ecology.population, slot, out, base_model_name(cfg.host))
+    finally:
+        ecology.close()
+    console.print(
+        f"Wrote {what} after generation {ecology.generation} to [bold]{path}[/bold] "
+        "(load it with peft.PeftModel.from_pretrained(model, path)).",
+        highlight=False,
+    )
+
+
+def base_model_name(spec: str) -> str:
+    """The base model an exported adapter names: a model id as given, else its absolute folder."""
+    from evolora.hosts.loading import resolve_spec
+
+    if spec != "builtin" and not Path(spec).expanduser().exists():
+        return spec
+    return str(resolve_spec(spec).resolve())
