@@ -1,6 +1,8 @@
 import numpy as np
+import torch
 
-from evolora.ecology.config import ESConfig
+from evolora.ecology.config import ESConfig, HebbianConfig
+from evolora.ecology.hebbian import HebbianJob, hebbian_step
 from evolora.ecology.learning import ESJob, es_step, target_lengths
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
@@ -31,3 +33,39 @@ def test_es_raises_the_likelihood_of_the_answers_without_host_gradients(tiny_hos
         population.detach()
     assert all(p.grad is None for p in tiny_host.model.parameters())
     assert after > before + 0.5
+
+
+def test_hebbian_node_perturbation_raises_the_likelihood_of_the_answers(tiny_host):
+    examples = TaskGrid(["math"], [1]).sample_batch(np.random.default_rng(0), 6, split="train")
+    population = LoRAPopulation(tiny_host, n=1, rank=2, alpha=4.0, seed=0)
+    try:
+        before = _mean_loglik(tiny_host, population, 0, examples)
+        rng = np.random.default_rng(1)
+        for _ in range(25):
+            hebbian_step(tiny_host, population, [HebbianJob(0, examples * 4)], HebbianConfig(), rng)
+        after = _mean_loglik(tiny_host, population, 0, examples)
+    finally:
+        population.detach()
+    assert after > before + 0.2
+
+
+def test_hebbian_updates_only_the_organelles_being_trained(tiny_host):
+    examples = TaskGrid(["math"], [1]).sample_batch(np.random.default_rng(0), 4, split="train")
+    population = LoRAPopulation(tiny_host, n=3, rank=2, alpha=4.0, seed=0)
+    try:
+        for name in population.layer_names:
+            population.B[name].normal_(0, 0.1)
+        untouched = population.get_member(1)
+        hebbian_step(
+            tiny_host,
+            population,
+            [HebbianJob(0, examples), HebbianJob(2, examples)],
+            HebbianConfig(),
+            np.random.default_rng(0),
+        )
+        assert all(torch.equal(untouched[k][0], population.A[k][1]) for k in population.layer_names)
+        assert any(
+            not torch.equal(untouched[k][1], population.B[k][0]) for k in population.layer_names
+        )
+    finally:
+        population.detach()

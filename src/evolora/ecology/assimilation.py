@@ -46,6 +46,8 @@ class GateDecision:
     p_value: float | None = None
     holdout_before: float | None = None
     holdout_after: float | None = None
+    eval_before: float | None = None  # holdout accuracy of the colony before a passed merge
+    eval_after: float | None = None  # ... and after it (recorded, never used to decide)
 
     def record(self) -> dict:
         return asdict(self)

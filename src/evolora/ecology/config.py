@@ -100,8 +100,8 @@ class ESConfig(_Section):
 class HebbianConfig(_Section):
     """Reward-modulated Hebbian updates (node perturbation on the adapter's output)."""
 
-    lr: float = Field(0.02, gt=0)
-    noise: float = Field(0.05, gt=0, description="exploration noise on the adapter's hidden units")
+    lr: float = Field(0.1, gt=0)
+    noise: float = Field(0.1, gt=0, description="exploration noise on each adapted layer's output")
 
 
 class LearningConfig(_Section):

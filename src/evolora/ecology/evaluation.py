@@ -69,6 +69,23 @@ def evaluate(
     return report
 
 
+def slot_scores(
+    host, population, slots: list[int], examples: list[Example], max_new_tokens: int
+) -> list[list[float]]:
+    """Every slot's score on every example (slot -1: the bare host), in one batched generation."""
+    completions = host.generate(
+        [ex.prompt for ex in examples] * len(slots),
+        max_new_tokens=max_new_tokens,
+        adapters=population,
+        adapter_ids=[s for s in slots for _ in examples],
+    )
+    n = len(examples)
+    return [
+        [score(ex, c) for ex, c in zip(examples, completions[k * n : (k + 1) * n], strict=True)]
+        for k in range(len(slots))
+    ]
+
+
 def summarize(scores: list[float], examples: list[Example]) -> dict:
     """Accuracy (share of fully correct answers) overall, per family and per cell, and the mean
     partial-credit score overall."""

@@ -26,7 +26,8 @@ from evolora.ecology.diversity import (
     species_shares,
 )
 from evolora.ecology.energy import Compute, apply, compute_cost, pay_ticket, settle_episode
-from evolora.ecology.evaluation import evaluate, holdout_examples
+from evolora.ecology.evaluation import evaluate, holdout_examples, slot_scores, summarize
+from evolora.ecology.hebbian import HebbianJob, hebbian_step
 from evolora.ecology.learning import ESJob, es_step, target_lengths
 from evolora.ecology.market import CellMarket, UCBBandit
 from evolora.ecology.organelle import Organelle, cell_key
@@ -240,31 +241,42 @@ class Ecology:
             self._write("episodes", record)
         return records
 
-    def _learn(self, active: list[Organelle], episodes: list[dict]) -> list:
-        """Gradient-free updates of every active organelle on fresh training tasks of its cell."""
-        es = self.config.learning.es
+    def _learn(self, active: list[Organelle], episodes: list[dict]) -> list[float]:
+        """Gradient-free updates of every active organelle on fresh training tasks of the cell it
+        just served; returns each organelle's fitness (mean per-token log-likelihood)."""
+        learning = self.config.learning
         if not active:
             return []
-        last_cell = {}
-        for record in episodes:
-            last_cell[record["organelle"]] = record["cell"]
-        jobs = []
-        for k, o in enumerate(active):
-            family, difficulty = last_cell[o.id].split(":")
+        served = {e["organelle"]: e["cell"] for e in episodes}
+        batches = []
+        for o in active:
+            family, difficulty = served[o.id].split(":")
             cell = (family, int(difficulty))
-            batch = [self._train_example(cell) for _ in range(es.batch)]
-            jobs.append(
-                ESJob(o.slot, batch, self.colony.scratch[2 * es.pairs * k : 2 * es.pairs * (k + 1)])
+            batches.append([self._train_example(cell) for _ in range(learning.es.batch)])
+        fitness, tokens = np.zeros(len(active)), np.zeros(len(active))
+        if learning.mode in ("es", "both"):
+            pairs = 2 * learning.es.pairs
+            jobs = [
+                ESJob(o.slot, batch, self.colony.scratch[pairs * k : pairs * (k + 1)])
+                for k, (o, batch) in enumerate(zip(active, batches, strict=True))
+            ]
+            results = es_step(self.host, self.population, jobs, learning.es, self.rng)
+            fitness = np.array([r.fitness_mean for r in results])
+            tokens += [r.tokens for r in results]
+        if learning.mode in ("hebbian", "both"):
+            jobs = [HebbianJob(o.slot, batch) for o, batch in zip(active, batches, strict=True)]
+            fitness = np.array(
+                hebbian_step(self.host, self.population, jobs, learning.hebbian, self.rng)
             )
-        results = es_step(self.host, self.population, jobs, es, self.rng)
-        for o, result in zip(active, results, strict=True):
-            cost = compute_cost(
-                Compute(self.flops_per_token * result.tokens, 0.0, self.adapter_params),
-                self.config.energy,
-            )
+            for k, batch in enumerate(batches):  # a clean and a noisy pass over the batch
+                texts = [ex.prompt for ex in batch] + [ex.answer + "\n" for ex in batch]
+                tokens[k] += 2 * sum(target_lengths(self.host, texts))
+        for o, spent in zip(active, tokens, strict=True):
+            compute = Compute(self.flops_per_token * spent, 0.0, self.adapter_params)
+            cost = compute_cost(compute, self.config.energy)
             o.energy = apply(o.energy, -cost, self.config.energy.cap)
             o.cost += cost
-        return results
+        return fitness.tolist()
 
     def _guard_diversity(self) -> None:
         guard = self.config.diversity
@@ -337,6 +349,17 @@ class Ecology:
             self.population.set_member(trial, merged.tensors)
             before, after = self._probe_scores([MERGED_SLOT, trial])
             if gate.holdout_stage(decision, before, after, tuning):
+                # Telemetry only (never a gate): the merge's effect on the evaluation holdout.
+                held = slot_scores(
+                    self.host,
+                    self.population,
+                    [MERGED_SLOT, trial],
+                    self.holdout,
+                    self.config.grid.max_new_tokens,
+                )
+                decision.eval_before, decision.eval_after = (
+                    summarize(s, self.holdout)["overall"] for s in held
+                )
                 self.population.clone(trial, MERGED_SLOT)
                 self.merges += 1
                 self._after_merge(tuning.offspring)
@@ -382,25 +405,10 @@ class Ecology:
 
     def _probe_scores(self, slots: list[int]) -> list[float]:
         """Mean score of each slot on the reserved probe prompts (one batched generation)."""
-        prompts = [ex.prompt for ex in self.probe]
-        completions = self.host.generate(
-            prompts * len(slots),
-            max_new_tokens=self.config.grid.max_new_tokens,
-            adapters=self.population,
-            adapter_ids=[s for s in slots for _ in prompts],
+        scores = slot_scores(
+            self.host, self.population, slots, self.probe, self.config.grid.max_new_tokens
         )
-        n = len(prompts)
-        return [
-            float(
-                np.mean(
-                    [
-                        score(ex, c)
-                        for ex, c in zip(self.probe, completions[k * n : (k + 1) * n], strict=True)
-                    ]
-                )
-            )
-            for k in range(len(slots))
-        ]
+        return [float(np.mean(s)) for s in scores]
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -466,9 +474,7 @@ class Ecology:
             "reward/control": float(np.mean([e["control_reward"] for e in episodes]))
             if episodes
             else 0.0,
-            "learning/fitness": float(np.mean([r.fitness_mean for r in learned]))
-            if learned
-            else 0.0,
+            "learning/fitness": float(np.mean(learned)) if learned else 0.0,
             "market/prices": {cell_key(c): p for c, p in self.market.prices.items()},
             "assimilation/merges": self.merges,
             "assimilation/gating": dict(self.gating),
