@@ -12,6 +12,8 @@ TEXT = [
     "math: 3+4*2=11\n",
     "sort asc: pear apple fig =apple fig pear\n",
     "logic: T and F =false\n",
+    'json: {"ab":1,cd:null} ={"ab":1,"cd":null}\n',
+    "seq: 2 4 6 8 =10\n",
     "To be, or not to be, that is the question:\n",
     "Whether 'tis nobler in the mind to suffer the slings and arrows\n",
 ] * 20

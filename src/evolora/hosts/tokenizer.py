@@ -1,14 +1,17 @@
 """The built-in host's tokenizer: byte-level BPE trained by evolora, every digit its own token.
 
 Single-digit tokens make arithmetic learnable (the model sees 1234 as 1 2 3 4, never as a merged
-chunk); byte-level coverage means no text is ever unknown.
+chunk). Every punctuation mark is its own token too, so no merge spans a prompt's final separator
+and the answer after it: `json: ... =` + `{"a":1}` tokenises the same apart as joined, and the
+model is asked at inference for exactly the tokens it was trained on. Byte-level coverage means no
+text is ever unknown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -19,6 +22,7 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> PreTrainedTokenize
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [
+            pre_tokenizers.Split(Regex(r"[^\w\s]"), behavior="isolated"),
             pre_tokenizers.Digits(individual_digits=True),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
         ]
