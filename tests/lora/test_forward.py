@@ -10,8 +10,13 @@ from peft import LoraConfig, get_peft_model
 from evolora.errors import EvoloraError
 from evolora.lora import LoRAPopulation
 
-# Interleaved ids (the same adapter in separate runs) and grouped ids exercise both routing paths.
-ID_PATTERNS = {"interleaved": [0, 2, -1, 1, 0, 3], "grouped": [1, 1, 3, 3, -1, -1]}
+# Routing layouts: scattered rows with unequal segments (padding), equal consecutive blocks of
+# some adapters (views), and every adapter once in order (views, no indexing of A and B).
+ID_PATTERNS = {
+    "scattered": [0, 2, -1, 1, 0, 3],
+    "blocks": [1, 1, 3, 3, -1, -1],
+    "one_each": [-1, 0, 1, 2, 3, -1],
+}
 
 
 def peft_twin(twin, population: LoRAPopulation):
@@ -59,7 +64,8 @@ def test_rows_match_peft_with_that_rows_adapter(model, population, tokens, refer
     for row, adapter in enumerate(ids):
         assert (batched[row] - reference_rows[row, adapter]).abs().max() < 1e-5, (row, adapter)
     # Adapters really matter here: rows of different adapters differ from the bare model.
-    assert (batched[0] - reference_rows[0, -1]).abs().max() > 1e-2
+    row = next(r for r, adapter in enumerate(ids) if adapter >= 0)
+    assert (batched[row] - reference_rows[row, -1]).abs().max() > 1e-2
 
 
 def test_kernels_agree_on_decode_shapes(model, population):
@@ -146,3 +152,18 @@ def test_bad_inputs_raise_clear_errors(model, population, tokens):
         pass
     with pytest.raises(EvoloraError, match=r"6 rows.*3 adapter ids"), population.route([0, 1, 2]):
         model(tokens)
+
+
+def test_auto_kernel_picks_the_one_that_copies_less():
+    from evolora.lora.layer import Routing
+
+    def pick(ids, tokens):
+        return Routing.build(ids, 4, 8, 2.0, torch.device("cpu"), "auto").kernel_for(tokens)
+
+    blocks = [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4
+    scattered = [0, 1, 2, 3] * 4
+    assert pick(blocks, 32) == "segmented"  # views, nothing copied
+    assert pick(scattered, 1) == "segmented"  # decode: 16 row copies < 16 adapter copies
+    assert pick(scattered, 32) == "gather"  # prefill: 16 * 32 token copies > 16 * 8
+    assert Routing.build(scattered, 4, 8, 2.0, torch.device("cpu"), "gather").kernel_for(1) == (
+        "gather")

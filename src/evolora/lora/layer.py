@@ -4,15 +4,18 @@ While a population is attached, each target `nn.Linear` of the host is replaced 
 `PopulationLinear` that keeps the original Linear (no weight copy) and, for every row b of the
 batch, adds ``scale * (x_b A_i^T) B_i^T`` with ``i = adapter_ids[b]``; ``-1`` adds nothing.
 
-Two kernels compute the low-rank term (both exact, they differ only in speed):
+Two kernels compute the low-rank term, both as two batched matmuls with no Python loop over
+adapters (they differ only in what they copy):
 
-- gather: index the stacked A/B by row and run two `bmm`s. Python cost is constant in the number
-  of adapters, memory traffic grows with the batch (the BGMV kernel of Punica, Chen et al. 2023).
-- segmented: one pair of GEMMs per run of rows sharing an adapter, on views when the runs are
-  contiguous (Punica's SGMV / S-LoRA). Fewest FLOPs and no copies, one Python step per run.
+- gather: index A and B by row, one (r, in) and (out, r) copy per row (Punica's BGMV, Chen et al.
+  2023). Copies b * r * (in + out) numbers, independent of the tokens per row.
+- segmented: group the rows by adapter into S segments of G rows (padded) and run one matmul per
+  segment inside a `bmm` (Punica's SGMV / S-LoRA). Each adapter is read once; when the adapter rows
+  already sit in equal consecutive blocks (the same prompts for every adapter) the activations are
+  used as views, otherwise rows are copied in and out: S * G * tokens * (in + out) numbers.
 
-`Routing.kernel_for` picks one per call from the number of tokens each segment brings;
-`benchmarks/population_throughput.py` measured the crossover.
+`Routing.kernel_for` picks the one that copies less (the measurements behind this rule are in
+benchmarks/population_throughput.py, kernel sweep).
 """
 
 from __future__ import annotations
@@ -24,58 +27,64 @@ from torch import nn
 
 from evolora.errors import EvoloraError
 
-# A segment must bring at least this many tokens to one GEMM pair for the segmented kernel to beat
-# gather (measured on 2 CPU cores; prefill of 32-token rows is far above it, decode far below).
-SEGMENTED_MIN_TOKENS = 64
-
 
 @dataclass
 class Routing:
     """Which adapter each row of the running batch uses, prepared once per `route(...)`."""
 
-    ids: torch.Tensor  # [batch] long, -1 = bare
-    safe_ids: torch.Tensor  # [batch] long, -1 replaced by 0 (masked by row_scale)
-    row_scale: torch.Tensor  # [batch, 1, 1] float32: scale for adapter rows, 0 for bare rows
+    ids: torch.Tensor  # (B,) long, -1 = bare
+    safe_ids: torch.Tensor  # (B,) long, -1 replaced by 0 (zeroed by row_scale)
+    row_scale: torch.Tensor  # (B, 1, 1) float32: scale for adapter rows, 0 for bare rows
     active: bool  # at least one row uses an adapter
-    runs: list[tuple[int, int, int]] | None  # (adapter, start, stop) when each adapter is one run
-    groups: list[tuple[int, torch.Tensor]]  # (adapter, row indices), used when runs is None
+    adapters: torch.Tensor  # (S,) the adapter of each segment
+    identity: bool  # adapters == 0..n-1 (A and B need no indexing)
+    block: tuple[int, int] | None  # rows [lo, hi) = S equal consecutive one-adapter blocks
+    slots: torch.Tensor  # (S, G) row index of each slot (padding repeats a row of the segment)
+    slot_scale: torch.Tensor  # (S, G, 1, 1) float32: scale for real slots, 0 for padding
+    rank: int
     kernel: str  # "auto", "gather" or "segmented"
 
     @classmethod
-    def build(cls, ids: list[int], scale: float, device: torch.device, kernel: str) -> Routing:
+    def build(cls, ids: list[int], n: int, rank: int, scale: float, device: torch.device,
+              kernel: str) -> Routing:
         """Prepare the routing tables for one batch of adapter ids (already validated)."""
-        runs: list[tuple[int, int, int]] = []
+        rows_of: dict[int, list[int]] = {}
         for row, adapter in enumerate(ids):
-            if adapter < 0:
-                continue
-            if runs and runs[-1][0] == adapter and runs[-1][2] == row:
-                runs[-1] = (adapter, runs[-1][1], row + 1)
-            else:
-                runs.append((adapter, row, row + 1))
-        distinct = sorted({i for i in ids if i >= 0})
-        contiguous = len(runs) == len(distinct)
-        groups = [] if contiguous else [
-            (a, torch.tensor([r for r, i in enumerate(ids) if i == a], device=device))
-            for a in distinct
-        ]
+            if adapter >= 0:
+                rows_of.setdefault(adapter, []).append(row)
+        adapters = list(rows_of)  # in order of first appearance
+        width = max((len(r) for r in rows_of.values()), default=0)
+        slots = [rows + rows[:1] * (width - len(rows)) for rows in rows_of.values()]
+        real = [[1.0] * len(rows) + [0.0] * (width - len(rows)) for rows in rows_of.values()]
+        flat = [row for rows in rows_of.values() for row in rows]
+        equal_blocks = all(len(r) == width for r in rows_of.values())
+        consecutive = bool(flat) and flat == list(range(flat[0], flat[0] + len(flat)))
         ids_t = torch.tensor(ids, dtype=torch.long, device=device)
         return cls(
             ids=ids_t,
             safe_ids=ids_t.clamp(min=0),
             row_scale=((ids_t >= 0).float() * scale).view(-1, 1, 1),
-            active=bool(distinct),
-            runs=runs if contiguous else None,
-            groups=groups,
+            active=bool(adapters),
+            adapters=torch.tensor(adapters, dtype=torch.long, device=device),
+            identity=adapters == list(range(n)),
+            block=(flat[0], flat[0] + len(flat)) if equal_blocks and consecutive else None,
+            slots=torch.tensor(slots, dtype=torch.long, device=device).view(len(adapters), width),
+            slot_scale=torch.tensor(real, device=device).view(len(adapters), width, 1, 1) * scale,
+            rank=rank,
             kernel=kernel,
         )
 
     def kernel_for(self, tokens_per_row: int) -> str:
-        """The kernel to use for a call whose rows carry `tokens_per_row` tokens each."""
+        """The kernel that copies fewer numbers for rows of `tokens_per_row` tokens (or the forced
+        one): gather copies B * r per feature, segmented S * G * tokens (nothing for a block)."""
         if self.kernel != "auto":
             return self.kernel
-        segments = len(self.runs) if self.runs is not None else len(self.groups)
-        tokens_per_segment = tokens_per_row * len(self.ids) / max(segments, 1)
-        return "segmented" if tokens_per_segment >= SEGMENTED_MIN_TOKENS else "gather"
+        if self.block is not None:
+            return "segmented"
+        segmented_copies = self.slots.numel() * tokens_per_row
+        if not self.identity:
+            segmented_copies += len(self.adapters) * self.rank
+        return "segmented" if segmented_copies <= len(self.ids) * self.rank else "gather"
 
 
 class PopulationLinear(nn.Module):
@@ -115,14 +124,14 @@ class PopulationLinear(nn.Module):
                 f"Layer {self.layer_name} got a batch of {x.shape[0] if x.dim() else 0} rows but "
                 f"the population is routed with {batch} adapter ids; route exactly one id per row."
             )
-        a = self._population.A[self.layer_name]
-        b = self._population.B[self.layer_name]
+        a = self._population.A[self.layer_name].to(x.dtype)
+        b = self._population.B[self.layer_name].to(x.dtype)
         x3 = x.reshape(batch, -1, x.shape[-1])  # (B, T, in)
         y3 = y.view(batch, -1, y.shape[-1])  # (B, T, out)
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled():  # out of place, so autograd can see it
             return _gather(x3, y3, a, b, routing, inplace=False).view_as(y)
         if routing.kernel_for(x3.shape[1]) == "segmented":
-            _segmented(x3, y3, a, b, routing, self._population.scale)
+            _segmented(x3, y3, a, b, routing)
         else:
             _gather(x3, y3, a, b, routing, inplace=True)
         return y
@@ -133,22 +142,27 @@ class PopulationLinear(nn.Module):
 
 def _gather(x3, y3, a, b, routing: Routing, inplace: bool) -> torch.Tensor:
     """y + scale * (x A_i^T) B_i^T with A_i, B_i gathered per row; (B, T, in) -> (B, T, out)."""
-    a_rows = a.index_select(0, routing.safe_ids).to(x3.dtype)  # (B, r, in)
+    a_rows = a.index_select(0, routing.safe_ids)  # (B, r, in)
     h = torch.bmm(x3, a_rows.transpose(1, 2)) * routing.row_scale.to(x3.dtype)  # (B, T, r)
-    b_rows = b.index_select(0, routing.safe_ids).to(x3.dtype).transpose(1, 2)  # (B, r, out)
+    b_rows = b.index_select(0, routing.safe_ids).transpose(1, 2)  # (B, r, out)
     return y3.baddbmm_(h, b_rows) if inplace else torch.baddbmm(y3, h, b_rows)
 
 
-def _segmented(x3, y3, a, b, routing: Routing, scale: float) -> None:
-    """Add scale * (x A_i^T) B_i^T in place, one GEMM pair per segment of rows sharing adapter i."""
-    d_in, d_out = x3.shape[-1], y3.shape[-1]
-    if routing.runs is not None:
-        for adapter, start, stop in routing.runs:
-            h = x3[start:stop].reshape(-1, d_in) @ a[adapter].to(x3.dtype).t()  # (rows*T, r)
-            y3[start:stop].view(-1, d_out).addmm_(h, b[adapter].to(x3.dtype).t(), alpha=scale)
+def _segmented(x3, y3, a, b, routing: Routing) -> None:
+    """Add scale * (x A_i^T) B_i^T in place, one matmul per segment of rows sharing adapter i."""
+    if not routing.identity:
+        a, b = a.index_select(0, routing.adapters), b.index_select(0, routing.adapters)
+    segments, width = routing.slots.shape
+    tokens, d_in, d_out = x3.shape[1], x3.shape[2], y3.shape[2]
+    if routing.block is not None:  # views: (S, G*T, in) and (S, G*T, out)
+        lo, hi = routing.block
+        h = torch.bmm(x3[lo:hi].reshape(segments, -1, d_in), a.transpose(1, 2))  # (S, G*T, r)
+        scale = routing.slot_scale[0, 0].to(x3.dtype)
+        y3[lo:hi].view(segments, -1, d_out).baddbmm_(h * scale, b.transpose(1, 2))
         return
-    tokens = x3.shape[1]
-    for adapter, rows in routing.groups:
-        h = x3.index_select(0, rows).reshape(-1, d_in) @ a[adapter].to(x3.dtype).t()
-        delta = (h @ b[adapter].to(x3.dtype).t()).view(len(rows), tokens, d_out)
-        y3.index_add_(0, rows, delta, alpha=scale)
+    rows = routing.slots.flatten()
+    xs = x3.index_select(0, rows).view(segments, width * tokens, d_in)
+    h = torch.bmm(xs, a.transpose(1, 2)).view(segments, width, tokens, -1)  # (S, G, T, r)
+    h = (h * routing.slot_scale.to(x3.dtype)).view(segments, width * tokens, -1)
+    delta = torch.bmm(h, b.transpose(1, 2))  # (S, G*T, out)
+    y3.index_add_(0, rows, delta.view(segments * width, tokens, d_out))

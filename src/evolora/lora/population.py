@@ -90,7 +90,7 @@ class LoRAPopulation:
                 f"got {bad[:5]}."
             )
         previous = self._routing
-        self._routing = Routing.build(ids, self.scale, self.device, self.kernel)
+        self._routing = Routing.build(ids, self.n, self.rank, self.scale, self.device, self.kernel)
         try:
             yield
         finally:

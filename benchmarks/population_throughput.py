@@ -1,0 +1,286 @@
+"""Throughput of 16 LoRA adapters served together: evolora's population against PEFT and bare.
+
+Claim (issue 5): on the same prompts and tokens, evolora's batched population (a) reaches at
+least 5x the tokens/s of PEFT switching adapters one after another (c), at least 2x PEFT's
+mixed-adapter batch (b), and at least 0.75x the bare host (d).
+
+Workloads, each over 16 adapters x P prompts (rows grouped by adapter):
+- loglik: one forward over every row of ~32 tokens (what `Host.loglik` runs);
+- generate: greedy generation with a KV cache (prefill 16 tokens, then 32 new tokens per row).
+Methods alternate inside every repeat after a warm-up; the median of the repeats is reported.
+A kernel sweep (gather vs segmented, prefill and decode, batch 16-256) backs the kernel choice.
+
+Run: python benchmarks/population_throughput.py [--quick] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result
+
+from evolora.errors import EvoloraError
+from evolora.lora import LoRAPopulation
+
+N_ADAPTERS, RANK, ALPHA = 16, 8, 16
+TARGETS = {"(a) vs (c)": 5.0, "(a) vs (b)": 2.0, "(a) vs (d)": 0.75}
+
+
+def builtin_model() -> tuple[LlamaForCausalLM, str]:
+    """The built-in host's model, or a random-init Llama of its shape when it is not shipped."""
+    try:
+        from evolora.hosts import load_host
+
+        host = load_host("builtin", device="cpu")
+        return host.model, "builtin host"
+    except (EvoloraError, ImportError) as problem:
+        from evolora.hosts.train_config import ModelShape
+
+        shape = ModelShape()
+        print(f"note: built-in host unavailable ({problem}); using a random-init Llama of its "
+              f"shape (hidden {shape.hidden_size}, {shape.num_layers} layers).")
+        return random_llama(shape.hidden_size, shape.intermediate_size, shape.num_layers,
+                            shape.num_heads, vocab=1536), "builtin-shape random Llama"
+
+
+def random_llama(hidden: int, intermediate: int, layers: int, heads: int, vocab: int):
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                         num_hidden_layers=layers, num_attention_heads=heads,
+                         num_key_value_heads=heads, max_position_embeddings=256)
+    return LlamaForCausalLM(config).eval().requires_grad_(False)
+
+
+def make_population(model) -> LoRAPopulation:
+    """16 adapters with non-zero B, so every adapter really changes the output."""
+    pop = LoRAPopulation(model, n=N_ADAPTERS, rank=RANK, alpha=ALPHA, seed=0)
+    pop.mutate(range(N_ADAPTERS), sigma=0.02, generator=1)
+    return pop
+
+
+def make_peft(base, pop: LoRAPopulation):
+    """A PEFT model over `base` holding the same 16 adapters as a0..a15."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=RANK, lora_alpha=ALPHA, target_modules=list(pop.targets))
+    peft_model = get_peft_model(base, config, adapter_name="a0")
+    for i in range(1, N_ADAPTERS):
+        peft_model.add_adapter(f"a{i}", config)
+    for name, module in peft_model.base_model.model.named_modules():
+        if name in pop.A:
+            for i in range(N_ADAPTERS):
+                module.lora_A[f"a{i}"].weight.data.copy_(pop.A[name][i])
+                module.lora_B[f"a{i}"].weight.data.copy_(pop.B[name][i])
+    return peft_model.eval()
+
+
+@torch.no_grad()
+def forward(model, ids: torch.Tensor, **kwargs) -> torch.Tensor:
+    """Logits of the last 8 positions, as `Host.loglik` keeps only the target's positions."""
+    return model(input_ids=ids, logits_to_keep=8, **kwargs).logits
+
+
+@torch.no_grad()
+def greedy(model, ids: torch.Tensor, new_tokens: int, **kwargs) -> torch.Tensor:
+    """Greedy tokens [batch, new_tokens] with a KV cache (no early stop: fixed token count)."""
+    cache = DynamicCache()
+    step, out = ids, []
+    for _ in range(new_tokens):
+        logits = model(input_ids=step, past_key_values=cache, use_cache=True, logits_to_keep=1,
+                       **kwargs).logits
+        step = logits[:, -1].argmax(-1, keepdim=True)
+        out.append(step)
+    return torch.cat(out, dim=1)
+
+
+def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function, alternating inside each repeat after a warm-up."""
+    for fn in fns.values():
+        fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def methods(model, bare, peft_model, pop, prompts_per_adapter: int, run) -> dict:
+    """The four ways to serve 16 adapters on the same rows, as zero-argument callables."""
+    ids = [i for i in range(N_ADAPTERS) for _ in range(prompts_per_adapter)]
+    names = [f"a{i}" for i in ids]
+
+    def population():
+        with pop.route(ids):
+            return run(model)
+
+    def peft_switching():
+        out = []
+        for i in range(N_ADAPTERS):
+            peft_model.set_adapter(f"a{i}")
+            rows = slice(i * prompts_per_adapter, (i + 1) * prompts_per_adapter)
+            out.append(run(peft_model, rows=rows))
+        return out
+
+    return {
+        "(a) population": population,
+        "(b) PEFT mixed batch": lambda: run(peft_model, adapter_names=names),
+        "(c) PEFT switching": peft_switching,
+        "(d) bare": lambda: run(bare),
+    }
+
+
+def measure_model(label: str, model, workloads: list[tuple], repeats: int, rows: list) -> dict:
+    bare = copy.deepcopy(model)
+    pop = make_population(model)
+    peft_model = make_peft(copy.deepcopy(bare), pop)
+    figures = {}
+    vocab = model.config.vocab_size
+    for workload, prompts_per_adapter, prompt_len, new_tokens in workloads:
+        batch = N_ADAPTERS * prompts_per_adapter
+        gen = torch.Generator().manual_seed(0)
+        prompts = torch.randint(3, vocab, (prompts_per_adapter, prompt_len), generator=gen)
+        tokens = prompts.repeat(N_ADAPTERS, 1)  # the same prompts for every adapter
+
+        def run(m, rows=slice(None), _new=new_tokens, _tokens=tokens, **kwargs):
+            if _new:
+                return greedy(m, _tokens[rows], _new, **kwargs)
+            return forward(m, _tokens[rows], **kwargs)
+
+        fns = methods(model, bare, peft_model, pop, prompts_per_adapter, run)
+        check = _agreement(fns)
+        seconds = timed(fns, repeats)
+        counted = batch * (new_tokens or prompt_len)
+        tps = {name: counted / s for name, s in seconds.items()}
+        a = tps["(a) population"]
+        ratios = {"(a) vs (c)": a / tps["(c) PEFT switching"], "(a) vs (b)": a / tps[
+            "(b) PEFT mixed batch"], "(a) vs (d)": a / tps["(d) bare"]}
+        key = f"{label} | {workload}"
+        figures[key] = {"batch": batch, "prompt_tokens": prompt_len, "new_tokens": new_tokens,
+                        "tokens_per_s": tps, "ratios": ratios, "max_abs_logit_diff_a_b": check}
+        rows.append(f"| {label} | {workload} | {batch} | " + " | ".join(
+            f"{tps[m]:,.0f}" for m in tps) + " | " + " | ".join(
+            f"{ratios[k]:.2f}x {'✓' if ratios[k] >= TARGETS[k] else '✗'}" for k in TARGETS) + " |")
+        print(rows[-1], flush=True)
+    pop.detach()
+    return figures
+
+
+def _agreement(fns: dict) -> float:
+    """Max |logit| difference between (a) and (b) on the workload (both must compute the same)."""
+    out_a, out_b = fns["(a) population"](), fns["(b) PEFT mixed batch"]()
+    if out_a.dtype == torch.long:  # generated tokens: report the share of differing tokens
+        return float((out_a != out_b).float().mean())
+    return float((out_a - out_b).abs().max())
+
+
+@torch.no_grad()
+def kernel_sweep(model, repeats: int, rows: list) -> dict:
+    """Time one population forward per kernel, layout and batch: prefill (32 tokens per row) and
+    one decode step (1 token per row over a 32-token KV cache)."""
+    pop = make_population(model)
+    figures = {}
+    vocab = model.config.vocab_size
+    for batch in (16, 64, 128, 256):
+        per = batch // N_ADAPTERS
+        layouts = {"grouped": [i for i in range(N_ADAPTERS) for _ in range(per)],
+                   "interleaved": [i for _ in range(per) for i in range(N_ADAPTERS)]}
+        tokens = torch.randint(3, vocab, (batch, 33), generator=torch.Generator().manual_seed(1))
+        for layout, ids in layouts.items():
+            seconds = timed(_sweep_calls(model, pop, tokens, ids), repeats)
+            for phase in ("prefill", "decode"):
+                g, s = seconds[f"{phase}/gather"], seconds[f"{phase}/segmented"]
+                figures[f"{phase}|{layout}|{batch}"] = {"gather_s": g, "segmented_s": s}
+                faster = "segmented" if s < g else "gather"
+                rows.append(f"| {phase} | {layout} | {batch} | {g * 1e3:.1f} | {s * 1e3:.1f} | "
+                            f"{faster} ({max(g, s) / min(g, s):.2f}x) |")
+                print(rows[-1], flush=True)
+    pop.detach()
+    return figures
+
+
+def _sweep_calls(model, pop: LoRAPopulation, tokens: torch.Tensor, ids: list[int]) -> dict:
+    """{"prefill/gather": fn, ...}: one routed forward per phase and kernel."""
+    cache = DynamicCache()
+    model(input_ids=tokens[:, :32], past_key_values=cache, use_cache=True, logits_to_keep=1)
+
+    def prefill():
+        model(input_ids=tokens[:, :32], logits_to_keep=1)
+
+    def decode():
+        model(input_ids=tokens[:, 32:], past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache.crop(-1)  # drop the token just added
+
+    def routed(kernel: str, call: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            pop.kernel = kernel
+            with pop.route(ids):
+                call()
+        return run
+
+    return {f"{phase}/{kernel}": routed(kernel, call)
+            for phase, call in (("prefill", prefill), ("decode", decode))
+            for kernel in ("gather", "segmented")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: the 2 shared cores are usually busy)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per method (>= 5)")
+    parser.add_argument("--quick", action="store_true", help="builtin-size model only, no sweep")
+    parser.add_argument("--no-sweep", action="store_true", help="skip the kernel sweep")
+    parser.add_argument("--sweep-only", action="store_true", help="only the kernel sweep")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    builtin, builtin_label = builtin_model()
+    if args.sweep_only:
+        rows: list[str] = []
+        kernel_sweep(builtin, args.repeats, rows)
+        return
+    models = [(builtin_label, builtin, [("loglik", 4, 32, 0), ("loglik", 8, 32, 0),
+                                        ("generate", 4, 16, 32)])]
+    if not args.quick:
+        big = random_llama(512, 1376, 8, 8, vocab=1536)
+        models.append(("Llama h512 x 8 layers", big, [("loglik", 4, 32, 0),
+                                                       ("generate", 4, 16, 32)]))
+    header = ("| model | workload | rows | (a) population tok/s | (b) PEFT mixed tok/s | "
+              "(c) PEFT switching tok/s | (d) bare tok/s | (a)/(c) ≥ 5 | (a)/(b) ≥ 2 | "
+              "(a)/(d) ≥ 0.75 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    rows: list[str] = []
+    print(header)
+    figures = {"threads": args.threads, "repeats": args.repeats, "adapters": N_ADAPTERS,
+               "rank": RANK, "throughput": {}}
+    for label, model, workloads in models:
+        figures["throughput"].update(measure_model(label, model, workloads, args.repeats, rows))
+    table = header + "\n" + "\n".join(rows)
+    if not args.quick and not args.no_sweep:
+        sweep_rows: list[str] = []
+        sweep_header = (f"\nKernel sweep on the {builtin_label} (16 adapters, ms per forward, "
+                        "median):\n\n| phase | layout | rows | gather ms | segmented ms | faster |"
+                        "\n|---|---|---:|---:|---:|---|")
+        print(sweep_header)
+        figures["kernel_sweep"] = kernel_sweep(builtin, args.repeats, sweep_rows)
+        table += "\n" + sweep_header + "\n" + "\n".join(sweep_rows)
+    note = (f"\n\n16 adapters (rank {RANK}, all 7 projections), the same prompts for every adapter,"
+            f" {args.threads} torch threads, median of {args.repeats} alternating repeats after a "
+            "warm-up. loglik = one forward over all rows (tokens/s counts every input token); "
+            "generate = greedy with a KV cache, 32 new tokens per row (tokens/s counts new "
+            "tokens). (c) runs each adapter's rows alone after `set_adapter`.")
+    write_result("population_throughput", figures, table + note)
+
+
+if __name__ == "__main__":
+    main()
