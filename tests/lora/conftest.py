@@ -60,3 +60,13 @@ def make_tokens(rows: int = 6, length: int = 9, seed: int = 3) -> torch.Tensor:
 @pytest.fixture
 def tokens() -> torch.Tensor:
     return make_tokens()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models spend their time in per-op thread hand-offs; one thread is faster on a shared
+    2-core machine. Restored after each test."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
