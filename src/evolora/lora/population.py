@@ -27,7 +27,13 @@ Members = int | Sequence[int] | torch.Tensor
 
 
 class LoRAPopulation:
-    """n LoRA adapters attached to one frozen model; see the module docstring for the layout."""
+    """n LoRA adapters attached to one frozen model; see the module docstring for the layout.
+
+    `model_or_host` is a `Host` or a bare model; `targets` are Linear-name suffixes (default: the
+    attention and MLP projections); `seed` fixes the initial A; `noise_rank` is the rank of each
+    ES perturbation (perturb.py); `dtype` is the storage type of A and B (cast to the activations'
+    type in the forward); `kernel` forces "gather" or "segmented" instead of "auto" (layer.py).
+    """
 
     def __init__(
         self,
@@ -52,7 +58,8 @@ class LoRAPopulation:
         self.rank, self.alpha, self.scale = rank, float(alpha), float(alpha) / rank
         self.noise_rank, self.dtype, self.kernel = noise_rank, dtype, kernel
         self.targets = tuple(targets) if targets is not None else DEFAULT_TARGETS
-        self.base_name = getattr(model_or_host, "name", None) or model.name_or_path or None
+        self.base_name = (getattr(model_or_host, "name", None)
+                          or getattr(model, "name_or_path", None) or None)
         linears, self.peft_targets = _find_targets(model, self.targets)
         self.layer_names: list[str] = list(linears)
         self.layer_shapes = {k: (m.in_features, m.out_features) for k, m in linears.items()}
