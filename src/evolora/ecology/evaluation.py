@@ -29,18 +29,16 @@ def best_organelle(colony: Colony):
     return max(scored, key=lambda o: (np.mean([t for t, _ in o.recent]), o.energy))
 
 
-def routed_slot(colony: Colony, cell: Cell) -> int:
-    """The slot that serves a cell in the routed colony: the organelle with the best posterior mean
-    success there, or the merged adapter when no organelle has tried the cell."""
-    best, best_mean = MERGED_SLOT, -1.0
+def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 4) -> int:
+    """The slot that serves a cell in the routed colony: the organelle whose paired episodes there
+    beat the merged adapter by the widest mean margin (over at least `min_episodes`), or the merged
+    adapter itself when no organelle has shown it does better on that cell."""
+    best, best_edge = MERGED_SLOT, 0.0
     key = cell_key(cell)
     for o in colony.organelles:
-        s, f = o.successes.get(key, 0), o.failures.get(key, 0)
-        if s + f == 0:
-            continue
-        mean = (s + 1) / (s + f + 2)
-        if mean > best_mean:
-            best, best_mean = o.slot, mean
+        total, n = o.edge.get(key, (0.0, 0))
+        if n >= min_episodes and total / n > best_edge:
+            best, best_edge = o.slot, total / n
     return best
 
 

@@ -371,8 +371,7 @@ class Ecology:
         """Old control scores describe the previous merged adapter: start every window afresh,
         then seed offspring of the new merged adapter (replacing the poorest when full)."""
         for o in self.colony.organelles:
-            o.recent.clear()
-            o.wins = 0
+            o.forget_control()
         for _ in range(offspring):
             if not self.colony.free_slots():
                 poorest = min(self.colony.organelles, key=lambda o: o.energy)

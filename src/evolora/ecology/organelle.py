@@ -30,6 +30,8 @@ class Organelle:
     failures: dict[str, int] = field(default_factory=dict)
     # Recent paired episodes: [treatment reward, control reward] on the same prompt.
     recent: list[list[float]] = field(default_factory=list)
+    # Per cell: [sum of (treatment - control) rewards, episodes] against the current merged adapter.
+    edge: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def roi(self) -> float:
@@ -39,11 +41,20 @@ class Organelle:
     def record(
         self, cell: Cell, success: bool, treatment: float, control: float, window: int
     ) -> None:
-        """Add one episode to the per-cell counts and the paired recent window."""
+        """Add one episode to the per-cell counts, the paired edge and the recent window."""
+        key = cell_key(cell)
         book = self.successes if success else self.failures
-        book[cell_key(cell)] = book.get(cell_key(cell), 0) + 1
+        book[key] = book.get(key, 0) + 1
+        total, n = self.edge.get(key, [0.0, 0])
+        self.edge[key] = [total + treatment - control, n + 1]
         self.recent.append([treatment, control])
         del self.recent[:-window]
+
+    def forget_control(self) -> None:
+        """Drop the evidence measured against a merged adapter that has since changed."""
+        self.recent.clear()
+        self.edge.clear()
+        self.wins = 0
 
     def success_counts(self, cells: list[Cell]) -> tuple[list[int], list[int]]:
         """Successes and failures on each of the given cells."""

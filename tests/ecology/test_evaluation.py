@@ -1,0 +1,39 @@
+from evolora.ecology.colony import MERGED_SLOT, Colony
+from evolora.ecology.config import EcologyConfig
+from evolora.ecology.evaluation import best_organelle, routed_slot
+
+
+def _colony_with_two_organelles():
+    colony = Colony(EcologyConfig())
+    first = colony.spawn(None, energy=1.0, generation=0)
+    second = colony.spawn(None, energy=1.0, generation=0)
+    return colony, first, second
+
+
+def test_a_cell_goes_to_the_organelle_that_beat_the_control_there():
+    colony, first, second = _colony_with_two_organelles()
+    for _ in range(4):
+        first.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
+        second.record(("math", 1), True, treatment=1.0, control=0.5, window=8)
+    assert routed_slot(colony, ("math", 1)) == first.slot
+
+
+def test_a_cell_stays_with_the_merged_adapter_without_paired_evidence():
+    colony, first, second = _colony_with_two_organelles()
+    for _ in range(4):
+        first.record(("math", 1), False, treatment=0.2, control=0.5, window=8)
+    for _ in range(3):  # too few episodes to count
+        second.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
+    assert routed_slot(colony, ("math", 1)) == MERGED_SLOT
+    assert routed_slot(colony, ("logic", 1)) == MERGED_SLOT
+
+
+def test_forgetting_the_control_clears_the_edge_and_the_window():
+    colony, first, _ = _colony_with_two_organelles()
+    for _ in range(4):
+        first.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
+    first.wins = 3
+    assert best_organelle(colony) is first
+    first.forget_control()
+    assert routed_slot(colony, ("math", 1)) == MERGED_SLOT
+    assert first.recent == [] and first.wins == 0
