@@ -103,8 +103,8 @@ def greedy(model, ids: torch.Tensor, new_tokens: int, **kwargs) -> torch.Tensor:
     return torch.cat(out, dim=1)
 
 
-def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds per call of each function, alternating inside each repeat after a warm-up."""
+def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of each function in every repeat, alternating after a warm-up."""
     for fn in fns.values():
         fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
@@ -113,7 +113,7 @@ def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+    return times
 
 
 def methods(model, bare, peft_model, pop, prompts_per_adapter: int, run) -> dict:
@@ -162,16 +162,24 @@ def measure_model(label: str, model, workloads: list[tuple], repeats: int, rows:
         check = _agreement(fns)
         seconds = timed(fns, repeats)
         counted = batch * (new_tokens or prompt_len)
-        tps = {name: counted / s for name, s in seconds.items()}
-        a = tps["(a) population"]
-        ratios = {"(a) vs (c)": a / tps["(c) PEFT switching"], "(a) vs (b)": a / tps[
-            "(b) PEFT mixed batch"], "(a) vs (d)": a / tps["(d) bare"]}
-        key = f"{label} | {workload}"
+        tps = {name: counted / statistics.median(s) for name, s in seconds.items()}
+        # Each ratio is the median over repeats of the ratio within a repeat (methods run back to
+        # back), which cancels most of the drift of a shared machine; the range shows what is left.
+        mine = seconds["(a) population"]
+        ratios, spread = {}, {}
+        for target, other in zip(TARGETS, ["(c) PEFT switching", "(b) PEFT mixed batch",
+                                           "(d) bare"], strict=True):
+            per_repeat = [o / a for o, a in zip(seconds[other], mine, strict=True)]
+            ratios[target] = statistics.median(per_repeat)
+            spread[target] = (min(per_repeat), max(per_repeat))
+        key = f"{label} | {workload} | {batch}"
         figures[key] = {"batch": batch, "prompt_tokens": prompt_len, "new_tokens": new_tokens,
-                        "tokens_per_s": tps, "ratios": ratios, "max_abs_logit_diff_a_b": check}
+                        "tokens_per_s": tps, "seconds": seconds, "ratios": ratios,
+                        "ratio_range": spread, "agreement_a_b": check}
         rows.append(f"| {label} | {workload} | {batch} | " + " | ".join(
             f"{tps[m]:,.0f}" for m in tps) + " | " + " | ".join(
-            f"{ratios[k]:.2f}x {'✓' if ratios[k] >= TARGETS[k] else '✗'}" for k in TARGETS) + " |")
+            f"{ratios[k]:.2f}x {'✓' if ratios[k] >= TARGETS[k] else '✗'} "
+            f"({spread[k][0]:.2f}–{spread[k][1]:.2f})" for k in TARGETS) + " |")
         print(rows[-1], flush=True)
     pop.detach()
     return figures
@@ -200,7 +208,8 @@ def kernel_sweep(model, repeats: int, rows: list) -> dict:
         for layout, ids in layouts.items():
             seconds = timed(_sweep_calls(model, pop, tokens, ids), repeats)
             for phase in ("prefill", "decode"):
-                g, s = seconds[f"{phase}/gather"], seconds[f"{phase}/segmented"]
+                g = statistics.median(seconds[f"{phase}/gather"])
+                s = statistics.median(seconds[f"{phase}/segmented"])
                 figures[f"{phase}|{layout}|{batch}"] = {"gather_s": g, "segmented_s": s}
                 faster = "segmented" if s < g else "gather"
                 rows.append(f"| {phase} | {layout} | {batch} | {g * 1e3:.1f} | {s * 1e3:.1f} | "
@@ -238,7 +247,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: the 2 shared cores are usually busy)")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per method (>= 5)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per method (>= 5)")
     parser.add_argument("--quick", action="store_true", help="builtin-size model only, no sweep")
     parser.add_argument("--no-sweep", action="store_true", help="skip the kernel sweep")
     parser.add_argument("--sweep-only", action="store_true", help="only the kernel sweep")
@@ -275,8 +284,9 @@ def main() -> None:
         figures["kernel_sweep"] = kernel_sweep(builtin, args.repeats, sweep_rows)
         table += "\n" + sweep_header + "\n" + "\n".join(sweep_rows)
     note = (f"\n\n16 adapters (rank {RANK}, all 7 projections), the same prompts for every adapter,"
-            f" {args.threads} torch threads, median of {args.repeats} alternating repeats after a "
-            "warm-up. loglik = one forward over all rows (tokens/s counts every input token); "
+            f" {args.threads} torch threads, {args.repeats} alternating repeats after a warm-up: "
+            "tokens/s from the median time, ratios as the median of per-repeat ratios (range in "
+            "brackets). loglik = one forward over all rows (tokens/s counts every input token); "
             "generate = greedy with a KV cache, 32 new tokens per row (tokens/s counts new "
             "tokens). (c) runs each adapter's rows alone after `set_adapter`.")
     write_result("population_throughput", figures, table + note)
