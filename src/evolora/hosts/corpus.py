@@ -53,17 +53,23 @@ def task_grid(data: DataSpec) -> TaskGrid:
     return TaskGrid(data.families or family_names(), data.difficulties)
 
 
-def sample_task_lines(grid: TaskGrid, rng: np.random.Generator, n: int) -> list[str]:
-    """`n` training lines drawn uniformly over the grid's cells from the TRAIN split only."""
-    return [task_line(e) for e in grid.sample_batch(rng, n, split="train")]
+def sample_task_examples(data: DataSpec, rng: np.random.Generator, n: int) -> list[Example]:
+    """`n` TRAIN-split examples; cells drawn by the config's difficulty weights (or uniformly)."""
+    grid = task_grid(data)
+    weights = None
+    if data.difficulty_weights is not None:
+        per_difficulty = dict(zip(data.difficulties, data.difficulty_weights, strict=True))
+        weights = [per_difficulty[d] for _, d in grid.cells]
+    return grid.sample_batch(rng, n, split="train", weights=weights)
 
 
 class MixtureBatches:
     """Deterministic training batches: batch `step` depends only on (seed, step), so resuming at
     any step replays exactly the batches an uninterrupted run would have seen.
 
-    A task row packs `<bos> line` units until full; a text row is `<bos>` plus a random window of
-    the tokenised plays. Each row holds seq_len + 1 tokens (inputs and shifted labels).
+    A task row packs `<bos> prompt answer \n` units until full; a text row is `<bos>` plus a random
+    window of the tokenised plays. Each row holds seq_len + 1 tokens (inputs and shifted labels)
+    and a loss weight per token: `prompt_loss_weight` on task prompts, 1 everywhere else.
     """
 
     def __init__(
@@ -79,23 +85,33 @@ class MixtureBatches:
         # A packed row holds about seq_len / 12 task lines; drawing that many at once is cheap.
         self.lines_per_row = max(2, data.seq_len // 12)
 
-    def batch(self, step: int, batch_size: int) -> torch.Tensor:
-        """LongTensor [batch_size, seq_len + 1] for training step `step`."""
+    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids (LongTensor) and loss weights (float), both [batch_size, seq_len + 1]."""
         rng = np.random.default_rng([self.seed, step])
         width = self.data.seq_len + 1
         is_task = rng.random(batch_size) < self.data.task_fraction
         rows = np.empty((batch_size, width), dtype=np.int64)
+        weights = np.ones((batch_size, width), dtype=np.float32)
         for r in range(batch_size):
-            rows[r] = self._task_row(rng, width) if is_task[r] else self._text_row(rng, width)
-        return torch.from_numpy(rows)
+            if is_task[r]:
+                rows[r], weights[r] = self._task_row(rng, width)
+            else:
+                rows[r] = self._text_row(rng, width)
+        return torch.from_numpy(rows), torch.from_numpy(weights)
 
-    def _task_row(self, rng: np.random.Generator, width: int) -> np.ndarray:
+    def _task_row(self, rng: np.random.Generator, width: int) -> tuple[np.ndarray, np.ndarray]:
         row: list[int] = []
+        weight: list[float] = []
+        low = self.data.prompt_loss_weight
         while len(row) < width:
-            lines = sample_task_lines(self.grid, rng, self.lines_per_row)
-            for ids in self.tokenizer(lines, add_special_tokens=False)["input_ids"]:
-                row += [self.bos, *ids]
-        return np.asarray(row[:width], dtype=np.int64)
+            examples = sample_task_examples(self.data, rng, self.lines_per_row)
+            # Prompt and answer tokenise the same apart as joined (see tokenizer.py).
+            prompts = self.tokenizer([e.prompt for e in examples], add_special_tokens=False)
+            answers = self.tokenizer([e.answer + "\n" for e in examples], add_special_tokens=False)
+            for head, tail in zip(prompts["input_ids"], answers["input_ids"], strict=True):
+                row += [self.bos, *head, *tail]
+                weight += [low] * (1 + len(head)) + [1.0] * len(tail)
+        return np.asarray(row[:width], dtype=np.int64), np.asarray(weight[:width], np.float32)
 
     def _text_row(self, rng: np.random.Generator, width: int) -> np.ndarray:
         start = int(rng.integers(0, len(self.text_tokens) - width))

@@ -75,7 +75,9 @@ class Host:
         `use_cache=False` recomputes the whole sequence every step (same tokens, slower).
         """
         if max_new_tokens < 0 or temperature < 0:
-            raise EvoloraError("max_new_tokens and temperature must be >= 0.")
+            raise EvoloraError(
+                f"max_new_tokens ({max_new_tokens}) and temperature ({temperature}) must be >= 0."
+            )
         ids = adapter_id_tensor(adapters, adapter_ids, len(prompts), self.device)
         seqs = encode(self.tokenizer, prompts, special=True)
         if self.context is not None:

@@ -16,7 +16,7 @@ import torch
 from rich.console import Console
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-from evolora.hosts.corpus import MixtureBatches, sample_task_lines, shakespeare_texts, task_grid
+from evolora.hosts.corpus import MixtureBatches, sample_task_examples, shakespeare_texts, task_line
 from evolora.hosts.loading import quiet_transformers
 from evolora.hosts.tokenizer import train_tokenizer
 from evolora.hosts.train_config import HostTrainConfig, ModelShape
@@ -55,6 +55,17 @@ def learning_rate(config: HostTrainConfig, step: int) -> float:
     return floor + 0.5 * (optim.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
+def weighted_loss(
+    logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Next-token cross-entropy averaged with a weight per target token. logits (B, T, V)."""
+    per_token = torch.nn.functional.cross_entropy(
+        logits.float().flatten(0, 1), targets.flatten(), reduction="none"
+    )
+    flat = weights.flatten()
+    return (per_token * flat).sum() / flat.sum()
+
+
 def make_optimizer(model: torch.nn.Module, config: HostTrainConfig) -> torch.optim.AdamW:
     """AdamW that decays matrices (weights, embeddings) but not norms."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -70,7 +81,8 @@ def _prepare_tokenizer(run: RunDir, config: HostTrainConfig, texts: list[str]):
     if (folder / "tokenizer.json").is_file():
         return PreTrainedTokenizerFast.from_pretrained(folder, local_files_only=True)
     rng = np.random.default_rng([config.seed, 1])
-    lines = sample_task_lines(task_grid(config.data), rng, config.tokenizer.task_lines)
+    examples = sample_task_examples(config.data, rng, config.tokenizer.task_lines)
+    lines = [task_line(e) for e in examples]
     tokenizer = train_tokenizer([*texts, *lines], config.tokenizer.vocab_size)
     tokenizer.save_pretrained(folder)
     return tokenizer
@@ -133,11 +145,12 @@ def train_host(
         progress.advance(step)
         while step < optim.steps:
             started = time.perf_counter()
-            rows = batches.batch(step, optim.batch_size)
+            rows, weights = batches.batch(step, optim.batch_size)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=optim.autocast_bf16):
-                loss = model(input_ids=rows[:, :-1], labels=rows[:, :-1]).loss
+                logits = model(input_ids=rows[:, :-1]).logits
+            loss = weighted_loss(logits, rows[:, 1:], weights[:, 1:])
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
             optimizer.step()

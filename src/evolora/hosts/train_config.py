@@ -42,7 +42,13 @@ class DataSpec(BaseModel):
 
     families: list[str] | None = Field(None, description="task families; null means all")
     difficulties: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    difficulty_weights: list[float] | None = Field(
+        None, description="relative sampling weight of each difficulty; null means uniform"
+    )
     task_fraction: float = Field(0.6, ge=0.0, le=1.0, description="share of rows made of tasks")
+    prompt_loss_weight: float = Field(
+        1.0, ge=0.0, le=1.0, description="loss weight of task prompt tokens (answers weigh 1)"
+    )
     seq_len: int = Field(256, ge=16)
 
     @field_validator("difficulties")
@@ -51,6 +57,18 @@ class DataSpec(BaseModel):
         if not value or any(d < 1 or d > 5 for d in value):
             raise ValueError("difficulties must be a non-empty list of values in 1..5.")
         return value
+
+    @model_validator(mode="after")
+    def _one_weight_per_difficulty(self) -> DataSpec:
+        weights = self.difficulty_weights
+        if weights is not None and (
+            len(weights) != len(self.difficulties) or min(weights) < 0 or sum(weights) <= 0
+        ):
+            raise ValueError(
+                "difficulty_weights must give one non-negative weight per entry of difficulties "
+                "(not all zero)."
+            )
+        return self
 
 
 class OptimSpec(BaseModel):
