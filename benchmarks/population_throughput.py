@@ -32,6 +32,7 @@ from _common import write_result
 from evolora.errors import EvoloraError
 from evolora.lora import LoRAPopulation
 
+ROOT = Path(__file__).resolve().parents[1]
 N_ADAPTERS, RANK, ALPHA = 16, 8, 16
 TARGETS = {"(a) vs (c)": 5.0, "(a) vs (b)": 2.0, "(a) vs (d)": 0.75}
 
@@ -44,13 +45,18 @@ def builtin_model() -> tuple[LlamaForCausalLM, str]:
         host = load_host("builtin", device="cpu")
         return host.model, "builtin host"
     except (EvoloraError, ImportError) as problem:
+        import yaml
+
         from evolora.hosts.train_config import ModelShape
 
-        shape = ModelShape()
+        spec = yaml.safe_load((ROOT / "configs" / "host_builtin.yaml").read_text())
+        shape = ModelShape(**spec["model"])
+        vocab = spec["tokenizer"]["vocab_size"]
         print(f"note: built-in host unavailable ({problem}); using a random-init Llama of its "
-              f"shape (hidden {shape.hidden_size}, {shape.num_layers} layers).")
+              f"shape from configs/host_builtin.yaml (hidden {shape.hidden_size}, "
+              f"{shape.num_layers} layers, vocab {vocab}).")
         return random_llama(shape.hidden_size, shape.intermediate_size, shape.num_layers,
-                            shape.num_heads, vocab=1536), "builtin-shape random Llama"
+                            shape.num_heads, vocab=vocab), "builtin-shape random Llama"
 
 
 def random_llama(hidden: int, intermediate: int, layers: int, heads: int, vocab: int):
