@@ -90,11 +90,11 @@ class EnvironmentConfig(_Section):
 class ESConfig(_Section):
     """Evolution strategies with antithetic low-rank perturbations."""
 
-    pairs: int = Field(4, ge=1, description="antithetic pairs per organelle per generation")
-    sigma: float = Field(0.05, gt=0)
-    lr: float = Field(0.01, gt=0)
+    pairs: int = Field(8, ge=1, description="antithetic pairs per organelle per generation")
+    sigma: float = Field(0.01, gt=0)
+    lr: float = Field(1e-4, gt=0)
     noise_rank: int = Field(1, ge=1)
-    batch: int = Field(8, ge=1, description="training examples each perturbation is scored on")
+    batch: int = Field(16, ge=1, description="training examples each perturbation is scored on")
 
 
 class HebbianConfig(_Section):

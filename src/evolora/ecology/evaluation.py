@@ -43,9 +43,18 @@ def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 4) -> int:
 
 
 def evaluate(
-    host, population, colony: Colony, examples: list[Example], max_new_tokens: int
+    host,
+    population,
+    colony: Colony,
+    examples: list[Example],
+    max_new_tokens: int,
+    host_scores: list[float] | None = None,
 ) -> dict:
-    """Accuracy of every variant on the examples: overall, per family and per cell (one batch)."""
+    """Accuracy of every variant on the examples: overall, per family and per cell.
+
+    Each distinct (adapter, prompt) pair is generated once, in one batch; `host_scores` (the
+    frozen host's scores on these examples, which never change) skips the host's share.
+    """
     best = best_organelle(colony)
     slot_of = {
         "host": lambda ex: -1,
@@ -53,16 +62,23 @@ def evaluate(
         "merged": lambda ex: MERGED_SLOT,
         "routed": lambda ex: routed_slot(colony, (ex.family, ex.difficulty)),
     }
-    prompts = [ex.prompt for _ in VARIANTS for ex in examples]
-    ids = [slot_of[v](ex) for v in VARIANTS for ex in examples]
+    scored = {(-1, i): s for i, s in enumerate(host_scores or [])}
+    wanted = {(slot_of[v](ex), i) for v in VARIANTS for i, ex in enumerate(examples)}
+    pairs = sorted(wanted - scored.keys())
     completions = host.generate(
-        prompts, max_new_tokens=max_new_tokens, adapters=population, adapter_ids=ids
+        [examples[i].prompt for _, i in pairs],
+        max_new_tokens=max_new_tokens,
+        adapters=population,
+        adapter_ids=[slot for slot, _ in pairs],
     )
-    report = {}
-    for v, variant in enumerate(VARIANTS):
-        chunk = completions[v * len(examples) : (v + 1) * len(examples)]
-        scores = [score(ex, c) for ex, c in zip(examples, chunk, strict=True)]
-        report[variant] = summarize(scores, examples)
+    for (slot, i), completion in zip(pairs, completions, strict=True):
+        scored[(slot, i)] = score(examples[i], completion)
+    report = {
+        variant: summarize(
+            [scored[(slot_of[variant](ex), i)] for i, ex in enumerate(examples)], examples
+        )
+        for variant in VARIANTS
+    }
     report["best_organelle"] = best.id if best else None
     return report
 
@@ -70,12 +86,16 @@ def evaluate(
 def slot_scores(
     host, population, slots: list[int], examples: list[Example], max_new_tokens: int
 ) -> list[list[float]]:
-    """Every slot's score on every example (slot -1: the bare host), in one batched generation."""
+    """Every slot's score on every example (slot -1: the bare host), in one batched generation.
+
+    Without a population only the bare host can be scored (`slots == [-1]`).
+    """
+    ids = [s for s in slots for _ in examples]
     completions = host.generate(
         [ex.prompt for ex in examples] * len(slots),
         max_new_tokens=max_new_tokens,
         adapters=population,
-        adapter_ids=[s for s in slots for _ in examples],
+        adapter_ids=ids if population is not None else None,
     )
     n = len(examples)
     return [

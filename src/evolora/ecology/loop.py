@@ -71,6 +71,7 @@ class Ecology:
         self.snapshots: list[dict] = []
         self.last_eval: dict | None = None
         self.holdout = holdout_examples(self.grid, config.evaluation.per_cell, config.seed)
+        self.host_scores: list[float] | None = None  # the frozen host's, computed once
         self.probe = self._probe_examples()
         self.adapter_params = sum(
             self.population.A[k][0].numel() + self.population.B[k][0].numel()
@@ -393,8 +394,11 @@ class Ecology:
 
     def evaluate(self) -> dict:
         """Holdout accuracy of host, best organelle, merged adapter and routed colony."""
+        tokens = self.config.grid.max_new_tokens
+        if self.host_scores is None:
+            self.host_scores = slot_scores(self.host, None, [-1], self.holdout, tokens)[0]
         report = evaluate(
-            self.host, self.population, self.colony, self.holdout, self.config.grid.max_new_tokens
+            self.host, self.population, self.colony, self.holdout, tokens, self.host_scores
         )
         report["generation"] = self.generation
         report["attempt"] = self.attempt
