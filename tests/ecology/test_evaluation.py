@@ -12,17 +12,27 @@ def _colony_with_two_organelles():
 
 def test_a_cell_goes_to_the_organelle_that_beat_the_control_there():
     colony, first, second = _colony_with_two_organelles()
-    for _ in range(4):
+    for k in range(6):
         first.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
-        second.record(("math", 1), True, treatment=1.0, control=0.5, window=8)
+        second.record(("math", 1), True, treatment=1.0, control=0.5 * (k % 2), window=8)
     assert routed_slot(colony, ("math", 1)) == first.slot
+
+
+def test_a_noisy_edge_is_not_enough_to_take_a_cell():
+    colony, first, _ = _colony_with_two_organelles()
+    for k in range(8):  # mean edge +0.25, but as often behind as ahead
+        first.record(
+            ("logic", 1), True, treatment=float(k % 2), control=0.75 * (1 - k % 2), window=8
+        )
+    assert first.edge_bound(("logic", 1))[0] < 0
+    assert routed_slot(colony, ("logic", 1)) == MERGED_SLOT
 
 
 def test_a_cell_stays_with_the_merged_adapter_without_paired_evidence():
     colony, first, second = _colony_with_two_organelles()
     for _ in range(4):
         first.record(("math", 1), False, treatment=0.2, control=0.5, window=8)
-    for _ in range(3):  # too few episodes to count
+    for _ in range(5):  # too few episodes to count
         second.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
     assert routed_slot(colony, ("math", 1)) == MERGED_SLOT
     assert routed_slot(colony, ("logic", 1)) == MERGED_SLOT
@@ -30,7 +40,7 @@ def test_a_cell_stays_with_the_merged_adapter_without_paired_evidence():
 
 def test_forgetting_the_control_clears_the_edge_and_the_window():
     colony, first, _ = _colony_with_two_organelles()
-    for _ in range(4):
+    for _ in range(6):
         first.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
     first.wins = 3
     assert best_organelle(colony) is first

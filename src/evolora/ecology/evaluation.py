@@ -29,16 +29,15 @@ def best_organelle(colony: Colony):
     return max(scored, key=lambda o: (np.mean([t for t, _ in o.recent]), o.energy))
 
 
-def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 4) -> int:
+def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 6) -> int:
     """The slot that serves a cell in the routed colony: the organelle whose paired episodes there
-    beat the merged adapter by the widest mean margin (over at least `min_episodes`), or the merged
-    adapter itself when no organelle has shown it does better on that cell."""
-    best, best_edge = MERGED_SLOT, 0.0
-    key = cell_key(cell)
+    (at least `min_episodes`) beat the merged adapter with the highest lower confidence bound
+    above zero, or the merged adapter itself when no organelle has shown it does better."""
+    best, best_bound = MERGED_SLOT, 0.0
     for o in colony.organelles:
-        total, n = o.edge.get(key, (0.0, 0))
-        if n >= min_episodes and total / n > best_edge:
-            best, best_edge = o.slot, total / n
+        bound, n = o.edge_bound(cell)
+        if n >= min_episodes and bound > best_bound:
+            best, best_bound = o.slot, bound
     return best
 
 

@@ -30,7 +30,8 @@ class Organelle:
     failures: dict[str, int] = field(default_factory=dict)
     # Recent paired episodes: [treatment reward, control reward] on the same prompt.
     recent: list[list[float]] = field(default_factory=list)
-    # Per cell: [sum of (treatment - control) rewards, episodes] against the current merged adapter.
+    # Per cell: [sum, sum of squares, count] of (treatment - control) rewards against the
+    # current merged adapter.
     edge: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -45,10 +46,21 @@ class Organelle:
         key = cell_key(cell)
         book = self.successes if success else self.failures
         book[key] = book.get(key, 0) + 1
-        total, n = self.edge.get(key, [0.0, 0])
-        self.edge[key] = [total + treatment - control, n + 1]
+        total, squares, n = self.edge.get(key, [0.0, 0.0, 0])
+        gain = treatment - control
+        self.edge[key] = [total + gain, squares + gain * gain, n + 1]
         self.recent.append([treatment, control])
         del self.recent[:-window]
+
+    def edge_bound(self, cell: Cell) -> tuple[float, int]:
+        """Lower confidence bound (mean - standard error) of the paired edge on a cell, and the
+        number of episodes it rests on."""
+        total, squares, n = self.edge.get(cell_key(cell), [0.0, 0.0, 0])
+        if n < 2:
+            return float("-inf"), n
+        mean = total / n
+        variance = max(0.0, squares / n - mean * mean) * n / (n - 1)
+        return mean - (variance / n) ** 0.5, n
 
     def forget_control(self) -> None:
         """Drop the evidence measured against a merged adapter that has since changed."""
