@@ -80,6 +80,7 @@ def main() -> None:
     rows = torch.randint(0, len(host.tokenizer), (batch, seq))
     flops = train_step_flops(model, batch, seq)
     timed_train_step(model, optimizer, rows)  # warm-up
+    print("timing training steps and matmul peaks...", flush=True)
     step_times, fp32_peaks, bf16_peaks = [], [], []
     for _ in range(args.repeats):  # alternate peak and training so drift hits both alike
         fp32_peaks.append(matmul_peak(torch.float32))
@@ -103,6 +104,7 @@ def main() -> None:
     # (b) generation: 256 holdout prompts, exactly 32 new tokens each (stop strings off).
     rng = np.random.default_rng(0)
     prompts = [e.prompt for e in TaskGrid.named("default").sample_batch(rng, 256, split="holdout")]
+    print("timing generation with and without the KV cache...", flush=True)
     timed_generate(host, prompts, True)
     timed_generate(host, prompts, False)
     cached, recomputed = [], []
