@@ -95,6 +95,9 @@ class ESConfig(_Section):
     lr: float = Field(1e-4, gt=0)
     noise_rank: int = Field(1, ge=1)
     batch: int = Field(16, ge=1, description="training examples each perturbation is scored on")
+    keep_if_better: bool = Field(
+        True, description="keep an update only if it raises the fitness of its own batch"
+    )
 
 
 class HebbianConfig(_Section):

@@ -35,43 +35,80 @@ class ESResult:
     fitness_mean: float
     fitness_spread: float
     tokens: int
+    accepted: bool
 
 
 def es_step(
     host, population, jobs: list[ESJob], config: ESConfig, rng: np.random.Generator
 ) -> list[ESResult]:
-    """One antithetic ES update for every job, scored in a single batched log-likelihood call."""
-    prompts, targets, slots, owners = [], [], [], []
-    seeds_of = []
-    for j, job in enumerate(jobs):
-        seeds = [int(s) for s in rng.integers(0, 2**31 - 1, size=config.pairs)]
-        seeds_of.append(seeds)
-        population.perturb(job.slot, job.scratch[: 2 * config.pairs], seeds, config.sigma)
-        for k in range(2 * config.pairs):
-            for example in job.examples:
-                prompts.append(example.prompt)
-                targets.append(example.answer + "\n")
-                slots.append(job.scratch[k])
-                owners.append((j, k))
-    total = host.loglik(prompts, targets, adapters=population, adapter_ids=slots).numpy()
-    lengths = np.array(target_lengths(host, targets), dtype=float)
-    per_token = total / np.maximum(lengths, 1.0)
-    prompt_lengths = target_lengths(host, prompts)
+    """One antithetic ES update for every job, scored in a single batched log-likelihood call.
+
+    With `config.keep_if_better`, the first half of each job's examples estimates the update and
+    the second half checks it (one more, small batched call): the update is kept only if it raises
+    the fitness of examples it was not estimated on; otherwise the organelle keeps its previous
+    adapter. Most of an ES step is noise, and near a trained host noise only hurts: the check on
+    fresh examples keeps that noise from accumulating.
+    """
+    pairs = 2 * config.pairs
+    checks = []
+    if config.keep_if_better:
+        halves = [len(job.examples) // 2 for job in jobs]
+        checks = [
+            ESJob(job.slot, job.examples[h:], job.scratch)
+            for job, h in zip(jobs, halves, strict=True)
+        ]
+        jobs = [
+            ESJob(job.slot, job.examples[:h], job.scratch)
+            for job, h in zip(jobs, halves, strict=True)
+        ]
+    seeds_of = [[int(s) for s in rng.integers(0, 2**31 - 1, size=config.pairs)] for _ in jobs]
+    for job, seeds in zip(jobs, seeds_of, strict=True):
+        population.perturb(job.slot, job.scratch[:pairs], seeds, config.sigma)
+    per_token, tokens = _fitness(host, population, jobs, [job.scratch[:pairs] for job in jobs])
 
     results = []
-    owners_arr = np.array(owners)
     for j, job in enumerate(jobs):
-        mask = owners_arr[:, 0] == j
-        fitness = np.array(
-            [per_token[mask & (owners_arr[:, 1] == k)].mean() for k in range(2 * config.pairs)]
-        )
+        fitness = per_token[j].mean(axis=1)  # (2 * pairs,)
         plus, minus = fitness[0::2], fitness[1::2]
         spread = float(fitness.std())
         weights = (plus - minus) / (spread + 1e-8)
+        if config.keep_if_better:
+            population.clone(job.slot, job.scratch[0])  # the adapter before the update
         population.es_update(job.slot, seeds_of[j], weights.tolist(), config.sigma, config.lr)
-        tokens = int(lengths[mask].sum() + np.asarray(prompt_lengths)[mask].sum())
-        results.append(ESResult(job.slot, float(fitness.mean()), spread, tokens))
+        results.append(ESResult(job.slot, float(fitness.mean()), spread, tokens[j], True))
+    if config.keep_if_better:
+        checked, extra = _fitness(
+            host, population, checks, [[job.scratch[0], job.slot] for job in checks]
+        )
+        for j, (job, result) in enumerate(zip(jobs, results, strict=True)):
+            before, after = checked[j].mean(axis=1)
+            result.tokens += extra[j]
+            if after <= before:
+                population.clone(job.scratch[0], job.slot)
+                result.accepted = False
     return results
+
+
+def _fitness(host, population, jobs: list[ESJob], slots_of: list[list[int]]):
+    """Per-token answer log-likelihood of every job's examples under each of its slots, all in one
+    batched call: a list of [slots, examples] arrays, and the tokens each job processed."""
+    prompts, targets, slots = [], [], []
+    for job, job_slots in zip(jobs, slots_of, strict=True):
+        for slot in job_slots:
+            prompts += [ex.prompt for ex in job.examples]
+            targets += [ex.answer + "\n" for ex in job.examples]
+            slots += [slot] * len(job.examples)
+    total = host.loglik(prompts, targets, adapters=population, adapter_ids=slots).numpy()
+    lengths = np.array(target_lengths(host, targets), dtype=float)
+    counts = lengths + np.array(target_lengths(host, prompts), dtype=float)
+    per_token = total / np.maximum(lengths, 1.0)
+    out, tokens, start = [], [], 0
+    for job, job_slots in zip(jobs, slots_of, strict=True):
+        size = len(job_slots) * len(job.examples)
+        out.append(per_token[start : start + size].reshape(len(job_slots), len(job.examples)))
+        tokens.append(int(counts[start : start + size].sum()))
+        start += size
+    return out, tokens
 
 
 def target_lengths(host, texts: list[str]) -> list[int]:
