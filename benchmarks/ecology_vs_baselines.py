@@ -8,6 +8,8 @@ examples (the holdout split, never trained on):
   ecology     the full ecology (its routed colony answers)
   no_assim    the ecology with assimilation off
   no_guard    the ecology with the diversity guard off
+  eco_bp      the ecology with the backprop reference learner (gradients through the host): is
+              the colony's machinery worth anything when its organelles can learn?
 
 python benchmarks/ecology_vs_baselines.py [--budget 120] [--seeds 0 1 2] [--config default]
 """
@@ -34,7 +36,7 @@ from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
 from evolora.telemetry.rundir import RunDir
 
-METHODS = ("host", "single_es", "sft", "ecology", "no_assim", "no_guard")
+METHODS = ("host", "single_es", "sft", "ecology", "no_assim", "no_guard", "eco_bp")
 
 
 def train_batch(grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
@@ -78,6 +80,12 @@ def run_no_assim(cfg, host, holdout, budget, seed, root):
 def run_no_guard(cfg, host, holdout, budget, seed, root):
     cfg = cfg.model_copy(deep=True)
     cfg.diversity.enabled = False
+    return run_ecology(cfg, host, holdout, budget, seed, root)
+
+
+def run_eco_bp(cfg, host, holdout, budget, seed, root):
+    cfg = cfg.model_copy(deep=True)
+    cfg.learning.mode = "backprop"
     return run_ecology(cfg, host, holdout, budget, seed, root)
 
 
@@ -165,6 +173,7 @@ RUNNERS = {
     "ecology": run_ecology,
     "no_assim": run_no_assim,
     "no_guard": run_no_guard,
+    "eco_bp": run_eco_bp,
 }
 
 
@@ -221,6 +230,9 @@ def main() -> None:
         notes.append(f"ecology - single ES adapter: {gain:+.1f} points (target > 0)")
     if {"ecology", "sft"} <= mean.keys() and mean["sft"] > 0:
         notes.append(f"ecology / SFT: {mean['ecology'] / mean['sft']:.2f} (ambition >= 0.9)")
+    if {"eco_bp", "sft"} <= mean.keys():
+        gain = 100 * (mean["eco_bp"] - mean["sft"])
+        notes.append(f"ecology with backprop organelles - single SFT adapter: {gain:+.1f} points")
     text = (
         f"Holdout accuracy (exact answers), {len(args.seeds)} seeds, {args.budget:.0f} s of "
         f"wall-clock per method and seed, grid {families} x difficulties "

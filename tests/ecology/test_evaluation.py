@@ -28,6 +28,15 @@ def test_a_noisy_edge_is_not_enough_to_take_a_cell():
     assert routed_slot(colony, ("logic", 1)) == MERGED_SLOT
 
 
+def test_the_confidence_z_sets_how_clear_an_edge_must_be_to_take_a_cell():
+    colony, first, _ = _colony_with_two_organelles()
+    for k in range(8):  # mean edge 0.5, standard error about 0.19
+        first.record(("math", 1), True, treatment=1.0, control=float(k % 2), window=8)
+    assert first.edge_bound(("math", 1), z=1.0)[0] > 0 > first.edge_bound(("math", 1), z=3.0)[0]
+    assert routed_slot(colony, ("math", 1), z=1.0) == first.slot
+    assert routed_slot(colony, ("math", 1), z=3.0) == MERGED_SLOT
+
+
 def test_a_cell_stays_with_the_merged_adapter_without_paired_evidence():
     colony, first, second = _colony_with_two_organelles()
     for _ in range(4):

@@ -96,7 +96,9 @@ class ESConfig(_Section):
     noise_rank: int = Field(1, ge=1)
     batch: int = Field(16, ge=1, description="training examples each perturbation is scored on")
     keep_if_better: bool = Field(
-        True, description="keep an update only if it raises the fitness of its own batch"
+        True,
+        description="keep an update only if it raises the fitness of examples it was not "
+        "estimated on",
     )
 
 
@@ -107,12 +109,20 @@ class HebbianConfig(_Section):
     noise: float = Field(0.1, gt=0, description="exploration noise on each adapted layer's output")
 
 
-class LearningConfig(_Section):
-    """Which gradient-free rule updates the organelles."""
+class BackpropConfig(_Section):
+    """The reference learner: sign descent with gradients through the host (not gradient-free)."""
 
-    mode: Literal["es", "hebbian", "both"] = "es"
+    lr: float = Field(1e-3, gt=0, description="step of every factor entry per update")
+
+
+class LearningConfig(_Section):
+    """Which rule updates the organelles: the gradient-free `es`, `hebbian` or `both`, or the
+    `backprop` reference, which sends gradients through the frozen host."""
+
+    mode: Literal["es", "hebbian", "both", "backprop"] = "es"
     es: ESConfig = ESConfig()
     hebbian: HebbianConfig = HebbianConfig()
+    backprop: BackpropConfig = BackpropConfig()
 
 
 class ReproductionConfig(_Section):
@@ -160,6 +170,12 @@ class EvaluationConfig(_Section):
 
     every: int = Field(10, ge=1, description="generations between evaluations (and at the end)")
     per_cell: int = Field(16, ge=1, description="holdout examples per cell")
+    route_z: float = Field(
+        2.0,
+        ge=0,
+        description="standard errors by which an organelle's paired edge on a cell must clear "
+        "zero before the routed colony sends it that cell",
+    )
 
 
 class EcologyConfig(_Section):

@@ -29,13 +29,14 @@ def best_organelle(colony: Colony):
     return max(scored, key=lambda o: (np.mean([t for t, _ in o.recent]), o.energy))
 
 
-def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 6) -> int:
+def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 6, z: float = 2.0) -> int:
     """The slot that serves a cell in the routed colony: the organelle whose paired episodes there
     (at least `min_episodes`) beat the merged adapter with the highest lower confidence bound
-    above zero, or the merged adapter itself when no organelle has shown it does better."""
+    (mean - z standard errors) above zero, or the merged adapter itself when no organelle has
+    shown it does better."""
     best, best_bound = MERGED_SLOT, 0.0
     for o in colony.organelles:
-        bound, n = o.edge_bound(cell)
+        bound, n = o.edge_bound(cell, z)
         if n >= min_episodes and bound > best_bound:
             best, best_bound = o.slot, bound
     return best
@@ -48,6 +49,7 @@ def evaluate(
     examples: list[Example],
     max_new_tokens: int,
     host_scores: list[float] | None = None,
+    route_z: float = 2.0,
 ) -> dict:
     """Accuracy of every variant on the examples: overall, per family and per cell.
 
@@ -59,7 +61,7 @@ def evaluate(
         "host": lambda ex: -1,
         "best": lambda ex: best.slot if best else MERGED_SLOT,
         "merged": lambda ex: MERGED_SLOT,
-        "routed": lambda ex: routed_slot(colony, (ex.family, ex.difficulty)),
+        "routed": lambda ex: routed_slot(colony, (ex.family, ex.difficulty), z=route_z),
     }
     scored = {(-1, i): s for i, s in enumerate(host_scores or [])}
     wanted = {(slot_of[v](ex), i) for v in VARIANTS for i, ex in enumerate(examples)}

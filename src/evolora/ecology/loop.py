@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from evolora.ecology import assimilation as gate
+from evolora.ecology.backprop import BackpropJob, backprop_step
 from evolora.ecology.colony import MERGED_SLOT, Colony
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.diversity import (
@@ -243,8 +244,9 @@ class Ecology:
         return records
 
     def _learn(self, active: list[Organelle], episodes: list[dict]) -> list[float]:
-        """Gradient-free updates of every active organelle on fresh training tasks of the cell it
-        just served; returns each organelle's fitness (mean per-token log-likelihood)."""
+        """Updates every active organelle on fresh training tasks of the cell it just served (by
+        the configured rule) and charges the compute; returns each organelle's fitness (mean
+        per-token log-likelihood)."""
         learning = self.config.learning
         if not active:
             return []
@@ -272,6 +274,12 @@ class Ecology:
             for k, batch in enumerate(batches):  # a clean and a noisy pass over the batch
                 texts = [ex.prompt for ex in batch] + [ex.answer + "\n" for ex in batch]
                 tokens[k] += 2 * sum(target_lengths(self.host, texts))
+        if learning.mode == "backprop":
+            jobs = [BackpropJob(o.slot, batch) for o, batch in zip(active, batches, strict=True)]
+            fitness = np.array(backprop_step(self.host, self.population, jobs, learning.backprop))
+            for k, batch in enumerate(batches):  # a backward pass costs about two forwards
+                texts = [ex.prompt for ex in batch] + [ex.answer + "\n" for ex in batch]
+                tokens[k] += 3 * sum(target_lengths(self.host, texts))
         for o, spent in zip(active, tokens, strict=True):
             compute = Compute(self.flops_per_token * spent, 0.0, self.adapter_params)
             cost = compute_cost(compute, self.config.energy)
@@ -398,7 +406,13 @@ class Ecology:
         if self.host_scores is None:
             self.host_scores = slot_scores(self.host, None, [-1], self.holdout, tokens)[0]
         report = evaluate(
-            self.host, self.population, self.colony, self.holdout, tokens, self.host_scores
+            self.host,
+            self.population,
+            self.colony,
+            self.holdout,
+            tokens,
+            self.host_scores,
+            route_z=self.config.evaluation.route_z,
         )
         report["generation"] = self.generation
         report["attempt"] = self.attempt

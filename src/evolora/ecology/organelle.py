@@ -52,15 +52,15 @@ class Organelle:
         self.recent.append([treatment, control])
         del self.recent[:-window]
 
-    def edge_bound(self, cell: Cell) -> tuple[float, int]:
-        """Lower confidence bound (mean - standard error) of the paired edge on a cell, and the
+    def edge_bound(self, cell: Cell, z: float = 1.0) -> tuple[float, int]:
+        """Lower confidence bound (mean - z standard errors) of the paired edge on a cell, and the
         number of episodes it rests on."""
         total, squares, n = self.edge.get(cell_key(cell), [0.0, 0.0, 0])
         if n < 2:
             return float("-inf"), n
         mean = total / n
         variance = max(0.0, squares / n - mean * mean) * n / (n - 1)
-        return mean - (variance / n) ** 0.5, n
+        return mean - z * (variance / n) ** 0.5, n
 
     def forget_control(self) -> None:
         """Drop the evidence measured against a merged adapter that has since changed."""

@@ -189,6 +189,18 @@ def loglik_batch(
     route: AbstractContextManager[None] | None,
 ) -> torch.Tensor:
     """Sum of log-probs of each row's target tokens given its prompt, float32 [batch] on CPU."""
+    return target_logprobs(model, prompts, targets, pad_id, route).cpu()
+
+
+def target_logprobs(
+    model: PreTrainedModel,
+    prompts: list[list[int]],
+    targets: list[list[int]],
+    pad_id: int,
+    route: AbstractContextManager[None] | None,
+) -> torch.Tensor:
+    """Sum of log-probs of each row's target tokens given its prompt, float32 [batch] on the
+    model's device, differentiable when gradients are enabled."""
     seqs = [p + t for p, t in zip(prompts, targets, strict=True)]
     ids, mask, positions = left_pad(seqs, pad_id, model.device)
     # Left padding puts every target at the end: only the last (longest target + 1) logits matter.
@@ -203,4 +215,4 @@ def loglik_batch(
     lengths = torch.tensor([len(t) for t in targets], device=ids.device)
     columns = torch.arange(keep - 1, device=ids.device)
     is_target = columns[None, :] >= (keep - 1 - lengths)[:, None]
-    return (token_logp * is_target).sum(-1).float().cpu()
+    return (token_logp * is_target).sum(-1).float()
