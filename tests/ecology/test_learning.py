@@ -42,7 +42,9 @@ def test_hebbian_node_perturbation_raises_the_likelihood_of_the_answers(tiny_hos
         before = _mean_loglik(tiny_host, population, 0, examples)
         rng = np.random.default_rng(1)
         for _ in range(25):
-            hebbian_step(tiny_host, population, [HebbianJob(0, examples * 4)], HebbianConfig(), rng)
+            hebbian_step(
+                tiny_host, population, [HebbianJob(0, examples * 4)], HebbianConfig(lr=0.1), rng
+            )
         after = _mean_loglik(tiny_host, population, 0, examples)
     finally:
         population.detach()

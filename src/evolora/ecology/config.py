@@ -105,7 +105,7 @@ class ESConfig(_Section):
 class HebbianConfig(_Section):
     """Reward-modulated Hebbian updates (node perturbation on the adapter's output)."""
 
-    lr: float = Field(0.1, gt=0)
+    lr: float = Field(0.01, gt=0, description="step along the reward-weighted traces")
     noise: float = Field(0.1, gt=0, description="exploration noise on each adapted layer's output")
 
 
