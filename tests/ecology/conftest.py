@@ -8,6 +8,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from evolora.ecology.config import EcologyConfig
+from evolora.ecology.learning import target_lengths
 from evolora.hosts.host import Host
 from evolora.hosts.tokenizer import train_tokenizer
 from evolora.tasks import TaskGrid
@@ -39,6 +40,27 @@ def tiny_host() -> Host:
         initializer_range=0.3,
     )
     return Host(LlamaForCausalLM(config), tokenizer, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def host_dir(tiny_host, tmp_path_factory):
+    """The tiny host saved as a model folder, so `load_host` (and PEFT) can load it."""
+    folder = tmp_path_factory.mktemp("host")
+    tiny_host.model.save_pretrained(folder)
+    tiny_host.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def mean_loglik(host, population, slot, examples) -> float:
+    """Mean per-token answer log-likelihood of `examples` under adapter `slot` (`Host.loglik`)."""
+    targets = [ex.answer + "\n" for ex in examples]
+    total = host.loglik(
+        [ex.prompt for ex in examples],
+        targets,
+        adapters=population,
+        adapter_ids=[slot] * len(examples),
+    ).numpy()
+    return float(np.mean(total / np.array(target_lengths(host, targets))))
 
 
 def small_config(**overrides) -> EcologyConfig:

@@ -1,22 +1,11 @@
 import numpy as np
 import torch
+from conftest import mean_loglik
 
 from evolora.ecology.backprop import BackpropJob, backprop_step
 from evolora.ecology.config import BackpropConfig
-from evolora.ecology.learning import target_lengths
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
-
-
-def _mean_loglik(host, population, slot, examples):
-    targets = [ex.answer + "\n" for ex in examples]
-    total = host.loglik(
-        [ex.prompt for ex in examples],
-        targets,
-        adapters=population,
-        adapter_ids=[slot] * len(examples),
-    ).numpy()
-    return float(np.mean(total / np.array(target_lengths(host, targets))))
 
 
 def test_sign_descent_raises_the_likelihood_and_touches_only_its_jobs(tiny_host):
@@ -24,7 +13,7 @@ def test_sign_descent_raises_the_likelihood_and_touches_only_its_jobs(tiny_host)
     population = LoRAPopulation(tiny_host, n=3, rank=2, alpha=4.0, seed=0)
     try:
         untouched = population.get_member(1)
-        before = _mean_loglik(tiny_host, population, 0, examples)
+        before = mean_loglik(tiny_host, population, 0, examples)
         for _ in range(10):
             fitness = backprop_step(
                 tiny_host,
@@ -32,7 +21,7 @@ def test_sign_descent_raises_the_likelihood_and_touches_only_its_jobs(tiny_host)
                 [BackpropJob(0, examples), BackpropJob(2, examples[:3])],
                 BackpropConfig(lr=0.01),
             )
-        after = _mean_loglik(tiny_host, population, 0, examples)
+        after = mean_loglik(tiny_host, population, 0, examples)
         assert after > before + 0.5
         assert fitness[0] < after  # fitness is measured before the last step
         assert all(torch.equal(untouched[k][0], population.A[k][1]) for k in population.layer_names)

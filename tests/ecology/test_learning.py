@@ -1,22 +1,13 @@
 import numpy as np
+import pytest
 import torch
+from conftest import mean_loglik
 
 from evolora.ecology.config import ESConfig, HebbianConfig
 from evolora.ecology.hebbian import HebbianJob, hebbian_step
-from evolora.ecology.learning import ESJob, es_step, target_lengths
+from evolora.ecology.learning import ESJob, answer_logprobs, es_step
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
-
-
-def _mean_loglik(host, population, slot, examples):
-    targets = [ex.answer + "\n" for ex in examples]
-    total = host.loglik(
-        [ex.prompt for ex in examples],
-        targets,
-        adapters=population,
-        adapter_ids=[slot] * len(examples),
-    ).numpy()
-    return float(np.mean(total / np.array(target_lengths(host, targets))))
 
 
 def test_es_raises_the_likelihood_of_the_answers_without_host_gradients(tiny_host):
@@ -24,11 +15,11 @@ def test_es_raises_the_likelihood_of_the_answers_without_host_gradients(tiny_hos
     config = ESConfig(pairs=4, sigma=0.1, lr=0.01, batch=6)
     population = LoRAPopulation(tiny_host, n=9, rank=2, alpha=4.0, seed=0)
     try:
-        before = _mean_loglik(tiny_host, population, 0, examples)
+        before = mean_loglik(tiny_host, population, 0, examples)
         rng = np.random.default_rng(1)
         for _ in range(25):
             es_step(tiny_host, population, [ESJob(0, examples, list(range(1, 9)))], config, rng)
-        after = _mean_loglik(tiny_host, population, 0, examples)
+        after = mean_loglik(tiny_host, population, 0, examples)
     finally:
         population.detach()
     assert all(p.grad is None for p in tiny_host.model.parameters())
@@ -39,13 +30,13 @@ def test_hebbian_node_perturbation_raises_the_likelihood_of_the_answers(tiny_hos
     examples = TaskGrid(["math"], [1]).sample_batch(np.random.default_rng(0), 6, split="train")
     population = LoRAPopulation(tiny_host, n=1, rank=2, alpha=4.0, seed=0)
     try:
-        before = _mean_loglik(tiny_host, population, 0, examples)
+        before = mean_loglik(tiny_host, population, 0, examples)
         rng = np.random.default_rng(1)
         for _ in range(25):
             hebbian_step(
                 tiny_host, population, [HebbianJob(0, examples * 4)], HebbianConfig(lr=0.1), rng
             )
-        after = _mean_loglik(tiny_host, population, 0, examples)
+        after = mean_loglik(tiny_host, population, 0, examples)
     finally:
         population.detach()
     assert after > before + 0.2
@@ -68,6 +59,20 @@ def test_hebbian_updates_only_the_organelles_being_trained(tiny_host):
         assert all(torch.equal(untouched[k][0], population.A[k][1]) for k in population.layer_names)
         assert any(
             not torch.equal(untouched[k][1], population.B[k][0]) for k in population.layer_names
+        )
+    finally:
+        population.detach()
+
+
+def test_answer_logprobs_match_the_hosts_loglik_per_token(tiny_host):
+    examples = TaskGrid(["math"], [1, 2]).sample_batch(np.random.default_rng(1), 5, split="train")
+    population = LoRAPopulation(tiny_host, n=2, rank=2, alpha=4.0, seed=0)
+    try:
+        for name in population.layer_names:
+            population.B[name].normal_(0, 0.1)
+        ours = answer_logprobs(tiny_host, population, examples, [1] * len(examples))
+        assert float(ours.mean()) == pytest.approx(
+            mean_loglik(tiny_host, population, 1, examples), abs=1e-5
         )
     finally:
         population.detach()

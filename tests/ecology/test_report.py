@@ -45,15 +45,6 @@ def _hash_scorer(salt: str):
 
 
 @pytest.fixture(scope="module")
-def host_dir(tiny_host, tmp_path_factory):
-    """The tiny host saved as a model folder, so `load_host` (and PEFT) can load it."""
-    folder = tmp_path_factory.mktemp("host")
-    tiny_host.model.save_pretrained(folder)
-    tiny_host.tokenizer.save_pretrained(folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def config(host_dir):
     return small_config(
         host=str(host_dir),

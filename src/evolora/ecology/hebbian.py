@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from evolora.ecology.config import HebbianConfig
-from evolora.hosts.generation import encode, loglik_batch
+from evolora.ecology.learning import answer_logprobs
 from evolora.lora.layer import PopulationLinear
 from evolora.tasks import Example
 
@@ -67,12 +67,8 @@ def hebbian_step(
     """One reward-modulated Hebbian update per job; returns each job's mean clean fitness."""
     examples = [ex for job in jobs for ex in job.examples]
     slots = [job.slot for job in jobs for _ in job.examples]
-    heads = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
-    tails = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
-    lengths = torch.tensor([len(t) for t in tails], dtype=torch.float32)
-    pad = host.tokenizer.pad_token_id
-
-    clean = loglik_batch(host.model, heads, tails, pad, population.route(slots)) / lengths
+    with torch.no_grad():
+        clean = answer_logprobs(host, population, examples, slots)
     generator = torch.Generator(device=population.device)
     generator.manual_seed(int(rng.integers(0, 2**62)))
     traces = _Traces(population, config.noise, generator)
@@ -82,12 +78,13 @@ def hebbian_step(
         if isinstance(m, PopulationLinear) and m._population is population
     ]
     try:
-        noisy = loglik_batch(host.model, heads, tails, pad, population.route(slots)) / lengths
+        with torch.no_grad():
+            noisy = answer_logprobs(host, population, examples, slots)
     finally:
         for hook in hooks:
             hook.remove()
 
-    gain = (noisy - clean).to(population.device)
+    gain = noisy - clean
     fitness, start = [], 0
     for job in jobs:
         rows = slice(start, start + len(job.examples))

@@ -13,8 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from evolora.ecology.config import ESConfig
+from evolora.hosts.generation import encode, target_logprobs
 from evolora.tasks import Example
 
 
@@ -114,3 +116,13 @@ def _fitness(host, population, jobs: list[ESJob], slots_of: list[list[int]]):
 def target_lengths(host, texts: list[str]) -> list[int]:
     """Token count of each text under the host's tokenizer (no special tokens)."""
     return [len(ids) for ids in host.tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def answer_logprobs(host, population, examples: list[Example], slots: list[int]) -> torch.Tensor:
+    """Each example's mean per-token log-likelihood of its answer under its slot's adapter, on the
+    population's device, differentiable when gradients are on."""
+    heads = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
+    tails = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
+    lengths = torch.tensor([len(t) for t in tails], dtype=torch.float32, device=population.device)
+    pad = host.tokenizer.pad_token_id
+    return target_logprobs(host.model, heads, tails, pad, population.route(slots)) / lengths
