@@ -66,6 +66,12 @@ def run_command(
         None, "--resume", help="Continue this run folder from its last checkpoint."
     ),
     seed: int | None = typer.Option(None, "--seed", help="Override the config's seed."),
+    learning: str | None = typer.Option(
+        None,
+        "--learning",
+        help="Override learning.mode: es, hebbian or both (gradient-free), or backprop (the "
+        "reference learner, whose gradients go through the host).",
+    ),
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1 ... (default: best available)."
     ),
@@ -74,12 +80,14 @@ def run_command(
     from evolora.ecology.config import EcologyConfig
     from evolora.ecology.loop import Ecology
     from evolora.hosts import load_host
-    from evolora.telemetry.config_io import load_config
+    from evolora.telemetry.config_io import load_config, validate_config
     from evolora.telemetry.progress import Progress
     from evolora.telemetry.rundir import RunDir
 
     console = Console()
     if resume is not None:
+        if learning is not None:
+            raise EvoloraError("--learning applies to new runs; a resumed run keeps its own mode.")
         run = RunDir.open(resume)
         cfg = run.config(EcologyConfig)
         if generations is not None:
@@ -88,11 +96,12 @@ def run_command(
         ecology = Ecology.resume(cfg, host, run)
         console.print(f"Resuming [bold]{run.path}[/bold] after generation {ecology.generation}.")
     else:
-        cfg = load_config(preset_path(config), EcologyConfig)
-        updates = {
-            k: v for k, v in {"generations": generations, "seed": seed}.items() if v is not None
-        }
-        cfg = cfg.model_copy(update=updates)
+        data = load_config(preset_path(config), EcologyConfig).model_dump()
+        overrides = {"generations": generations, "seed": seed}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        if learning is not None:
+            data["learning"]["mode"] = learning
+        cfg = validate_config(data, EcologyConfig, source="the command line")
         host = load_host(cfg.host, device or cfg.device)
         run = RunDir.create(output, cfg, name="ecology")
         ecology = Ecology.start(cfg, host, run)

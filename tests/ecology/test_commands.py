@@ -1,0 +1,47 @@
+"""`evolora run`'s command-line overrides, on the tiny host saved as a model folder."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import small_config
+
+from evolora.cli import main
+from evolora.ecology.config import EcologyConfig
+from evolora.telemetry.config_io import dump_config
+from evolora.telemetry.rundir import RunDir
+
+
+@pytest.fixture
+def config_file(host_dir, tmp_path):
+    path = tmp_path / "ecology.yaml"
+    path.write_text(dump_config(small_config(host=str(host_dir), generations=2)))
+    return path
+
+
+def _only_run(folder):
+    (run,) = folder.iterdir()
+    return RunDir.open(run).config(EcologyConfig)
+
+
+def test_overrides_reach_the_run_config(config_file, tmp_path):
+    argv = ["run", "-c", str(config_file), "-o", str(tmp_path / "runs")]
+    argv += ["--generations", "1", "--seed", "0", "--learning", "backprop"]
+    assert main(argv) == 0
+    cfg = _only_run(tmp_path / "runs")
+    assert (cfg.generations, cfg.seed, cfg.learning.mode) == (1, 0, "backprop")
+
+
+def test_an_unknown_learning_mode_is_one_sentence_naming_the_field(config_file, tmp_path, capsys):
+    argv = ["run", "-c", str(config_file), "-o", str(tmp_path / "runs"), "--learning", "sgd"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "learning.mode" in err and "sgd" in err and "\n" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_resumed_run_keeps_its_learning_mode(config_file, tmp_path, capsys):
+    assert main(["run", "-c", str(config_file), "-o", str(tmp_path / "runs"), "-g", "1"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    assert main(["run", "--resume", str(run), "-g", "2", "--learning", "hebbian"]) == 2
+    assert "--learning applies to new runs" in capsys.readouterr().err
+    assert _only_run(tmp_path / "runs").learning.mode == "es"
