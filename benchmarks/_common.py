@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
@@ -38,6 +40,13 @@ def machine_info() -> dict[str, Any]:
         info["torch_version"] = None
         info["torch_threads"] = None
     return info
+
+
+def mean_std(values, digits: int = 3, signed: bool = False) -> str:
+    """'mean ± std' of the values (population std), e.g. '0.275 ± 0.014'."""
+    values = np.asarray(values, dtype=float)
+    sign = "+" if signed else ""
+    return f"{values.mean():{sign}.{digits}f} ± {values.std():.{digits}f}"
 
 
 def _cpu_model() -> str:

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 import torch
-from _common import write_result
+from _common import mean_std, write_result
 
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
@@ -217,8 +217,8 @@ def main() -> None:
             "family": {f: [float(v.mean()), float(v.std())] for f, v in per_family.items()},
             "runs": runs,
         }
-        cells = " | ".join(f"{v.mean():.3f} ± {v.std():.3f}" for v in per_family.values())
-        rows.append(f"| {method} | {overall.mean():.3f} ± {overall.std():.3f} | {cells} |")
+        cells = " | ".join(mean_std(v) for v in per_family.values())
+        rows.append(f"| {method} | {mean_std(overall)} | {cells} |")
     table = "\n".join(rows)
     notes = []
     mean = {m: f["overall_mean"] for m, f in figures.items()}

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-from _common import write_result
+from _common import mean_std, write_result
 
 from evolora.hosts import load_host
 from evolora.hosts.evaluate import evaluate, grid_examples
@@ -43,13 +42,9 @@ def main() -> None:
     ]
     for family in families:
         values = [acc[(family, d)] for d in difficulties]
-        lines.append(
-            f"| {family} | "
-            + " | ".join(f"{np.mean(v):.2f} ± {np.std(v):.2f}" for v in values)
-            + " |"
-        )
+        lines.append(f"| {family} | " + " | ".join(mean_std(v, digits=2) for v in values) + " |")
     overall = [r["accuracy"] for r in runs]
-    lines += ["", f"Overall accuracy {np.mean(overall):.3f} ± {np.std(overall):.3f}."]
+    lines += ["", f"Overall accuracy {mean_std(overall)}."]
     table = "\n".join(lines)
     print(table)
     figures = {

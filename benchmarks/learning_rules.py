@@ -21,7 +21,7 @@ import tempfile
 import time
 
 import numpy as np
-from _common import write_result
+from _common import mean_std, write_result
 from ecology_vs_baselines import run_host, run_sft, run_single_es, train_batch
 
 from evolora.ecology.commands import preset_path
@@ -95,9 +95,8 @@ def main() -> None:
             "cell": {c: [float(v.mean()), float(v.std())] for c, v in per_cell.items()},
             "steps_mean": float(steps),
         }
-        accuracy = f"{overall.mean():.3f} ± {overall.std():.3f}"
-        row = " | ".join(f"{v.mean():.3f} ± {v.std():.3f}" for v in per_cell.values())
-        rows.append(f"| {rule} | {steps:.0f} | {accuracy} | {row} |")
+        row = " | ".join(mean_std(v) for v in per_cell.values())
+        rows.append(f"| {rule} | {steps:.0f} | {mean_std(overall)} | {row} |")
     text = (
         f"One adapter specialising in `{args.family}` (difficulties {base.grid.difficulties}), "
         f"{args.budget:.0f} s of wall-clock per rule and seed, {len(args.seeds)} seeds, "
