@@ -41,6 +41,14 @@ def die_once_per_item(job: tuple[str, int]) -> int:
     return n * n
 
 
+def unpicklable_result(n: int):
+    return (lambda: n) if n == 2 else n
+
+
+def worker_pid(_: int) -> int:
+    return os.getpid()
+
+
 def always_die_on_five(n: int) -> int:
     if n == 5:
         os._exit(3)
@@ -86,6 +94,26 @@ def test_worker_dying_twice_is_an_error_naming_the_item(executor):
     ):
         executor.map(always_die_on_five, range(8))
     assert executor.map(always_die_on_five, [1, 2, 3]) == [1, 2, 3]
+
+
+def test_unpicklable_function_or_result_is_an_error_naming_the_item(executor):
+    with pytest.raises(ExecutionError, match=r"^Item 0 \(1\) failed: .*lambda"):
+        executor.map(lambda n: n, [1, 2])
+    with pytest.raises(ExecutionError, match=r"^Item 1 \(2\) failed: .*lambda"):
+        executor.map(unpicklable_result, [1, 2, 3])
+    assert executor.map(unpicklable_result, [1, 3]) == [1, 3]
+
+
+def test_a_worker_killed_while_idle_is_replaced_and_close_ends_them_all():
+    with ProcessExecutor(workers=2) as pool:
+        first = set(pool.map(worker_pid, range(4)))
+        victim = first.pop()
+        os.kill(victim, signal.SIGKILL)
+        second = set(pool.map(worker_pid, range(4)))
+        assert victim not in second
+    for pid in first | second:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 def test_get_executor_by_name_and_bad_options():
