@@ -1,19 +1,16 @@
-"""A tiny random-init host whose tokenizer knows the task formats, and small ecology configs."""
+"""A tiny random-init host whose tokenizer knows the task formats, and its saved model folder."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from ecology_helpers import FAMILIES
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from evolora.ecology.config import EcologyConfig
-from evolora.ecology.learning import target_lengths
 from evolora.hosts.host import Host
 from evolora.hosts.tokenizer import train_tokenizer
 from evolora.tasks import TaskGrid
-
-FAMILIES = ["math", "logic"]
 
 
 @pytest.fixture(scope="session")
@@ -49,46 +46,3 @@ def host_dir(tiny_host, tmp_path_factory):
     tiny_host.model.save_pretrained(folder)
     tiny_host.tokenizer.save_pretrained(folder)
     return folder
-
-
-def mean_loglik(host, population, slot, examples) -> float:
-    """Mean per-token answer log-likelihood of `examples` under adapter `slot` (`Host.loglik`)."""
-    targets = [ex.answer + "\n" for ex in examples]
-    total = host.loglik(
-        [ex.prompt for ex in examples],
-        targets,
-        adapters=population,
-        adapter_ids=[slot] * len(examples),
-    ).numpy()
-    return float(np.mean(total / np.array(target_lengths(host, targets))))
-
-
-def small_config(**overrides) -> EcologyConfig:
-    """A few-second ecology on the tiny host: math and logic, difficulties 1-2."""
-    data = {
-        "seed": 3,
-        "generations": 4,
-        "population": {"initial": 3, "min": 2, "max": 5},
-        "lora": {"rank": 2, "alpha": 4.0},
-        "grid": {
-            "families": FAMILIES,
-            "difficulties": [1, 2],
-            "cells_per_generation": 2,
-            "episodes_per_organelle": 2,
-            "max_new_tokens": 6,
-        },
-        "learning": {"es": {"pairs": 2, "batch": 2}},
-        "assimilation_tuning": {
-            "window": 2,
-            "min_wins": 1,
-            "holdout_probe_size": 4,
-            "permutations": 100,
-        },
-        "evaluation": {"every": 2, "per_cell": 2},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            data.setdefault(key, {}).update(value)
-        else:
-            data[key] = value
-    return EcologyConfig.model_validate(data)

@@ -1,6 +1,6 @@
 import numpy as np
 import torch
-from conftest import mean_loglik
+from ecology_helpers import mean_loglik
 
 from evolora.ecology.backprop import BackpropJob, backprop_step
 from evolora.ecology.config import BackpropConfig

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import small_config
+from ecology_helpers import small_config
 
 from evolora.cli import main
 from evolora.ecology.config import EcologyConfig

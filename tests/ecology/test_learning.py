@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import mean_loglik
+from ecology_helpers import mean_loglik
 
 from evolora.ecology.config import ESConfig, HebbianConfig
 from evolora.ecology.hebbian import HebbianJob, hebbian_step

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import small_config
+from ecology_helpers import small_config
 
 from evolora.ecology.loop import Ecology, is_reserved
 from evolora.telemetry.rundir import RunDir

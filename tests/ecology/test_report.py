@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import small_config
+from ecology_helpers import small_config
 
 import evolora.ecology.evaluation as evaluation_module
 import evolora.ecology.loop as loop_module

@@ -19,16 +19,6 @@ TEXT = [
 ] * 20
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models spend their time in per-op thread hand-offs; one thread is far faster on a
-    shared 2-core machine. Restored after each test so other suites keep their setting."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def tiny_text() -> list[str]:
     """A few lines of task-like and English text."""

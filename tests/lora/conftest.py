@@ -1,4 +1,4 @@
-"""Tiny random-init Llama models and populations with non-zero B for the lora tests."""
+"""Fixtures for the lora tests: a tiny Llama, its twin, a population with non-zero B, tokens."""
 
 from __future__ import annotations
 
@@ -6,32 +6,10 @@ import copy
 
 import pytest
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from lora_models import make_tokens, randomize, tiny_llama
+from transformers import LlamaForCausalLM
 
 from evolora.lora import LoRAPopulation
-
-VOCAB = 61
-
-
-def tiny_llama(seed: int = 0, hidden: int = 32, layers: int = 2) -> LlamaForCausalLM:
-    """A seeded random-init Llama small enough for unit tests, frozen and in eval mode."""
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=VOCAB, hidden_size=hidden, intermediate_size=2 * hidden - 8,
-        num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=64, pad_token_id=0,
-    )
-    model = LlamaForCausalLM(config).eval()
-    model.requires_grad_(False)
-    return model
-
-
-def randomize(population: LoRAPopulation, seed: int = 1, scale: float = 0.2) -> None:
-    """Give every member non-zero B (and new A) so that adapters really change the output."""
-    gen = torch.Generator().manual_seed(seed)
-    for name in population.layer_names:
-        population.A[name] = torch.randn(population.A[name].shape, generator=gen) * scale
-        population.B[name] = torch.randn(population.B[name].shape, generator=gen) * scale
 
 
 @pytest.fixture
@@ -52,21 +30,6 @@ def population(model) -> LoRAPopulation:
     return pop
 
 
-def make_tokens(rows: int = 6, length: int = 9, seed: int = 3) -> torch.Tensor:
-    """Seeded random token ids (no pad token)."""
-    return torch.randint(1, VOCAB, (rows, length), generator=torch.Generator().manual_seed(seed))
-
-
 @pytest.fixture
 def tokens() -> torch.Tensor:
     return make_tokens()
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models spend their time in per-op thread hand-offs; one thread is faster on a shared
-    2-core machine. Restored after each test."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import make_tokens, randomize, tiny_llama
+from lora_models import make_tokens, randomize, tiny_llama
 from peft import LoraConfig, get_peft_model
 
 from evolora.errors import EvoloraError

@@ -10,7 +10,7 @@ import copy
 
 import pytest
 import torch
-from conftest import randomize
+from lora_models import randomize
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from evolora.errors import EvoloraError

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import tiny_llama
+from lora_models import tiny_llama
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from evolora.errors import EvoloraError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_llama
+from lora_models import tiny_llama
 
 from evolora.errors import EvoloraError
 from evolora.lora import LoRAPopulation
