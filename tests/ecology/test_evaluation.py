@@ -47,6 +47,17 @@ def test_a_cell_stays_with_the_merged_adapter_without_paired_evidence():
     assert routed_slot(colony, ("logic", 1)) == MERGED_SLOT
 
 
+def test_the_best_organelle_is_the_one_with_the_larger_paired_edge_not_the_higher_score():
+    colony, easy_cells, hard_cells = _colony_with_two_organelles()
+    assert best_organelle(colony) is None
+    for _ in range(6):  # scores 0.9 where the merged adapter scores 1.0
+        easy_cells.record(("math", 1), True, treatment=0.9, control=1.0, window=8)
+    for _ in range(6):  # scores 0.3 where the merged adapter scores 0.1
+        hard_cells.record(("math", 3), False, treatment=0.3, control=0.1, window=8)
+    assert easy_cells.mean_edge() < 0 < hard_cells.mean_edge()
+    assert best_organelle(colony) is hard_cells
+
+
 def test_forgetting_the_control_clears_the_edge_and_the_window():
     colony, first, _ = _colony_with_two_organelles()
     for _ in range(6):

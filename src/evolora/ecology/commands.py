@@ -195,7 +195,8 @@ def export_command(
     member: Member = typer.Option(
         ...,
         "--member",
-        help="best: the organelle with the best recent scores; merged: the colony's adapter.",
+        help="best: the organelle with the largest paired edge over the merged adapter; merged: "
+        "the colony's adapter.",
     ),
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1 ... (default: the run's device)."
@@ -224,7 +225,7 @@ def export_command(
         if member is Member.best:
             best = best_organelle(ecology.colony)
             if best is None:
-                what += " (no organelle has a recent record, so it is also the best)"
+                what += " (no organelle has paired episodes, so it is also the best)"
             else:
                 slot = best.slot
                 what = f"organelle {best.id} (species {best.species}, energy {best.energy:.2f})"

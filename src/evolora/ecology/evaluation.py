@@ -22,11 +22,15 @@ def holdout_examples(grid: TaskGrid, per_cell: int, seed: int) -> list[Example]:
 
 
 def best_organelle(colony: Colony):
-    """The organelle with the best recent treatment scores (None in an empty colony)."""
-    scored = [o for o in colony.organelles if o.recent]
+    """The organelle that beat the merged adapter by most on the same prompts (ties: energy);
+    None when no organelle has paired episodes.
+
+    Raw scores would favour whoever happened to serve the easy cells; the paired edge does not.
+    """
+    scored = [o for o in colony.organelles if o.edge]
     if not scored:
         return None
-    return max(scored, key=lambda o: (np.mean([t for t, _ in o.recent]), o.energy))
+    return max(scored, key=lambda o: (o.mean_edge(), o.energy))
 
 
 def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 6, z: float = 2.0) -> int:

@@ -62,6 +62,12 @@ class Organelle:
         variance = max(0.0, squares / n - mean * mean) * n / (n - 1)
         return mean - z * (variance / n) ** 0.5, n
 
+    def mean_edge(self) -> float:
+        """Mean paired edge (treatment - control) over every cell served; 0 with no episodes."""
+        total = sum(book[0] for book in self.edge.values())
+        count = sum(book[2] for book in self.edge.values())
+        return total / count if count else 0.0
+
     def forget_control(self) -> None:
         """Drop the evidence measured against a merged adapter that has since changed."""
         self.recent.clear()
