@@ -45,6 +45,20 @@ def unpicklable_result(n: int):
     return (lambda: n) if n == 2 else n
 
 
+def refuse_to_rebuild():
+    raise ValueError("cannot be rebuilt in a worker")
+
+
+class BuiltOnlyHere:
+    """Pickles fine, but unpickling it (in the worker) raises."""
+
+    def __reduce__(self):
+        return (refuse_to_rebuild, ())
+
+    def __repr__(self) -> str:
+        return "BuiltOnlyHere()"
+
+
 def worker_pid(_: int) -> int:
     return os.getpid()
 
@@ -102,6 +116,12 @@ def test_unpicklable_function_or_result_is_an_error_naming_the_item(executor):
     with pytest.raises(ExecutionError, match=r"^Item 1 \(2\) failed: .*lambda"):
         executor.map(unpicklable_result, [1, 2, 3])
     assert executor.map(unpicklable_result, [1, 3]) == [1, 3]
+
+
+def test_an_item_that_cannot_be_unpickled_in_the_worker_is_an_error_naming_it(executor):
+    with pytest.raises(ExecutionError, match=r"^Item 1 \(BuiltOnlyHere\(\)\) failed: .*rebuilt"):
+        executor.map(collatz_steps, [3, BuiltOnlyHere()])
+    assert executor.map(collatz_steps, [27]) == [111]
 
 
 def test_a_worker_killed_while_idle_is_replaced_and_close_ends_them_all():

@@ -31,6 +31,9 @@ def _serve(conn: Connection) -> None:
             job = conn.recv()
         except EOFError:  # the parent is gone
             return
+        except Exception as problem:  # fn or the item cannot be unpickled in a worker
+            conn.send((False, RuntimeError(describe_exception(problem))))
+            continue
         if job is None:
             return
         fn, item = job
