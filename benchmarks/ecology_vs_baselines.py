@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from _common import mean_std, write_result
 
+from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.evaluation import holdout_examples, slot_scores, summarize
@@ -31,7 +32,6 @@ from evolora.ecology.learning import ESJob, es_step
 from evolora.ecology.loop import Ecology, is_reserved
 from evolora.hosts import load_host
 from evolora.hosts.host import Host
-from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
 from evolora.telemetry.rundir import RunDir
@@ -93,15 +93,7 @@ def run_single_es(cfg, host, holdout, budget, seed, root):
     """One adapter, the ecology's ES rule, a batch as large as the whole colony's per step."""
     es = cfg.learning.es
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-    population = LoRAPopulation(
-        host,
-        n=1 + 2 * es.pairs,
-        rank=cfg.lora.rank,
-        alpha=cfg.lora.alpha,
-        targets=cfg.lora.targets,
-        seed=seed,
-        noise_rank=es.noise_rank,
-    )
+    population = adapter_population(host, cfg, 1 + 2 * es.pairs)
     rng = np.random.default_rng(seed)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < budget:

@@ -8,6 +8,9 @@ then takes each rule's update from the same starting point, several times with f
 reports the cosine between update and gradient: for one step, and for the sum of all the steps
 (what averaging more samples would buy). A random direction scores about 1/sqrt(parameters).
   es        the ecology's antithetic low-rank ES step (no keep-if-better check)
+  es_host   the same ES step on an adapter in the host basis (`lora.basis: host`, LoRA-XS): r x r
+            cores in each layer's top singular directions; its cosine is taken against the
+            gradient restricted to those directions, the only ones it can move
   hebbian   the ecology's reward-modulated Hebbian step (node perturbation)
 
 python benchmarks/gradient_alignment.py [--steps 16] [--batch 64] [--seeds 0 1 2]
@@ -23,6 +26,7 @@ from _common import mean_std, write_result
 from ecology_vs_baselines import train_batch
 
 from evolora.ecology.backprop import factor_gradients, factor_tables
+from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.hebbian import HebbianJob, hebbian_step
@@ -39,10 +43,24 @@ def flat(population: LoRAPopulation, slot: int) -> torch.Tensor:
 
 
 def true_gradient(host, population: LoRAPopulation, batch: list) -> torch.Tensor:
-    """Gradient of the batch's mean per-token answer log-likelihood w.r.t. organelle 0."""
+    """Gradient of the batch's mean per-token answer log-likelihood w.r.t. organelle 0, restricted
+    to the directions its learner can move (with the host basis: A's top singular rows, not B)."""
     with factor_gradients(population) as factors:
         answer_logprobs(host, population, batch, [0] * len(batch)).mean().backward()
-        return torch.cat([t.grad[0].flatten() for t in factors])
+        grads = [t.grad[0] for t in factors]
+    if population.host_basis:
+        layers = len(population.layer_names)
+        bases = population.host_basis.values()
+        grads = [g @ v_t.t() @ v_t for g, (_, _, v_t) in zip(grads[:layers], bases, strict=True)]
+        grads += [torch.zeros_like(t[0]) for t in factor_tables(population)[layers:]]
+    return torch.cat([g.flatten() for g in grads])
+
+
+def learnable_parameters(population: LoRAPopulation) -> int:
+    """Numbers the learner searches for one organelle: all of A and B, or r^2 per layer."""
+    if population.host_basis:
+        return population.rank**2 * len(population.layer_names)
+    return sum(t[0].numel() for t in factor_tables(population))
 
 
 def cosine(u: torch.Tensor, v: torch.Tensor) -> float:
@@ -54,14 +72,10 @@ def cosine(u: torch.Tensor, v: torch.Tensor) -> float:
 def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
     """Per-step and summed-update cosines of one rule against the true gradient, for one seed."""
     pairs = cfg.learning.es.pairs
-    population = LoRAPopulation(
-        host,
-        n=1 + 2 * pairs,
-        rank=cfg.lora.rank,
-        alpha=cfg.lora.alpha,
-        targets=cfg.lora.targets,
-        seed=seed,
-    )
+    if rule == "es_host":
+        cfg = cfg.model_copy(deep=True)
+        cfg.lora.basis = "host"
+    population = adapter_population(host, cfg, 1 + 2 * pairs)
     rng = np.random.default_rng(seed)
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
     batch = train_batch(grid, rng, size)
@@ -72,7 +86,7 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
         es_config = cfg.learning.es.model_copy(update={"keep_if_better": False})
         per_step, total = [], torch.zeros_like(origin)
         for _ in range(steps):
-            if rule == "es":
+            if rule in ("es", "es_host"):
                 job = ESJob(0, batch, list(range(1, 1 + 2 * pairs)))
                 es_step(host, population, [job], es_config, rng)
             else:
@@ -81,12 +95,12 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
             per_step.append(cosine(update, gradient))
             total += update
             population.set_member(0, start)
-        forwards = size * (2 * pairs if rule == "es" else 2)
+        forwards = size * (2 if rule == "hebbian" else 2 * pairs)
         return {
             "step": float(np.mean(per_step)),
             "summed": cosine(total, gradient),
             "forwards_per_step": forwards,
-            "parameters": int(origin.numel()),
+            "parameters": learnable_parameters(population),
         }
     finally:
         population.detach()
@@ -101,17 +115,17 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config(preset_path(args.config), EcologyConfig)
     host = load_host(cfg.host, cfg.device)
-    results: dict[str, list[dict]] = {"es": [], "hebbian": []}
+    results: dict[str, list[dict]] = {"es": [], "es_host": [], "hebbian": []}
     for seed in args.seeds:
+        seeded = cfg.model_copy(update={"seed": seed})
         for rule, runs in results.items():
-            runs.append(measure(cfg, host, rule, args.steps, args.batch, seed))
+            runs.append(measure(seeded, host, rule, args.steps, args.batch, seed))
             print(f"seed {seed} {rule:>8}: {runs[-1]}", flush=True)
-    parameters = results["es"][0]["parameters"]
     rows = [
-        "| rule | rows scored per step | cos, one step | cos, sum of steps |",
-        "|---|---:|---:|---:|",
+        "| rule | parameters searched | rows scored per step | cos, one step | cos, sum of steps |",
+        "|---|---:|---:|---:|---:|",
     ]
-    figures: dict = {"parameters": parameters, "steps": args.steps, "batch": args.batch}
+    figures: dict = {"steps": args.steps, "batch": args.batch}
     for rule, runs in results.items():
         step = np.array([r["step"] for r in runs])
         summed = np.array([r["summed"] for r in runs])
@@ -121,17 +135,18 @@ def main() -> None:
             "summed_mean": float(summed.mean()),
             "summed_std": float(summed.std()),
             "forwards_per_step": runs[0]["forwards_per_step"],
+            "parameters": runs[0]["parameters"],
         }
         rows.append(
-            f"| {rule} | {runs[0]['forwards_per_step']} | {mean_std(step, signed=True)} "
-            f"| {mean_std(summed, signed=True)} |"
+            f"| {rule} | {runs[0]['parameters']} | {runs[0]['forwards_per_step']} "
+            f"| {mean_std(step, signed=True)} | {mean_std(summed, signed=True)} |"
         )
     text = (
         f"Cosine between each rule's update and the true gradient of a {args.batch}-example "
         f"batch's mean per-token log-likelihood, for a fresh organelle of the `{args.config}` "
-        f"preset ({parameters} LoRA parameters; a random direction scores about "
-        f"±{1 / np.sqrt(parameters):.3f}); {args.steps} updates from the same start with fresh "
-        f"noise, {len(args.seeds)} seeds, mean ± std.\n\n" + "\n".join(rows)
+        f"preset (a random direction scores about 1/sqrt(parameters searched)); {args.steps} "
+        f"updates from the same start with fresh noise, {len(args.seeds)} seeds, mean ± std.\n\n"
+        + "\n".join(rows)
     )
     print(text)
     write_result("gradient_alignment", figures, text)

@@ -4,6 +4,7 @@ One LoRA adapter on the built-in host is trained on a single family (difficultie
 wall-clock budget by each rule, then scored on that family's holdout prompts (never trained on):
   host      the frozen host
   es        the ecology's evolution strategies (antithetic low-rank noise, batched forward)
+  es_host   the same ES on an adapter in the host basis (`lora.basis: host`, LoRA-XS)
   hebbian   the ecology's reward-modulated Hebbian rule (node perturbation)
   sft       PEFT LoRA with back-propagation through the host (AdamW): the reference
 
@@ -24,12 +25,12 @@ import numpy as np
 from _common import mean_std, write_result
 from ecology_vs_baselines import run_host, run_sft, run_single_es, train_batch
 
+from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.evaluation import holdout_examples, slot_scores, summarize
 from evolora.ecology.hebbian import HebbianJob, hebbian_step
 from evolora.hosts import load_host
-from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
 
@@ -37,9 +38,7 @@ from evolora.telemetry.config_io import load_config
 def run_hebbian(cfg, host, holdout, budget, seed, root):
     """One adapter, the ecology's Hebbian rule, a batch as large as the whole colony's per step."""
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-    population = LoRAPopulation(
-        host, n=1, rank=cfg.lora.rank, alpha=cfg.lora.alpha, targets=cfg.lora.targets, seed=seed
-    )
+    population = adapter_population(host, cfg, 1)
     rng = np.random.default_rng(seed)
     size = cfg.learning.es.batch * cfg.population.initial
     steps, start = 0, time.perf_counter()
@@ -55,7 +54,20 @@ def run_hebbian(cfg, host, holdout, budget, seed, root):
     return result
 
 
-RULES = {"host": run_host, "es": run_single_es, "hebbian": run_hebbian, "sft": run_sft}
+def run_es_host(cfg, host, holdout, budget, seed, root):
+    """The ecology's ES rule on one adapter in the host basis (r x r cores per layer)."""
+    cfg = cfg.model_copy(deep=True)
+    cfg.lora.basis = "host"
+    return run_single_es(cfg, host, holdout, budget, seed, root)
+
+
+RULES = {
+    "host": run_host,
+    "es": run_single_es,
+    "es_host": run_es_host,
+    "hebbian": run_hebbian,
+    "sft": run_sft,
+}
 
 
 def main() -> None:

@@ -23,9 +23,16 @@ def _final_state(host, config, run):
     return state
 
 
-@pytest.mark.parametrize("mode", ["es", "hebbian", "backprop"])
-def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_host, tmp_path, mode):
-    config = small_config(generations=4, learning={"mode": mode, "es": {"pairs": 2, "batch": 2}})
+@pytest.mark.parametrize(
+    ("mode", "basis"),
+    [("es", "random"), ("hebbian", "random"), ("backprop", "random"), ("es", "host")],
+)
+def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_host, tmp_path, mode, basis):
+    config = small_config(
+        generations=4,
+        lora={"basis": basis},
+        learning={"mode": mode, "es": {"pairs": 2, "batch": 2}},
+    )
     whole = _run(tiny_host, config, tmp_path / "whole")
 
     part = _run(tiny_host, config, tmp_path / "part", stop_after=2)

@@ -67,6 +67,7 @@ def backprop_step(host, population, jobs: list[BackpropJob], config: BackpropCon
             for tensor in factors:
                 for job in jobs:
                     tensor[job.slot] -= config.lr * torch.sign(tensor.grad[job.slot])
+    population.project([job.slot for job in jobs])  # back into the host basis, if it has one
     per_token = per_token.detach()
     fitness, start = [], 0
     for job in jobs:

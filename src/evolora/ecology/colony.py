@@ -11,8 +11,23 @@ import numpy as np
 
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.organelle import Organelle
+from evolora.lora import LoRAPopulation
 
 MERGED_SLOT = 0
+
+
+def adapter_population(host, config: EcologyConfig, n: int) -> LoRAPopulation:
+    """n fresh adapter slots on the host, shaped by `config.lora` (and seeded by `config.seed`)."""
+    return LoRAPopulation(
+        host,
+        n=n,
+        rank=config.lora.rank,
+        alpha=config.lora.alpha,
+        targets=config.lora.targets,
+        seed=config.seed,
+        noise_rank=config.learning.es.noise_rank,
+        basis=config.lora.basis,
+    )
 
 
 class Colony:

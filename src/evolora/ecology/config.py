@@ -34,6 +34,11 @@ class LoRAConfig(_Section):
     rank: int = Field(4, ge=1)
     alpha: float = Field(8.0, gt=0)
     targets: list[str] | None = Field(None, description="linear layers to adapt; None = defaults")
+    basis: Literal["random", "host"] = Field(
+        "random",
+        description="random: every entry of A and B is learned (PEFT's LoRA); host: each adapter "
+        "is an r x r core in its layer's top singular directions (LoRA-XS), r^2 numbers per layer",
+    )
 
 
 class GridConfig(_Section):

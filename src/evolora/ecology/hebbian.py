@@ -101,4 +101,5 @@ def hebbian_step(
                     "b,bri->ri", reward, traces.a[name][rows]
                 )
         fitness.append(float(clean[rows].mean()))
+    population.project([job.slot for job in jobs])  # back into the host basis, if it has one
     return fitness

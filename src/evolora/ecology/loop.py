@@ -17,7 +17,7 @@ import torch
 
 from evolora.ecology import assimilation as gate
 from evolora.ecology.backprop import BackpropJob, backprop_step
-from evolora.ecology.colony import MERGED_SLOT, Colony
+from evolora.ecology.colony import MERGED_SLOT, Colony, adapter_population
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.diversity import (
     effective_population,
@@ -33,7 +33,7 @@ from evolora.ecology.learning import ESJob, es_step, target_lengths
 from evolora.ecology.market import CellMarket, UCBBandit
 from evolora.ecology.organelle import Organelle, cell_key
 from evolora.ecology.routing import thompson_route
-from evolora.lora import LoRAPopulation, merge
+from evolora.lora import merge
 from evolora.tasks import Example, TaskGrid, score
 from evolora.telemetry.rundir import RunDir
 
@@ -53,15 +53,7 @@ class Ecology:
         self.config, self.host, self.run = config, host, run
         self.grid = TaskGrid(config.grid.families, config.grid.difficulties)
         self.colony = Colony(config)
-        self.population = LoRAPopulation(
-            host,
-            n=self.colony.slots_needed,
-            rank=config.lora.rank,
-            alpha=config.lora.alpha,
-            targets=config.lora.targets,
-            seed=config.seed,
-            noise_rank=config.learning.es.noise_rank,
-        )
+        self.population = adapter_population(host, config, self.colony.slots_needed)
         self.market = CellMarket(self.grid.cells, config.environment)
         self.bandit = UCBBandit(self.grid.cells, config.environment.ucb_c)
         self.rng = np.random.default_rng(config.seed)

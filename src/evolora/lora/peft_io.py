@@ -66,6 +66,7 @@ def import_peft(path: str | Path, population: LoRAPopulation, member: int,
 
     The adapter must have the population's rank and cover a subset of its layers (layers it does
     not cover get a zero update). Its alpha may differ: B is rescaled so the update is unchanged.
+    A population with the host basis keeps the part of the adapter its basis can hold (`project`).
     """
     i = population._one(member)
     folder = Path(path)
@@ -97,6 +98,7 @@ def import_peft(path: str | Path, population: LoRAPopulation, member: int,
         population.A[name][i] = a.to(population.device, population.dtype)
         population.B[name][i] = (b.double() * (peft_scale / population.scale)).to(
             population.device, population.dtype)
+    population.project(i)
 
 
 def _read_config(folder: Path) -> dict:

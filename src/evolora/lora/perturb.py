@@ -6,6 +6,9 @@ The noise eps(seed) of a member has, for every tensor T (each layer's A and B), 
 `seed` on the population's device, so eps is never stored: it is regenerated, bit for bit, from the
 seed (EGGROLL's low-rank ES, Sarkar et al. 2025, arXiv:2511.16652, on top of OpenAI-ES,
 Salimans et al. 2017).
+
+With the host basis (population.py) the noise moves only R: eps_A = E V_r^T with E (r, r) standard
+normal from the seed, and eps_B = 0.
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ def _factor_shapes(pop) -> list[tuple[str, str, int, int]]:
 
 def _factors(pop, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """The (U, V) pair of every member tensor for one seed."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise EvoloraError(f"Perturbation seeds must be integers in [0, 2**63), got {seed!r}.")
+    _check_seed(seed)
     k = pop.noise_rank
     shapes = _factor_shapes(pop)
     total = sum((rows + cols) * k for _, _, rows, cols in shapes)
@@ -45,6 +47,11 @@ def _factors(pop, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+        raise EvoloraError(f"Perturbation seeds must be integers in [0, 2**63), got {seed!r}.")
+
+
 def _outer(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """U V^T / sqrt(k) as a sum of k outer products in fixed order (no reduction-order drift)."""
     k = u.shape[-1]
@@ -54,8 +61,23 @@ def _outer(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return eps / math.sqrt(k) if k > 1 else eps
 
 
+def _cores(pop, seed: int) -> list[torch.Tensor]:
+    """The (r, r) noise core E of every layer for one seed (host basis)."""
+    _check_seed(seed)
+    gen = torch.Generator(device=pop.device).manual_seed(seed)
+    shape = (len(pop.layer_names), pop.rank, pop.rank)
+    return list(torch.randn(shape, generator=gen, device=pop.device, dtype=torch.float32))
+
+
 def noise(pop, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """eps(seed) for one member: {layer: (eps_A (r, in), eps_B (out, r))}, float32."""
+    if pop.host_basis:
+        return {
+            name: (core @ v_t, torch.zeros_like(pop.B[name][0], dtype=torch.float32))
+            for core, (name, (_, _, v_t)) in zip(
+                _cores(pop, seed), pop.host_basis.items(), strict=True
+            )
+        }
     tensors = [_outer(u, v) for u, v in _factors(pop, seed)]
     return {name: (tensors[2 * i], tensors[2 * i + 1]) for i, name in enumerate(pop.layer_names)}
 
@@ -103,6 +125,12 @@ def es_update(pop, member: int, seeds: Sequence[int], weights, sigma: float, lr:
         )
     if not sigma > 0:
         raise EvoloraError(f"es_update sigma must be positive, got {sigma}.")
+    if pop.host_basis:
+        cores = torch.stack([torch.stack(_cores(pop, seed)) for seed in seeds])  # (K, layers, r, r)
+        step = lr / (len(seeds) * sigma) * torch.einsum("k,klij->lij", w, cores)
+        for core, (name, (_, _, v_t)) in zip(step, pop.host_basis.items(), strict=True):
+            pop.A[name][member] += (core @ v_t).to(pop.dtype)
+        return
     k = pop.noise_rank
     per_seed = [_factors(pop, seed) for seed in seeds]
     coef = lr / (len(seeds) * sigma * math.sqrt(k))

@@ -5,6 +5,12 @@ Per target layer the population holds stacked tensors ``A[name]`` of shape (n, r
 ``scale = alpha / rank``. Member i changes that layer by ``ΔW_i = scale * B[name][i] @ A[name][i]``.
 It implements the hosts' `AdapterRouter`: inside ``with population.route(ids):`` every forward of
 the host adds, row by row, the update of the adapter named by that row's id (-1: bare host).
+
+With ``basis="host"`` every adapter lives in its layer's top-r singular directions instead (LoRA-XS,
+Bałazy et al. 2024, arXiv:2405.17604): for a host weight W = U S V^T, B is fixed to U_r S_r and
+A = R V_r^T, so each member is an r x r matrix R per layer (all zero at the start). Noise, ES
+updates, mutations and `project` keep members in that basis; a gradient-free learner then searches
+r^2 numbers per layer instead of r (in + out).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from evolora.lora.layer import PopulationLinear, Routing
 
 DEFAULT_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 KERNELS = ("auto", "gather", "segmented")
+BASES = ("random", "host")
 
 Members = int | Sequence[int] | torch.Tensor
 
@@ -32,7 +39,9 @@ class LoRAPopulation:
     `model_or_host` is a `Host` or a bare model; `targets` are Linear-name suffixes (default: the
     attention and MLP projections); `seed` fixes the initial A; `noise_rank` is the rank of each
     ES perturbation (perturb.py); `dtype` is the storage type of A and B (cast to the activations'
-    type in the forward); `kernel` forces "gather" or "segmented" instead of "auto" (layer.py).
+    type in the forward); `kernel` forces "gather" or "segmented" instead of "auto" (layer.py);
+    `basis` is "random" (PEFT's initialisation, every entry of A and B free) or "host" (see the
+    module docstring).
     """
 
     def __init__(
@@ -46,6 +55,7 @@ class LoRAPopulation:
         noise_rank: int = 1,
         dtype: torch.dtype = torch.float32,
         kernel: str = "auto",
+        basis: str = "random",
     ) -> None:
         model = _model_of(model_or_host)
         _check_int("n", n, 0)
@@ -55,6 +65,8 @@ class LoRAPopulation:
             raise EvoloraError(f"LoRA alpha must be positive, got {alpha}.")
         if kernel not in KERNELS:
             raise EvoloraError(f"kernel must be one of {', '.join(KERNELS)}, got {kernel!r}.")
+        if basis not in BASES:
+            raise EvoloraError(f"basis must be one of {', '.join(BASES)}, got {basis!r}.")
         self.rank, self.alpha, self.scale = rank, float(alpha), float(alpha) / rank
         self.noise_rank, self.dtype, self.kernel = noise_rank, dtype, kernel
         self.targets = tuple(targets) if targets is not None else DEFAULT_TARGETS
@@ -64,6 +76,10 @@ class LoRAPopulation:
         self.layer_names: list[str] = list(linears)
         self.layer_shapes = {k: (m.in_features, m.out_features) for k, m in linears.items()}
         self.device = next(model.parameters()).device
+        # Per layer (U_r (out, r), S_r (r,), V_r^T (r, in)) of the host weight; empty for "random".
+        self.host_basis: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        if basis == "host":
+            self.host_basis = {k: _top_singular(m.weight, rank, k) for k, m in linears.items()}
         self.A: dict[str, torch.Tensor] = {}
         self.B: dict[str, torch.Tensor] = {}
         for name, (d_in, d_out) in self.layer_shapes.items():
@@ -113,13 +129,13 @@ class LoRAPopulation:
 
     # ---- population operations ----------------------------------------------------------------
     def add(self, k: int) -> list[int]:
-        """Append k fresh members (A kaiming-uniform, B = 0) and return their ids."""
+        """Append k fresh members (A kaiming-uniform and B = 0; with the host basis R = 0) and
+        return their ids. A fresh member leaves the host unchanged."""
         _check_int("k", k, 0)
         self._not_routing("add")
         start = self.n
-        for name, (d_in, d_out) in self.layer_shapes.items():
-            fresh_a = self._fresh_a(k, d_in)
-            fresh_b = torch.zeros(k, d_out, self.rank, dtype=self.dtype, device=self.device)
+        for name in self.layer_names:
+            fresh_a, fresh_b = self._fresh(k, name)
             self.A[name] = torch.cat([self.A[name], fresh_a])
             self.B[name] = torch.cat([self.B[name], fresh_b])
         return list(range(start, start + k))
@@ -155,10 +171,17 @@ class LoRAPopulation:
     def mutate(
         self, members: Members, sigma: float, generator: torch.Generator | int | None = None
     ) -> None:
-        """Add N(0, sigma^2) noise to every A and B entry of these members (seeded by generator)."""
+        """Add N(0, sigma^2) noise to every A and B entry of these members (with the host basis:
+        to every entry of R), seeded by `generator`."""
         index = self._members(members, "mutate")
         gen = torch.Generator().manual_seed(generator) if isinstance(generator, int) else generator
         gen = gen or self._generator
+        if self.host_basis:
+            for name, (_, _, v_t) in self.host_basis.items():
+                shape = (len(index), self.rank, self.rank)
+                noise = torch.randn(shape, generator=gen, device=gen.device, dtype=torch.float32)
+                self.A[name][index] += (sigma * noise.to(self.device) @ v_t).to(self.dtype)
+            return
         for table in (self.A, self.B):
             for name in self.layer_names:
                 shape = (len(index), *table[name].shape[1:])
@@ -186,14 +209,29 @@ class LoRAPopulation:
         for name, (a, b) in tensors.items():
             self.A[name][i] = a.to(self.device, self.dtype)
             self.B[name][i] = b.to(self.device, self.dtype)
+        self.project(i)
 
     @torch.no_grad()
     def reset_member(self, i: int) -> None:
-        """Give member i fresh initial tensors (A kaiming-uniform, B = 0)."""
+        """Give member i fresh initial tensors (as `add` does)."""
         i = self._one(i)
-        for name, (d_in, _) in self.layer_shapes.items():
-            self.A[name][i] = self._fresh_a(1, d_in)[0]
-            self.B[name][i] = 0.0
+        for name in self.layer_names:
+            self.A[name][i], self.B[name][i] = (t[0] for t in self._fresh(1, name))
+
+    @torch.no_grad()
+    def project(self, members: Members) -> None:
+        """Put members back in the host basis: each layer's ΔW becomes U_r U_r^T ΔW V_r V_r^T, the
+        nearest update the basis can hold (exact for an update it already holds, such as a merge
+        of its own members). Does nothing with the random basis."""
+        if not self.host_basis:
+            return
+        index = self._members(members, "project")
+        for name, (u, s, v_t) in self.host_basis.items():
+            a = self.A[name][index].float()
+            b = self.B[name][index].float()
+            core = (u.t() @ b) @ (a @ v_t.t()) / s[:, None]  # R with U_r S_r R V_r^T = B A
+            self.A[name][index] = (core @ v_t).to(self.dtype)
+            self.B[name][index] = (u * s).expand_as(b).to(self.dtype)
 
     def delta(self, i: int, name: str) -> torch.Tensor:
         """The exact update ΔW = scale * B_i @ A_i of member i on layer `name`, shape (out, in)."""
@@ -252,11 +290,18 @@ class LoRAPopulation:
         _perturb.es_update(self, member, seeds, weights, sigma, lr)
 
     # ---- helpers ----------------------------------------------------------------------------
-    def _fresh_a(self, k: int, d_in: int) -> torch.Tensor:
+    def _fresh(self, k: int, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """k fresh (A, B) pairs for one layer, stacked: (k, r, in) and (k, out, r)."""
+        d_in, d_out = self.layer_shapes[name]
+        if self.host_basis:
+            u, s, _ = self.host_basis[name]
+            a = torch.zeros(k, self.rank, d_in, device=self.device)
+            return a.to(self.dtype), (u * s).expand(k, -1, -1).to(self.dtype).clone()
         # PEFT: kaiming_uniform_(a=sqrt(5)) on (r, in) gives U(-1/sqrt(in), 1/sqrt(in)).
         bound = 1.0 / math.sqrt(d_in)
         u = torch.rand(k, self.rank, d_in, generator=self._generator, dtype=torch.float32)
-        return ((2 * u - 1) * bound).to(self.device, self.dtype)
+        a = ((2 * u - 1) * bound).to(self.device, self.dtype)
+        return a, torch.zeros(k, d_out, self.rank, dtype=self.dtype, device=self.device)
 
     def _members(self, members: Members, what: str) -> torch.Tensor:
         items = [_as_int(m) for m in _as_list(members)]
@@ -286,6 +331,21 @@ class LoRAPopulation:
     def __repr__(self) -> str:
         return (f"LoRAPopulation(n={self.n}, rank={self.rank}, alpha={self.alpha}, "
                 f"layers={len(self.layer_names)}, device={self.device})")
+
+
+def _top_singular(
+    weight: torch.Tensor, rank: int, name: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(U_r, S_r, V_r^T) of a weight's top `rank` singular directions, in float32."""
+    if rank > min(weight.shape):
+        raise EvoloraError(
+            f"basis='host' needs rank <= min(out, in) of every layer; {name} is "
+            f"{tuple(weight.shape)} and rank is {rank}."
+        )
+    u, s, v_t = torch.linalg.svd(weight.detach().float(), full_matrices=False)
+    if not s[rank - 1] > 0:
+        raise EvoloraError(f"basis='host': layer {name} has fewer than {rank} non-zero directions.")
+    return u[:, :rank].contiguous(), s[:rank].contiguous(), v_t[:rank].contiguous()
 
 
 def _model_of(model_or_host) -> nn.Module:
