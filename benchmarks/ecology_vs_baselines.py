@@ -10,6 +10,7 @@ examples (the holdout split, never trained on):
   no_guard    the ecology with the diversity guard off
   eco_bp      the ecology with the backprop reference learner (gradients through the host): is
               the colony's machinery worth anything when its organelles can learn?
+  eco_host    the ecology with host-basis adapters (`lora.basis: host`): ES searches r x r cores
 
 python benchmarks/ecology_vs_baselines.py [--budget 120] [--seeds 0 1 2] [--config default]
 """
@@ -36,7 +37,7 @@ from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
 from evolora.telemetry.rundir import RunDir
 
-METHODS = ("host", "single_es", "sft", "ecology", "no_assim", "no_guard", "eco_bp")
+METHODS = ("host", "single_es", "sft", "ecology", "no_assim", "no_guard", "eco_bp", "eco_host")
 
 
 def train_batch(grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
@@ -86,6 +87,12 @@ def run_no_guard(cfg, host, holdout, budget, seed, root):
 def run_eco_bp(cfg, host, holdout, budget, seed, root):
     cfg = cfg.model_copy(deep=True)
     cfg.learning.mode = "backprop"
+    return run_ecology(cfg, host, holdout, budget, seed, root)
+
+
+def run_eco_host(cfg, host, holdout, budget, seed, root):
+    cfg = cfg.model_copy(deep=True)
+    cfg.lora.basis = "host"
     return run_ecology(cfg, host, holdout, budget, seed, root)
 
 
@@ -166,6 +173,7 @@ RUNNERS = {
     "no_assim": run_no_assim,
     "no_guard": run_no_guard,
     "eco_bp": run_eco_bp,
+    "eco_host": run_eco_host,
 }
 
 
