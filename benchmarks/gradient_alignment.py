@@ -12,6 +12,9 @@ reports the cosine between update and gradient: for one step, and for the sum of
             cores in each layer's top singular directions; its cosine is taken against the
             gradient restricted to those directions, the only ones it can move
   hebbian   the ecology's reward-modulated Hebbian step (node perturbation)
+  hebbian_one_example
+            the same step on a batch of copies of one example: each row then estimates the same
+            gradient, which shows how much of Hebbian's weakness is the spread between examples
 
 python benchmarks/gradient_alignment.py [--steps 16] [--batch 64] [--seeds 0 1 2]
 """
@@ -78,7 +81,10 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
     population = adapter_population(host, cfg, 1 + 2 * pairs)
     rng = np.random.default_rng(seed)
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-    batch = train_batch(grid, rng, size)
+    if rule == "hebbian_one_example":
+        batch = train_batch(grid, rng, 1) * size
+    else:
+        batch = train_batch(grid, rng, size)
     try:
         gradient = true_gradient(host, population, batch)
         start = population.get_member(0)
@@ -86,7 +92,7 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
         es_config = cfg.learning.es.model_copy(update={"keep_if_better": False})
         per_step, total = [], torch.zeros_like(origin)
         for _ in range(steps):
-            if rule in ("es", "es_host"):
+            if rule.startswith("es"):
                 job = ESJob(0, batch, list(range(1, 1 + 2 * pairs)))
                 es_step(host, population, [job], es_config, rng)
             else:
@@ -95,7 +101,7 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
             per_step.append(cosine(update, gradient))
             total += update
             population.set_member(0, start)
-        forwards = size * (2 if rule == "hebbian" else 2 * pairs)
+        forwards = size * (2 * pairs if rule.startswith("es") else 2)
         return {
             "step": float(np.mean(per_step)),
             "summed": cosine(total, gradient),
@@ -115,7 +121,8 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config(preset_path(args.config), EcologyConfig)
     host = load_host(cfg.host, cfg.device)
-    results: dict[str, list[dict]] = {"es": [], "es_host": [], "hebbian": []}
+    rules = ("es", "es_host", "hebbian", "hebbian_one_example")
+    results: dict[str, list[dict]] = {rule: [] for rule in rules}
     for seed in args.seeds:
         seeded = cfg.model_copy(update={"seed": seed})
         for rule, runs in results.items():

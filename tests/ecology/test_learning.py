@@ -3,6 +3,7 @@ import pytest
 import torch
 from ecology_helpers import mean_loglik
 
+from evolora.ecology.backprop import factor_gradients
 from evolora.ecology.config import ESConfig, HebbianConfig
 from evolora.ecology.hebbian import HebbianJob, hebbian_step
 from evolora.ecology.learning import ESJob, answer_logprobs, es_step
@@ -40,6 +41,31 @@ def test_hebbian_node_perturbation_raises_the_likelihood_of_the_answers(tiny_hos
     finally:
         population.detach()
     assert after > before + 0.2
+
+
+def test_a_hebbian_step_points_along_the_true_gradient(tiny_host):
+    """Many noisy copies of one example: the reward-weighted traces estimate the gradient of its
+    answer log-likelihood w.r.t. B (a random direction would score about 0.03)."""
+    example = TaskGrid(["math"], [1]).sample_batch(np.random.default_rng(0), 1, split="train")
+    batch = example * 256
+    population = LoRAPopulation(tiny_host, n=1, rank=2, alpha=4.0, seed=0)
+
+    def flat_b(of_gradient: bool = False) -> torch.Tensor:
+        tables = [population.B[k] for k in population.layer_names]
+        return torch.cat([(t.grad if of_gradient else t)[0].flatten() for t in tables])
+
+    try:
+        with factor_gradients(population):
+            answer_logprobs(tiny_host, population, batch, [0] * len(batch)).mean().backward()
+            gradient = flat_b(of_gradient=True)
+        before = flat_b()
+        hebbian_step(
+            tiny_host, population, [HebbianJob(0, batch)], HebbianConfig(), np.random.default_rng(1)
+        )
+        after = flat_b()
+    finally:
+        population.detach()
+    assert float(torch.nn.functional.cosine_similarity(after - before, gradient, dim=0)) > 0.15
 
 
 def test_hebbian_updates_only_the_organelles_being_trained(tiny_host):

@@ -111,7 +111,12 @@ class HebbianConfig(_Section):
     """Reward-modulated Hebbian updates (node perturbation on the adapter's output)."""
 
     lr: float = Field(0.01, gt=0, description="step along the reward-weighted traces")
-    noise: float = Field(0.1, gt=0, description="exploration noise on each adapted layer's output")
+    noise: float = Field(
+        0.01,
+        gt=0,
+        description="exploration noise on each adapted layer's output (0.1 is already non-linear "
+        "on the built-in host: the reward then stops tracking the gradient)",
+    )
 
 
 class BackpropConfig(_Section):
