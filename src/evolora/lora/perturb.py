@@ -61,12 +61,12 @@ def _outer(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return eps / math.sqrt(k) if k > 1 else eps
 
 
-def _cores(pop, seed: int) -> list[torch.Tensor]:
-    """The (r, r) noise core E of every layer for one seed (host basis)."""
+def _cores(pop, seed: int) -> torch.Tensor:
+    """The (r, r) noise cores E of all layers for one seed, stacked: (layers, r, r) (host basis)."""
     _check_seed(seed)
     gen = torch.Generator(device=pop.device).manual_seed(seed)
     shape = (len(pop.layer_names), pop.rank, pop.rank)
-    return list(torch.randn(shape, generator=gen, device=pop.device, dtype=torch.float32))
+    return torch.randn(shape, generator=gen, device=pop.device, dtype=torch.float32)
 
 
 def noise(pop, seed: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -126,7 +126,7 @@ def es_update(pop, member: int, seeds: Sequence[int], weights, sigma: float, lr:
     if not sigma > 0:
         raise EvoloraError(f"es_update sigma must be positive, got {sigma}.")
     if pop.host_basis:
-        cores = torch.stack([torch.stack(_cores(pop, seed)) for seed in seeds])  # (K, layers, r, r)
+        cores = torch.stack([_cores(pop, seed) for seed in seeds])  # (K, layers, r, r)
         step = lr / (len(seeds) * sigma) * torch.einsum("k,klij->lij", w, cores)
         for core, (name, (_, _, v_t)) in zip(step, pop.host_basis.items(), strict=True):
             pop.A[name][member] += (core @ v_t).to(pop.dtype)
