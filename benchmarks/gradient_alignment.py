@@ -27,12 +27,12 @@ import numpy as np
 import torch
 from _common import mean_std, write_result
 from ecology_vs_baselines import train_batch
-
 from evolora.ecology.backprop import factor_gradients, factor_tables
+from evolora.ecology.hebbian import HebbianJob, hebbian_step
+
 from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
-from evolora.ecology.hebbian import HebbianJob, hebbian_step
 from evolora.ecology.learning import ESJob, answer_logprobs, es_step
 from evolora.hosts import load_host
 from evolora.lora import LoRAPopulation

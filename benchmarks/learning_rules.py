@@ -24,12 +24,12 @@ import time
 import numpy as np
 from _common import mean_std, write_result
 from ecology_vs_baselines import run_host, run_sft, run_single_es, train_batch
+from evolora.ecology.hebbian import HebbianJob, hebbian_step
 
 from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.evaluation import holdout_examples, slot_scores, summarize
-from evolora.ecology.hebbian import HebbianJob, hebbian_step
 from evolora.hosts import load_host
 from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config

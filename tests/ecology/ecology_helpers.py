@@ -36,7 +36,7 @@ def small_config(**overrides) -> EcologyConfig:
             "episodes_per_organelle": 2,
             "max_new_tokens": 6,
         },
-        "learning": {"es": {"pairs": 2, "batch": 2}},
+        "learning": {"batch": 2, "es": {"pairs": 2}},
         "assimilation_tuning": {
             "window": 2,
             "min_wins": 1,

@@ -25,23 +25,23 @@ def _only_run(folder):
 
 def test_overrides_reach_the_run_config(config_file, tmp_path):
     argv = ["run", "-c", str(config_file), "-o", str(tmp_path / "runs")]
-    argv += ["--generations", "1", "--seed", "0", "--learning", "backprop"]
+    argv += ["--generations", "1", "--seed", "0", "--learning", "es, hebbian"]
     assert main(argv) == 0
     cfg = _only_run(tmp_path / "runs")
-    assert (cfg.generations, cfg.seed, cfg.learning.mode) == (1, 0, "backprop")
+    assert (cfg.generations, cfg.seed, cfg.learning.rules) == (1, 0, ["es", "hebbian"])
 
 
-def test_an_unknown_learning_mode_is_one_sentence_naming_the_field(config_file, tmp_path, capsys):
+def test_an_unknown_learning_rule_is_one_sentence_naming_the_field(config_file, tmp_path, capsys):
     argv = ["run", "-c", str(config_file), "-o", str(tmp_path / "runs"), "--learning", "sgd"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert "learning.mode" in err and "sgd" in err and "\n" not in err
+    assert "learning.rules" in err and "sgd" in err and "\n" not in err
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_resumed_run_keeps_its_learning_mode(config_file, tmp_path, capsys):
+def test_a_resumed_run_keeps_its_learning_rules(config_file, tmp_path, capsys):
     assert main(["run", "-c", str(config_file), "-o", str(tmp_path / "runs"), "-g", "1"]) == 0
     (run,) = (tmp_path / "runs").iterdir()
     assert main(["run", "--resume", str(run), "-g", "2", "--learning", "hebbian"]) == 2
     assert "--learning applies to new runs" in capsys.readouterr().err
-    assert _only_run(tmp_path / "runs").learning.mode == "es"
+    assert _only_run(tmp_path / "runs").learning.rules == ["backprop"]

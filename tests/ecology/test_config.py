@@ -15,7 +15,8 @@ def test_defaults_are_valid():
         ({"energy": {"m": -1}}, "m"),
         ({"population": {"min": 5, "initial": 4, "max": 8}}, "population"),
         ({"bogus": 1}, "bogus"),
-        ({"learning": {"mode": "sgd"}}, "mode"),
+        ({"learning": {"rules": ["sgd"]}}, "rules"),
+        ({"learning": {"rules": ["es", "es"]}}, "twice"),
     ],
 )
 def test_invalid_configs_name_the_field(bad, field):

@@ -3,23 +3,26 @@ import pytest
 import torch
 from ecology_helpers import mean_loglik
 
-from evolora.ecology.backprop import factor_gradients
 from evolora.ecology.config import ESConfig, HebbianConfig
-from evolora.ecology.hebbian import HebbianJob, hebbian_step
-from evolora.ecology.learning import ESJob, answer_logprobs, es_step
+from evolora.ecology.learning import LearningJob, answer_logprobs
+from evolora.ecology.learning.backprop import factor_gradients
+from evolora.ecology.learning.es import es_step
+from evolora.ecology.learning.hebbian import hebbian_step
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
 
 
 def test_es_raises_the_likelihood_of_the_answers_without_host_gradients(tiny_host):
     examples = TaskGrid(["math"], [1]).sample_batch(np.random.default_rng(0), 6, split="train")
-    config = ESConfig(pairs=4, sigma=0.1, lr=0.01, batch=6)
+    config = ESConfig(pairs=4, sigma=0.1, lr=0.01)
     population = LoRAPopulation(tiny_host, n=9, rank=2, alpha=4.0, seed=0)
     try:
         before = mean_loglik(tiny_host, population, 0, examples)
         rng = np.random.default_rng(1)
         for _ in range(25):
-            es_step(tiny_host, population, [ESJob(0, examples, list(range(1, 9)))], config, rng)
+            es_step(
+                tiny_host, population, [LearningJob(0, examples, list(range(1, 9)))], config, rng
+            )
         after = mean_loglik(tiny_host, population, 0, examples)
     finally:
         population.detach()
@@ -35,7 +38,11 @@ def test_hebbian_node_perturbation_raises_the_likelihood_of_the_answers(tiny_hos
         rng = np.random.default_rng(1)
         for _ in range(25):
             hebbian_step(
-                tiny_host, population, [HebbianJob(0, examples * 4)], HebbianConfig(lr=0.1), rng
+                tiny_host,
+                population,
+                [LearningJob(0, examples * 4, [])],
+                HebbianConfig(lr=0.1),
+                rng,
             )
         after = mean_loglik(tiny_host, population, 0, examples)
     finally:
@@ -60,7 +67,11 @@ def test_a_hebbian_step_points_along_the_true_gradient(tiny_host):
             gradient = flat_b(of_gradient=True)
         before = flat_b()
         hebbian_step(
-            tiny_host, population, [HebbianJob(0, batch)], HebbianConfig(), np.random.default_rng(1)
+            tiny_host,
+            population,
+            [LearningJob(0, batch, [])],
+            HebbianConfig(),
+            np.random.default_rng(1),
         )
         after = flat_b()
     finally:
@@ -78,7 +89,7 @@ def test_hebbian_updates_only_the_organelles_being_trained(tiny_host):
         hebbian_step(
             tiny_host,
             population,
-            [HebbianJob(0, examples), HebbianJob(2, examples)],
+            [LearningJob(0, examples, []), LearningJob(2, examples, [])],
             HebbianConfig(),
             np.random.default_rng(0),
         )

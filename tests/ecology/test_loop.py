@@ -18,20 +18,31 @@ def _run(host, config, root, stop_after=None):
 
 def _final_state(host, config, run):
     ecology = Ecology.resume(config, host, RunDir.open(run.path))
-    state = ecology.population.state_tensors(), ecology.colony.state(), ecology.market.state()
+    tensors = dict(ecology.population.state_tensors())
+    for rule in ecology.rules:  # optimizer moments too: a resumed run must continue exactly
+        tensors.update({f"{rule.name}/{k}": v for k, v in rule.state_tensors().items()})
+    state = tensors, ecology.colony.state(), ecology.market.state()
     ecology.close()
     return state
 
 
 @pytest.mark.parametrize(
-    ("mode", "basis"),
-    [("es", "random"), ("hebbian", "random"), ("backprop", "random"), ("es", "host")],
+    ("rules", "optimizer", "basis"),
+    [
+        (["es"], "sgd", "random"),
+        (["hebbian"], "sgd", "random"),
+        (["backprop"], "sgd", "random"),
+        (["es"], "sgd", "host"),
+        (["backprop", "es"], "adam", "random"),
+    ],
 )
-def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_host, tmp_path, mode, basis):
+def test_resume_continues_exactly_like_an_uninterrupted_run(
+    tiny_host, tmp_path, rules, optimizer, basis
+):
     config = small_config(
         generations=4,
         lora={"basis": basis},
-        learning={"mode": mode, "es": {"pairs": 2, "batch": 2}},
+        learning={"rules": rules, "batch": 2, "es": {"pairs": 2, "optimizer": optimizer}},
     )
     whole = _run(tiny_host, config, tmp_path / "whole")
 

@@ -50,7 +50,7 @@ def config(host_dir):
         host=str(host_dir),
         generations=4,
         population={"initial": 3, "min": 2, "max": 4},
-        learning={"es": {"pairs": 1, "batch": 2}},
+        learning={"rules": ["es"], "batch": 2, "es": {"pairs": 1}},
         assimilation_tuning={
             "energy_gate": 3.4,
             "uplift_threshold": 0.0,

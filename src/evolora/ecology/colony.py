@@ -33,17 +33,19 @@ def adapter_population(host, config: EcologyConfig, n: int) -> LoRAPopulation:
 class Colony:
     """Who lives where: organelle bookkeeping on top of a fixed-size LoRA population."""
 
-    def __init__(self, config: EcologyConfig):
+    def __init__(self, config: EcologyConfig, scratch_per_organelle: int = 0):
         self.config = config
         self.organelles: list[Organelle] = []
         self.next_id = 1
         self.capacity = 1 + config.population.max
-        self.scratch = list(range(self.capacity, self.capacity + self.scratch_size(config)))
+        self.scratch_width = scratch_per_organelle
+        # The learning rules' scratch for every organelle, then one slot for trial merges.
+        size = scratch_per_organelle * config.population.max + 1
+        self.scratch = list(range(self.capacity, self.capacity + size))
 
-    @staticmethod
-    def scratch_size(config: EcologyConfig) -> int:
-        """Scratch slots: one antithetic pair per ES pair per organelle, plus one trial merge."""
-        return 2 * config.learning.es.pairs * config.population.max + 1
+    def scratch_for(self, k: int) -> list[int]:
+        """The scratch slots of the k-th organelle learning in a step."""
+        return self.scratch[self.scratch_width * k : self.scratch_width * (k + 1)]
 
     @property
     def slots_needed(self) -> int:

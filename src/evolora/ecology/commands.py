@@ -69,8 +69,9 @@ def run_command(
     learning: str | None = typer.Option(
         None,
         "--learning",
-        help="Override learning.mode: es, hebbian or both (gradient-free), or backprop (the "
-        "reference learner, whose gradients go through the host).",
+        help="Override learning.rules, comma-separated and applied in order: backprop (Adam, "
+        "gradients through the frozen host: the reference), es, hebbian (gradient-free); "
+        "e.g. --learning es,hebbian.",
     ),
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1 ... (default: best available)."
@@ -87,7 +88,7 @@ def run_command(
     console = Console()
     if resume is not None:
         if learning is not None:
-            raise EvoloraError("--learning applies to new runs; a resumed run keeps its own mode.")
+            raise EvoloraError("--learning applies to new runs; a resumed run keeps its own rules.")
         run = RunDir.open(resume)
         cfg = run.config(EcologyConfig)
         if generations is not None:
@@ -100,7 +101,7 @@ def run_command(
         overrides = {"generations": generations, "seed": seed}
         data.update({k: v for k, v in overrides.items() if v is not None})
         if learning is not None:
-            data["learning"]["mode"] = learning
+            data["learning"]["rules"] = [r.strip() for r in learning.split(",") if r.strip()]
         cfg = validate_config(data, EcologyConfig, source="the command line")
         host = load_host(cfg.host, device or cfg.device)
         run = RunDir.create(output, cfg, name="ecology")

@@ -93,13 +93,15 @@ class EnvironmentConfig(_Section):
 
 
 class ESConfig(_Section):
-    """Evolution strategies with antithetic low-rank perturbations."""
+    """Evolution strategies with antithetic low-rank perturbations (gradient-free)."""
 
-    pairs: int = Field(8, ge=1, description="antithetic pairs per organelle per generation")
+    pairs: int = Field(8, ge=1, description="antithetic pairs per organelle per step")
     sigma: float = Field(0.01, gt=0)
     lr: float = Field(1e-4, gt=0)
     noise_rank: int = Field(1, ge=1)
-    batch: int = Field(16, ge=1, description="training examples each perturbation is scored on")
+    optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="sgd: step along the fitness-weighted noise; adam: Adam on that estimate"
+    )
     keep_if_better: bool = Field(
         True,
         description="keep an update only if it raises the fitness of examples it was not "
@@ -108,7 +110,7 @@ class ESConfig(_Section):
 
 
 class HebbianConfig(_Section):
-    """Reward-modulated Hebbian updates (node perturbation on the adapter's output)."""
+    """Reward-modulated Hebbian updates by node perturbation (gradient-free)."""
 
     lr: float = Field(0.01, gt=0, description="step along the reward-weighted traces")
     noise: float = Field(
@@ -120,19 +122,32 @@ class HebbianConfig(_Section):
 
 
 class BackpropConfig(_Section):
-    """The reference learner: sign descent with gradients through the host (not gradient-free)."""
+    """The reference rule: Adam with gradients back-propagated through the frozen host."""
 
-    lr: float = Field(1e-3, gt=0, description="step of every factor entry per update")
+    lr: float = Field(2e-3, gt=0, description="Adam learning rate")
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+
+
+RuleName = Literal["backprop", "es", "hebbian"]
 
 
 class LearningConfig(_Section):
-    """Which rule updates the organelles: the gradient-free `es`, `hebbian` or `both`, or the
-    `backprop` reference, which sends gradients through the frozen host."""
+    """Which rules update the organelles, in order, and on how much data. `backprop` sends
+    gradients through the frozen host (the reference); `es` and `hebbian` are gradient-free."""
 
-    mode: Literal["es", "hebbian", "both", "backprop"] = "es"
+    rules: list[RuleName] = Field(["backprop"], min_length=1)
+    batch: int = Field(16, ge=1, description="training examples per organelle per step")
+    steps: int = Field(1, ge=1, description="learning steps per organelle per generation")
     es: ESConfig = ESConfig()
     hebbian: HebbianConfig = HebbianConfig()
     backprop: BackpropConfig = BackpropConfig()
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LearningConfig:
+        if len(set(self.rules)) != len(self.rules):
+            raise ValueError(f"learning.rules names a rule twice: {self.rules}")
+        return self
 
 
 class ReproductionConfig(_Section):

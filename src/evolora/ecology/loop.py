@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from evolora.ecology import assimilation as gate
-from evolora.ecology.backprop import BackpropJob, backprop_step
 from evolora.ecology.colony import MERGED_SLOT, Colony, adapter_population
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.diversity import (
@@ -28,8 +27,7 @@ from evolora.ecology.diversity import (
 )
 from evolora.ecology.energy import Compute, apply, compute_cost, pay_ticket, settle_episode
 from evolora.ecology.evaluation import evaluate, holdout_examples, slot_scores, summarize
-from evolora.ecology.hebbian import HebbianJob, hebbian_step
-from evolora.ecology.learning import ESJob, es_step, target_lengths
+from evolora.ecology.learning import RULES, LearningJob, target_lengths
 from evolora.ecology.market import CellMarket, UCBBandit
 from evolora.ecology.organelle import Organelle, cell_key
 from evolora.ecology.routing import thompson_route
@@ -46,14 +44,30 @@ def is_reserved(example: Example) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < PROBE_FRACTION
 
 
+def split_tensors(tensors: dict) -> tuple[dict, dict[str, dict]]:
+    """A checkpoint's tensors split into the population's and each learning rule's state."""
+    population, rules = {}, {}
+    for key, value in tensors.items():
+        if key.startswith("rule/"):
+            _, name, rest = key.split("/", 2)
+            rules.setdefault(name, {})[rest] = value
+        else:
+            population[key] = value
+    return population, rules
+
+
 class Ecology:
     """One ecology run on a host; build with `Ecology.start` or `Ecology.resume`."""
 
     def __init__(self, config: EcologyConfig, host, run: RunDir):
         self.config, self.host, self.run = config, host, run
         self.grid = TaskGrid(config.grid.families, config.grid.difficulties)
-        self.colony = Colony(config)
+        rule_classes = [RULES[name] for name in config.learning.rules]
+        self.colony = Colony(config, max(c.scratch_slots(config) for c in rule_classes))
         self.population = adapter_population(host, config, self.colony.slots_needed)
+        self.rules = [
+            c(getattr(config.learning, c.name), host, self.population) for c in rule_classes
+        ]
         self.market = CellMarket(self.grid.cells, config.environment)
         self.bandit = UCBBandit(self.grid.cells, config.environment.ucb_c)
         self.rng = np.random.default_rng(config.seed)
@@ -87,7 +101,10 @@ class Ecology:
         """Continue a run from its latest good checkpoint, exactly as if it had never stopped."""
         checkpoint = run.load_checkpoint(device=host.device)
         ecology = cls(config, host, run)
-        ecology.population.load_state_tensors(checkpoint.tensors)
+        population, rules = split_tensors(checkpoint.tensors)
+        ecology.population.load_state_tensors(population)
+        for rule in ecology.rules:
+            rule.load_state_tensors(rules.get(rule.name, {}))
         state = checkpoint.state
         ecology.generation = state["generation"]
         ecology.attempt = state["attempt"] + 1
@@ -114,7 +131,10 @@ class Ecology:
             "bandit": self.bandit.state(),
             "rng": self.rng.bit_generator.state,
         }
-        self.run.save_checkpoint(self.generation, self.population.state_tensors(), state)
+        tensors = dict(self.population.state_tensors())
+        for rule in self.rules:
+            tensors.update({f"rule/{rule.name}/{k}": v for k, v in rule.state_tensors().items()})
+        self.run.save_checkpoint(self.generation, tensors, state)
 
     def close(self) -> None:
         """Give the host back its plain layers and close the run's streams."""
@@ -236,42 +256,25 @@ class Ecology:
         return records
 
     def _learn(self, active: list[Organelle], episodes: list[dict]) -> list[float]:
-        """Updates every active organelle on fresh training tasks of the cell it just served (by
-        the configured rule) and charges the compute; returns each organelle's fitness (mean
-        per-token log-likelihood)."""
+        """Every active organelle learns, by each configured rule in turn, on fresh training tasks
+        of the cell it just served; the compute each rule reports is charged to the organelle.
+        Returns each organelle's fitness (mean per-token answer log-likelihood)."""
         learning = self.config.learning
         if not active:
             return []
         served = {e["organelle"]: e["cell"] for e in episodes}
-        batches = []
-        for o in active:
-            family, difficulty = served[o.id].split(":")
-            cell = (family, int(difficulty))
-            batches.append([self._train_example(cell) for _ in range(learning.es.batch)])
         fitness, tokens = np.zeros(len(active)), np.zeros(len(active))
-        if learning.mode in ("es", "both"):
-            pairs = 2 * learning.es.pairs
-            jobs = [
-                ESJob(o.slot, batch, self.colony.scratch[pairs * k : pairs * (k + 1)])
-                for k, (o, batch) in enumerate(zip(active, batches, strict=True))
-            ]
-            results = es_step(self.host, self.population, jobs, learning.es, self.rng)
-            fitness = np.array([r.fitness_mean for r in results])
-            tokens += [r.tokens for r in results]
-        if learning.mode in ("hebbian", "both"):
-            jobs = [HebbianJob(o.slot, batch) for o, batch in zip(active, batches, strict=True)]
-            fitness = np.array(
-                hebbian_step(self.host, self.population, jobs, learning.hebbian, self.rng)
-            )
-            for k, batch in enumerate(batches):  # a clean and a noisy pass over the batch
-                texts = [ex.prompt for ex in batch] + [ex.answer + "\n" for ex in batch]
-                tokens[k] += 2 * sum(target_lengths(self.host, texts))
-        if learning.mode == "backprop":
-            jobs = [BackpropJob(o.slot, batch) for o, batch in zip(active, batches, strict=True)]
-            fitness = np.array(backprop_step(self.host, self.population, jobs, learning.backprop))
-            for k, batch in enumerate(batches):  # a backward pass costs about two forwards
-                texts = [ex.prompt for ex in batch] + [ex.answer + "\n" for ex in batch]
-                tokens[k] += 3 * sum(target_lengths(self.host, texts))
+        for _ in range(learning.steps):
+            jobs = []
+            for k, o in enumerate(active):
+                family, difficulty = served[o.id].split(":")
+                cell = (family, int(difficulty))
+                batch = [self._train_example(cell) for _ in range(learning.batch)]
+                jobs.append(LearningJob(o.slot, batch, self.colony.scratch_for(k)))
+            for rule in self.rules:
+                results = rule.learn(jobs, self.rng)
+                fitness = np.array([r.fitness for r in results])
+                tokens += [r.tokens for r in results]
         for o, spent in zip(active, tokens, strict=True):
             compute = Compute(self.flops_per_token * spent, 0.0, self.adapter_params)
             cost = compute_cost(compute, self.config.energy)
@@ -440,6 +443,8 @@ class Ecology:
 
     def _copy_mutated(self, src: int, dst: int) -> None:
         self.population.clone(src, dst)
+        for rule in self.rules:
+            rule.adopt(dst, None if src == MERGED_SLOT else src)
         sigma = self.config.reproduction.mutation_sigma
         if sigma > 0:
             generator = torch.Generator(device=self.population.device)

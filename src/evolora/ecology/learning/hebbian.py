@@ -12,23 +12,18 @@ host.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from evolora.ecology.config import HebbianConfig
-from evolora.ecology.learning import answer_logprobs
+from evolora.ecology.learning.base import (
+    LearningJob,
+    LearningResult,
+    LearningRule,
+    answer_logprobs,
+    example_tokens,
+    register_rule,
+)
 from evolora.lora.layer import PopulationLinear
-from evolora.tasks import Example
-
-
-@dataclass
-class HebbianJob:
-    """One organelle's share of a Hebbian step: its slot and training examples."""
-
-    slot: int
-    examples: list[Example]
 
 
 class _Traces:
@@ -62,7 +57,7 @@ class _Traces:
 
 
 def hebbian_step(
-    host, population, jobs: list[HebbianJob], config: HebbianConfig, rng: np.random.Generator
+    host, population, jobs: list[LearningJob], config, rng: np.random.Generator
 ) -> list[float]:
     """One reward-modulated Hebbian update per job; returns each job's mean clean fitness."""
     examples = [ex for job in jobs for ex in job.examples]
@@ -103,3 +98,18 @@ def hebbian_step(
         fitness.append(float(clean[rows].mean()))
     population.project([job.slot for job in jobs])  # back into the host basis, if it has one
     return fitness
+
+
+@register_rule
+class Hebbian(LearningRule):
+    """Reward-modulated Hebbian updates by node perturbation (settings: HebbianConfig)."""
+
+    name = "hebbian"
+    gradient_free = True
+
+    def learn(self, jobs: list[LearningJob], rng: np.random.Generator) -> list[LearningResult]:
+        fitness = hebbian_step(self.host, self.population, jobs, self.settings, rng)
+        results = []
+        for job, f in zip(jobs, fitness, strict=True):  # a clean and a noisy pass over the batch
+            results.append(LearningResult(f, 2.0 * sum(example_tokens(self.host, job.examples))))
+        return results

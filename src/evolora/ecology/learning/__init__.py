@@ -1,0 +1,30 @@
+"""Learning rules for organelle adapters: one file per rule, all behind the contract in base.py.
+
+`backprop` (Adam, gradients through the frozen host: the reference), `es` and `hebbian`
+(gradient-free). Importing this package registers every rule.
+"""
+
+from evolora.ecology.learning import backprop, es, hebbian  # noqa: F401  (registers the rules)
+from evolora.ecology.learning.base import (
+    RULES,
+    LearningJob,
+    LearningResult,
+    LearningRule,
+    answer_logprobs,
+    example_tokens,
+    register_rule,
+    rule_names,
+    target_lengths,
+)
+
+__all__ = [
+    "RULES",
+    "LearningJob",
+    "LearningResult",
+    "LearningRule",
+    "answer_logprobs",
+    "example_tokens",
+    "register_rule",
+    "rule_names",
+    "target_lengths",
+]

@@ -1,0 +1,89 @@
+"""`backprop`: organelle adapters trained with Adam, gradients back-propagated through the host.
+
+The reference rule, and NOT gradient-free: the host stays frozen, but the gradient of each
+organelle's answer log-likelihood flows back through every host layer to its LoRA factors. All
+organelles learn in one batched forward and backward (each row routed to its organelle's slot);
+each then takes an Adam step with its own moments (adam.py), which follow it through reproduction
+and are checkpointed, so `--resume` stays exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from evolora.ecology.learning.adam import SlotAdam, factor_keys, factor_table
+from evolora.ecology.learning.base import (
+    LearningJob,
+    LearningResult,
+    LearningRule,
+    answer_logprobs,
+    example_tokens,
+    per_job_means,
+    register_rule,
+)
+
+BACKWARD_COST = 2.0  # a backward pass costs about two forwards
+
+
+@contextmanager
+def factor_gradients(population) -> Iterator[list[torch.Tensor]]:
+    """Gradients on the population's factor tables inside the block (in `factor_keys` order);
+    the tables are yielded, and their gradients dropped on leaving."""
+    factors = [factor_table(population, key) for key in factor_keys(population)]
+    for tensor in factors:
+        tensor.requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            yield factors
+    finally:
+        for tensor in factors:
+            tensor.grad = None
+            tensor.requires_grad_(False)
+
+
+@register_rule
+class Backprop(LearningRule):
+    """Adam on each organelle's mean per-token answer log-likelihood (settings: BackpropConfig)."""
+
+    name = "backprop"
+    gradient_free = False
+
+    def __init__(self, settings, host, population) -> None:
+        super().__init__(settings, host, population)
+        self.adam = SlotAdam(population, settings.lr, (settings.beta1, settings.beta2))
+
+    def learn(self, jobs: list[LearningJob], rng: np.random.Generator) -> list[LearningResult]:
+        examples = [ex for job in jobs for ex in job.examples]
+        slots = [job.slot for job in jobs for _ in job.examples]
+        with factor_gradients(self.population) as factors:
+            per_token = answer_logprobs(self.host, self.population, examples, slots)
+            # Each organelle's loss is its own mean, so one backward gives every slot its gradient.
+            sizes = torch.tensor([len(job.examples) for job in jobs], device=per_token.device)
+            weights = torch.repeat_interleave(1.0 / sizes, sizes)
+            (-(per_token * weights).sum()).backward()
+            own = [job.slot for job in jobs]
+            grads = {
+                key: tensor.grad[own] for key, tensor in zip(self.adam.keys, factors, strict=True)
+            }
+        self.adam.step(own, grads)
+        self.population.project(own)  # back into the host basis, if it has one
+        fitness = per_job_means(per_token.detach(), jobs)
+        tokens = example_tokens(self.host, examples)
+        spent, start = [], 0
+        for job in jobs:
+            spent.append((1 + BACKWARD_COST) * sum(tokens[start : start + len(job.examples)]))
+            start += len(job.examples)
+        return [LearningResult(f, s) for f, s in zip(fitness, spent, strict=True)]
+
+    def adopt(self, slot: int, parent: int | None) -> None:
+        self.adam.adopt(slot, parent)
+
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        return self.adam.state_tensors("adam.")
+
+    def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        self.adam.load_state_tensors(tensors, "adam.")
