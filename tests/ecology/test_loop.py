@@ -3,7 +3,8 @@ import pytest
 import torch
 from ecology_helpers import small_config
 
-from evolora.ecology.loop import Ecology, is_reserved
+from evolora.ecology.loop import Ecology
+from evolora.ecology.roles import Role, role_of
 from evolora.telemetry.rundir import RunDir
 
 
@@ -100,19 +101,18 @@ def test_energy_books_balance_for_every_episode(tiny_host, tmp_path):
         assert e["roi"] == pytest.approx(e["revenue"] / e["cost"])
 
 
-def test_probe_prompts_are_reserved_and_never_trained_on(tiny_host, tmp_path):
+def test_probe_forage_and_learning_prompts_never_overlap(tiny_host, tmp_path):
     config = small_config(generations=1)
     run = RunDir.create(tmp_path, config, name="ecology")
     ecology = Ecology.start(config, tiny_host, run)
-    assert all(is_reserved(ex) for ex in ecology.probe)
-    rng_examples = [ecology._train_example(("math", 1)) for _ in range(50)]
-    assert not any(is_reserved(ex) for ex in rng_examples)
-    assert {ex.prompt for ex in ecology.holdout}.isdisjoint(ex.prompt for ex in rng_examples)
+    learned = {ecology._train_example(("math", 2), Role.learn).prompt for _ in range(60)}
+    foraged = {ecology._train_example(("math", 2), Role.forage).prompt for _ in range(60)}
+    probe = {ex.prompt for ex in ecology.probe}
+    assert learned.isdisjoint(foraged) and learned.isdisjoint(probe) and foraged.isdisjoint(probe)
+    assert {ex.prompt for ex in ecology.holdout}.isdisjoint(learned | foraged | probe)
     ecology.close()
-    assert np.isclose(
-        np.mean(
-            [is_reserved(ex) for ex in ecology.grid.sample_batch(np.random.default_rng(0), 2000)]
-        ),
-        0.1,
-        atol=0.03,
-    )
+    roles = [
+        role_of(ex, 0.1, 0.3) for ex in ecology.grid.sample_batch(np.random.default_rng(0), 2000)
+    ]
+    assert np.isclose(np.mean([r is Role.probe for r in roles]), 0.1, atol=0.03)
+    assert np.isclose(np.mean([r is Role.forage for r in roles]), 0.3, atol=0.04)

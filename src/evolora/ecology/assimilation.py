@@ -44,6 +44,7 @@ class GateDecision:
     treatment_mean: float | None = None
     uplift: float | None = None
     p_value: float | None = None
+    kept_energy: float | None = None  # share of the merged update's squared norm the merge kept
     holdout_before: float | None = None
     holdout_after: float | None = None
     eval_before: float | None = None  # holdout accuracy of the colony before a passed merge

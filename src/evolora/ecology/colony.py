@@ -55,8 +55,15 @@ class Colony:
         used = {o.slot for o in self.organelles}
         return [s for s in range(1, self.capacity) if s not in used]
 
-    def spawn(self, parent: Organelle | None, energy: float, generation: int) -> Organelle | None:
-        """A new organelle in a free slot (None when full); its species follows the parent."""
+    def spawn(
+        self,
+        parent: Organelle | None,
+        energy: float,
+        generation: int,
+        niche: str | None = None,
+    ) -> Organelle | None:
+        """A new organelle in a free slot (None when full); its species and niche follow the
+        parent's, or are new (`niche`) for an organelle seeded by the colony."""
         free = self.free_slots()
         if not free:
             return None
@@ -67,6 +74,7 @@ class Colony:
             parent=parent.id if parent else None,
             born=generation,
             energy=energy,
+            niche=parent.niche if parent else niche,
         )
         self.next_id += 1
         self.organelles.append(organelle)

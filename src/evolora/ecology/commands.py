@@ -129,19 +129,39 @@ def run_command(
 
 
 def print_final(console: Console, ecology, path: Path) -> None:
-    """The closing summary: holdout accuracy of the colony against the frozen host, merges, ROI."""
+    """The closing summary: holdout accuracy (± standard error) of every variant, the routed
+    colony's paired difference from the frozen host with its 95 % interval, and how many cells
+    the colony really routes to an organelle (the rest fall back to the merged adapter)."""
     result = ecology.last_eval
-    console.rule("holdout accuracy")
+    n = result["host"]["n"]
+    console.rule(f"holdout accuracy ({n} prompts, never trained on)")
     for variant, label in [
         ("host", "frozen host"),
         ("merged", "merged adapter"),
         ("best", "best organelle"),
         ("routed", "routed colony"),
     ]:
-        console.print(f"  {label:<16} {result[variant]['overall']:.3f}")
-    gain = result["routed"]["overall"] - result["host"]["overall"]
-    verdict = "above" if gain > 0 else "not above"
-    console.print(f"  colony vs host   {gain:+.3f} ({verdict} the frozen host)")
+        console.print(
+            f"  {label:<16} {result[variant]['overall']:.3f} ± {result[variant]['se']:.3f}"
+        )
+    gain = result["routed_vs_host"]
+    low, high = gain["ci95"]
+    verdict = "above" if low > 0 else "not shown above"
+    console.print(
+        f"  colony vs host   {gain['mean']:+.3f}  95% interval [{low:+.3f}, {high:+.3f}] "
+        f"({verdict} the frozen host)"
+    )
+    cells = len(result["routes"])
+    routed = result["cells_routed_to_organelles"]
+    console.print(
+        f"  routing: {routed} of {cells} cells go to an organelle; the other {cells - routed} "
+        "fall back to the merged adapter"
+    )
+    rules = ", ".join(
+        f"{rule.name} ({'gradient-free' if rule.gradient_free else 'gradients through the host'})"
+        for rule in ecology.rules
+    )
+    console.print(f"  learning: {rules}")
     console.print(
         f"  merges: {ecology.merges}   organelles alive: {len(ecology.colony.organelles)}"
     )

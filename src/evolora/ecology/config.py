@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Section(BaseModel):
@@ -49,6 +49,39 @@ class GridConfig(_Section):
     cells_per_generation: int = Field(4, ge=1, description="cells the UCB bandit serves each gen")
     episodes_per_organelle: int = Field(4, ge=1, description="tasks an organelle solves per gen")
     max_new_tokens: int = Field(24, ge=1)
+
+
+class TrainSplitConfig(_Section):
+    """How the train split is shared between uses (roles.py); the shares never overlap."""
+
+    probe_fraction: float = Field(
+        0.1, gt=0, lt=1, description="prompts kept for the assimilation probe"
+    )
+    forage_fraction: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="prompts kept for foraging episodes (the evidence routing rests on)",
+    )
+
+    @model_validator(mode="after")
+    def _room_to_learn(self) -> TrainSplitConfig:
+        if self.probe_fraction + self.forage_fraction >= 0.9:
+            raise ValueError(
+                "train_split.probe_fraction + forage_fraction must leave at least 10 % of the "
+                f"train split to learn from (got {self.probe_fraction + self.forage_fraction:.2f})"
+            )
+        return self
+
+
+class SpecialisationConfig(_Section):
+    """What each organelle specialises on: it forages and learns only in its niche."""
+
+    niche: Literal["family", "cell", "none"] = Field(
+        "family",
+        description="family: one task family (all its difficulties); cell: one (family, "
+        "difficulty) cell; none: every organelle is a generalist",
+    )
 
 
 class EnergyConfig(_Section):
@@ -129,7 +162,27 @@ class BackpropConfig(_Section):
     beta2: float = Field(0.999, ge=0, lt=1)
 
 
-RuleName = Literal["backprop", "es", "hebbian"]
+class ComposeConfig(_Section):
+    """ES over per-block mixing coefficients of gene-pool genes (gradient-free)."""
+
+    mix: int = Field(
+        4,
+        ge=1,
+        description="genes one organelle mixes (lora.rank must be >= "
+        "mix x genes.rank, so the mix is exact)",
+    )
+    pairs: int = Field(8, ge=1, description="antithetic pairs of coefficient vectors per step")
+    sigma: float = Field(0.05, gt=0, description="perturbation of each coefficient")
+    lr: float = Field(0.05, gt=0, description="Adam learning rate on the coefficients")
+    birth_steps: int | None = Field(
+        None,
+        ge=1,
+        description="tune an organelle's mix only for this many steps after its birth (then the "
+        "other rules take over); null: for its whole life",
+    )
+
+
+RuleName = Literal["backprop", "es", "hebbian", "compose"]
 
 
 class LearningConfig(_Section):
@@ -142,12 +195,25 @@ class LearningConfig(_Section):
     es: ESConfig = ESConfig()
     hebbian: HebbianConfig = HebbianConfig()
     backprop: BackpropConfig = BackpropConfig()
+    compose: ComposeConfig = ComposeConfig()
 
     @model_validator(mode="after")
     def _distinct(self) -> LearningConfig:
         if len(set(self.rules)) != len(self.rules):
             raise ValueError(f"learning.rules names a rule twice: {self.rules}")
         return self
+
+
+class GenesConfig(_Section):
+    """The gene pool: adapters the colony recombines (organelle snapshots, merges, imports)."""
+
+    rank: int = Field(4, ge=1, description="rank every gene is stored at (truncated SVD above)")
+    capacity: int = Field(12, ge=1, description="genes kept; the weakest non-imported one goes")
+    pool: str | None = Field(
+        None,
+        description="a gene pool folder to start from (written by `evolora genes import` or "
+        "by an earlier run in RUN/genes)",
+    )
 
 
 class ReproductionConfig(_Section):
@@ -159,6 +225,17 @@ class ReproductionConfig(_Section):
 
 class AssimilationTuning(_Section):
     """When and how a winning organelle is merged into the colony."""
+
+    @field_validator("merge_method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        from evolora.lora import MERGE_METHODS
+
+        if value not in MERGE_METHODS:
+            raise ValueError(
+                f"unknown merge method {value!r}; choose one of {', '.join(sorted(MERGE_METHODS))}"
+            )
+        return value
 
     enabled: bool = True
     window: int = Field(8, ge=2, description="recent episodes compared (control vs treatment)")
@@ -178,6 +255,17 @@ class AssimilationTuning(_Section):
     topup_roi_threshold: float = Field(1.5, ge=0, description="ROI needed for an energy top-up")
     gating_snapshot_limit: int = Field(20, ge=1, description="gating snapshots kept in the run")
     offspring: int = Field(2, ge=0, description="organelles seeded from the merged adapter")
+    merge_method: str = Field(
+        "svd_soup",
+        description="how a winner merges into the colony's "
+        "adapter (a method of evolora.lora.merge)",
+    )
+    weight_floor: float = Field(
+        1e-3,
+        gt=0,
+        description="smallest weight a side of a merge gets "
+        "before the weights are normalised to sum to one",
+    )
     permutations: int = Field(2000, ge=100)
 
 
@@ -195,6 +283,9 @@ class EvaluationConfig(_Section):
 
     every: int = Field(10, ge=1, description="generations between evaluations (and at the end)")
     per_cell: int = Field(16, ge=1, description="holdout examples per cell")
+    route_min_episodes: int = Field(
+        6, ge=2, description="paired foraging episodes an organelle needs on a cell to be routed"
+    )
     route_z: float = Field(
         2.0,
         ge=0,
@@ -213,10 +304,25 @@ class EcologyConfig(_Section):
     population: PopulationConfig = PopulationConfig()
     lora: LoRAConfig = LoRAConfig()
     grid: GridConfig = GridConfig()
+    train_split: TrainSplitConfig = TrainSplitConfig()
+    specialisation: SpecialisationConfig = SpecialisationConfig()
     energy: EnergyConfig = EnergyConfig()
     environment: EnvironmentConfig = EnvironmentConfig()
     learning: LearningConfig = LearningConfig()
+    genes: GenesConfig = GenesConfig()
     reproduction: ReproductionConfig = ReproductionConfig()
     assimilation_tuning: AssimilationTuning = AssimilationTuning()
     diversity: DiversityConfig = DiversityConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+
+    @model_validator(mode="after")
+    def _compose_fits(self) -> EcologyConfig:
+        if "compose" in self.learning.rules:
+            need = self.learning.compose.mix * self.genes.rank
+            if self.lora.rank < need:
+                raise ValueError(
+                    f"learning.compose.mix is {self.learning.compose.mix} genes of rank "
+                    f"{self.genes.rank}, so lora.rank must be at least {need} (got "
+                    f"{self.lora.rank}) for the mix to be exact"
+                )
+        return self

@@ -13,12 +13,34 @@ from evolora.tasks import Example, TaskGrid, score
 VARIANTS = ("host", "best", "merged", "routed")
 
 
+Z95 = 1.959964  # two-sided 95 % normal quantile
+DRAWS_PER_EXAMPLE = 20  # draws allowed per wanted example before a small cell is taken as it is
+
+
 def holdout_examples(grid: TaskGrid, per_cell: int, seed: int) -> list[Example]:
-    """A fixed holdout set: `per_cell` examples of every cell, from the holdout split only."""
+    """A fixed holdout set from the holdout split only: `per_cell` distinct prompts of every cell
+    (fewer where a cell has fewer distinct prompts than that: a repeated prompt would count one
+    answer twice and shrink the standard error for nothing)."""
     rng = np.random.default_rng([seed, 7919])
-    return [
-        grid.sample(rng, cell=cell, split="holdout") for cell in grid.cells for _ in range(per_cell)
-    ]
+    examples = []
+    for cell in grid.cells:
+        seen: set[str] = set()
+        for _ in range(DRAWS_PER_EXAMPLE * per_cell):
+            example = grid.sample(rng, cell=cell, split="holdout")
+            if example.prompt not in seen:
+                seen.add(example.prompt)
+                examples.append(example)
+                if len(seen) == per_cell:
+                    break
+    return examples
+
+
+def paired_difference(a: list[float], b: list[float]) -> dict:
+    """Mean of a - b over paired items, its standard error and 95 % normal interval."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    mean = float(diff.mean()) if len(diff) else 0.0
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    return {"mean": mean, "se": se, "ci95": [mean - Z95 * se, mean + Z95 * se], "n": len(diff)}
 
 
 def best_organelle(colony: Colony):
@@ -54,6 +76,7 @@ def evaluate(
     max_new_tokens: int,
     host_scores: list[float] | None = None,
     route_z: float = 2.0,
+    min_episodes: int = 6,
 ) -> dict:
     """Accuracy of every variant on the examples: overall, per family and per cell.
 
@@ -65,7 +88,7 @@ def evaluate(
         "host": lambda ex: -1,
         "best": lambda ex: best.slot if best else MERGED_SLOT,
         "merged": lambda ex: MERGED_SLOT,
-        "routed": lambda ex: routed_slot(colony, (ex.family, ex.difficulty), z=route_z),
+        "routed": lambda ex: routed_slot(colony, (ex.family, ex.difficulty), min_episodes, route_z),
     }
     scored = {(-1, i): s for i, s in enumerate(host_scores or [])}
     wanted = {(slot_of[v](ex), i) for v in VARIANTS for i, ex in enumerate(examples)}
@@ -78,6 +101,10 @@ def evaluate(
     )
     for (slot, i), completion in zip(pairs, completions, strict=True):
         scored[(slot, i)] = score(examples[i], completion)
+    correct = {
+        variant: [float(scored[(slot_of[variant](ex), i)] >= 1.0) for i, ex in enumerate(examples)]
+        for variant in VARIANTS
+    }
     report = {
         variant: summarize(
             [scored[(slot_of[variant](ex), i)] for i, ex in enumerate(examples)], examples
@@ -85,6 +112,14 @@ def evaluate(
         for variant in VARIANTS
     }
     report["best_organelle"] = best.id if best else None
+    report["routed_vs_host"] = paired_difference(correct["routed"], correct["host"])
+    report["merged_vs_host"] = paired_difference(correct["merged"], correct["host"])
+    # Cells the routed colony sends to an organelle; the others fall back to the merged adapter.
+    cells = sorted({(ex.family, ex.difficulty) for ex in examples})
+    report["routes"] = {cell_key(c): routed_slot(colony, c, min_episodes, route_z) for c in cells}
+    report["cells_routed_to_organelles"] = sum(
+        slot != MERGED_SLOT for slot in report["routes"].values()
+    )
     return report
 
 
@@ -110,15 +145,18 @@ def slot_scores(
 
 
 def summarize(scores: list[float], examples: list[Example]) -> dict:
-    """Accuracy (share of fully correct answers) overall, per family and per cell, and the mean
-    partial-credit score overall."""
+    """Accuracy (share of fully correct answers) overall with its standard error, per family and
+    per cell, and the mean partial-credit score overall."""
     by_family, by_cell = defaultdict(list), defaultdict(list)
     correct = [float(s >= 1.0) for s in scores]
     for c, ex in zip(correct, examples, strict=True):
         by_family[ex.family].append(c)
         by_cell[cell_key((ex.family, ex.difficulty))].append(c)
+    overall = float(np.mean(correct)) if correct else 0.0
     return {
-        "overall": float(np.mean(correct)) if correct else 0.0,
+        "overall": overall,
+        "se": float(np.sqrt(overall * (1 - overall) / len(correct))) if correct else 0.0,
+        "n": len(correct),
         "score": float(np.mean(scores)) if scores else 0.0,
         "family": {k: float(np.mean(v)) for k, v in by_family.items()},
         "cell": {k: float(np.mean(v)) for k, v in by_cell.items()},

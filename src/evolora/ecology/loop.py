@@ -8,9 +8,9 @@ written to the run folder, and a checkpoint after every generation lets `resume`
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,33 +27,30 @@ from evolora.ecology.diversity import (
 )
 from evolora.ecology.energy import Compute, apply, compute_cost, pay_ticket, settle_episode
 from evolora.ecology.evaluation import evaluate, holdout_examples, slot_scores, summarize
+from evolora.ecology.genes import GenePool, gene_from_slot
 from evolora.ecology.learning import RULES, LearningJob, target_lengths
 from evolora.ecology.market import CellMarket, UCBBandit
-from evolora.ecology.organelle import Organelle, cell_key
+from evolora.ecology.organelle import Organelle, cell_key, in_niche
+from evolora.ecology.roles import Role, role_of
 from evolora.ecology.routing import thompson_route
 from evolora.lora import merge
 from evolora.tasks import Example, TaskGrid, score
 from evolora.telemetry.rundir import RunDir
 
-PROBE_FRACTION = 0.1  # share of the train split reserved for assimilation's holdout probe
-
-
-def is_reserved(example: Example) -> bool:
-    """Whether a train example is reserved for assimilation probes (never used for learning)."""
-    digest = hashlib.sha256(b"probe:" + example.prompt.encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < PROBE_FRACTION
-
 
 def split_tensors(tensors: dict) -> tuple[dict, dict[str, dict]]:
-    """A checkpoint's tensors split into the population's and each learning rule's state."""
-    population, rules = {}, {}
+    """A checkpoint's tensors split into the population's and the other parts' ("rule/NAME",
+    "genes"), each with its own keys."""
+    population, parts = {}, {}
     for key, value in tensors.items():
         if key.startswith("rule/"):
             _, name, rest = key.split("/", 2)
-            rules.setdefault(name, {})[rest] = value
+            parts.setdefault(f"rule/{name}", {})[rest] = value
+        elif key.startswith("genes/"):
+            parts.setdefault("genes", {})[key.split("/", 1)[1]] = value
         else:
             population[key] = value
-    return population, rules
+    return population, parts
 
 
 class Ecology:
@@ -65,8 +62,14 @@ class Ecology:
         rule_classes = [RULES[name] for name in config.learning.rules]
         self.colony = Colony(config, max(c.scratch_slots(config) for c in rule_classes))
         self.population = adapter_population(host, config, self.colony.slots_needed)
+        self.genes = (
+            GenePool.load(Path(config.genes.pool), host.device)
+            if config.genes.pool
+            else GenePool(config.genes.rank, config.genes.capacity)
+        )
         self.rules = [
-            c(getattr(config.learning, c.name), host, self.population) for c in rule_classes
+            c(getattr(config.learning, c.name), host, self.population, self.genes)
+            for c in rule_classes
         ]
         self.market = CellMarket(self.grid.cells, config.environment)
         self.bandit = UCBBandit(self.grid.cells, config.environment.ucb_c)
@@ -101,10 +104,13 @@ class Ecology:
         """Continue a run from its latest good checkpoint, exactly as if it had never stopped."""
         checkpoint = run.load_checkpoint(device=host.device)
         ecology = cls(config, host, run)
-        population, rules = split_tensors(checkpoint.tensors)
+        population, parts = split_tensors(checkpoint.tensors)
         ecology.population.load_state_tensors(population)
         for rule in ecology.rules:
-            rule.load_state_tensors(rules.get(rule.name, {}))
+            rule.load_state_tensors(parts.get(f"rule/{rule.name}", {}))
+        ecology.genes.genes = GenePool.from_state(
+            checkpoint.state["genes"], parts.get("genes", {}), host.device
+        ).genes
         state = checkpoint.state
         ecology.generation = state["generation"]
         ecology.attempt = state["attempt"] + 1
@@ -130,14 +136,19 @@ class Ecology:
             "market": self.market.state(),
             "bandit": self.bandit.state(),
             "rng": self.rng.bit_generator.state,
+            "genes": self.genes.state(),
         }
         tensors = dict(self.population.state_tensors())
         for rule in self.rules:
             tensors.update({f"rule/{rule.name}/{k}": v for k, v in rule.state_tensors().items()})
+        tensors.update({f"genes/{k}": v for k, v in self.genes.state_tensors().items()})
         self.run.save_checkpoint(self.generation, tensors, state)
 
     def close(self) -> None:
-        """Give the host back its plain layers and close the run's streams."""
+        """Save the gene pool into RUN/genes, give the host back its plain layers and close the
+        run's streams."""
+        if len(self.genes):
+            self.genes.save(self.run.path / "genes")
         self.population.detach()
         self.run.close()
 
@@ -182,15 +193,9 @@ class Ecology:
             return []
         grid, env = self.config.grid, self.config.environment
         cells = self.bandit.select(grid.cells_per_generation, self.rng)
-        counts = [o.success_counts(cells) for o in active]
-        routes = thompson_route(
-            np.array([s for s, _ in counts], dtype=float),
-            np.array([f for _, f in counts], dtype=float),
-            self.rng,
-        )
-        jobs = [(o, cells[r]) for o, r in zip(active, routes, strict=True)]
+        jobs = [(o, self._route(o, cells)) for o in active]
         examples = [
-            [self._train_example(cell) for _ in range(grid.episodes_per_organelle)]
+            [self._train_example(cell, Role.forage) for _ in range(grid.episodes_per_organelle)]
             for _, cell in jobs
         ]
         flat = [ex for batch in examples for ex in batch]
@@ -257,23 +262,25 @@ class Ecology:
 
     def _learn(self, active: list[Organelle], episodes: list[dict]) -> list[float]:
         """Every active organelle learns, by each configured rule in turn, on fresh training tasks
-        of the cell it just served; the compute each rule reports is charged to the organelle.
+        of its niche; the compute each rule reports is charged to the organelle.
         Returns each organelle's fitness (mean per-token answer log-likelihood)."""
         learning = self.config.learning
         if not active:
             return []
-        served = {e["organelle"]: e["cell"] for e in episodes}
         fitness, tokens = np.zeros(len(active)), np.zeros(len(active))
         for _ in range(learning.steps):
             jobs = []
             for k, o in enumerate(active):
-                family, difficulty = served[o.id].split(":")
-                cell = (family, int(difficulty))
-                batch = [self._train_example(cell) for _ in range(learning.batch)]
+                niche = self._niche_cells(o.niche)
+                batch = [
+                    self._train_example(niche[self.rng.integers(len(niche))], Role.learn)
+                    for _ in range(learning.batch)
+                ]
                 jobs.append(LearningJob(o.slot, batch, self.colony.scratch_for(k)))
             for rule in self.rules:
                 results = rule.learn(jobs, self.rng)
-                fitness = np.array([r.fitness for r in results])
+                acted = np.array([r.fitness for r in results])
+                fitness = np.where(np.isfinite(acted), acted, fitness)
                 tokens += [r.tokens for r in results]
         for o, spent in zip(active, tokens, strict=True):
             compute = Compute(self.flops_per_token * spent, 0.0, self.adapter_params)
@@ -301,6 +308,8 @@ class Ecology:
         died = 0
         for o in list(self.colony.organelles):
             if o.starving > energy.grace_generations:
+                if o.mean_edge() > 0:  # its genes are worth keeping
+                    self._snapshot(o.slot, f"organelle-{o.id}", "organelle", o.niche, o.edge)
                 self.colony.remove(o)
                 self.population.reset_member(o.slot)
                 died += 1
@@ -319,6 +328,9 @@ class Ecology:
             if child is None:
                 break
             parent.energy /= 2
+            self._snapshot(
+                parent.slot, f"organelle-{parent.id}", "organelle", parent.niche, parent.edge
+            )
             self._copy_mutated(parent.slot, child.slot)
             born += 1
         while len(self.colony.organelles) < self.config.population.min:
@@ -342,15 +354,17 @@ class Ecology:
         passed_uplift = gate.uplift_stage(decision, pairs[:, 0], pairs[:, 1], tuning, self.rng)
         if not decision.reasons and passed_uplift:
             trial = self.colony.scratch[-1]
-            weights = [max(decision.control_mean, 1e-3), max(decision.treatment_mean, 1e-3)]
+            floor = tuning.weight_floor
+            weights = np.array([decision.control_mean, decision.treatment_mean]).clip(floor)
             merged = merge(
                 self.population,
                 [MERGED_SLOT, candidate.slot],
-                weights,
-                method="svd_soup",
+                (weights / weights.sum()).tolist(),
+                method=tuning.merge_method,
                 rank=self.config.lora.rank,
             )
             self.population.set_member(trial, merged.tensors)
+            decision.kept_energy = min(merged.kept_energy.values())
             before, after = self._probe_scores([MERGED_SLOT, trial])
             if gate.holdout_stage(decision, before, after, tuning):
                 # Telemetry only (never a gate): the merge's effect on the evaluation holdout.
@@ -366,6 +380,7 @@ class Ecology:
                 )
                 self.population.clone(trial, MERGED_SLOT)
                 self.merges += 1
+                self._snapshot(MERGED_SLOT, f"merge-{self.merges}", "merge", None, {})
                 self._after_merge(tuning.offspring)
         candidate.wins = 0
         self._log_decision(decision)
@@ -408,6 +423,7 @@ class Ecology:
             tokens,
             self.host_scores,
             route_z=self.config.evaluation.route_z,
+            min_episodes=self.config.evaluation.route_min_episodes,
         )
         report["generation"] = self.generation
         report["attempt"] = self.attempt
@@ -424,11 +440,64 @@ class Ecology:
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _train_example(self, cell) -> Example:
+    def _snapshot(self, slot: int, name: str, origin: str, niche, edges: dict) -> None:
+        """Put a slot's adapter into the gene pool (replacing an older gene of that name), scored
+        per cell by its mean paired edge over the merged adapter."""
+        gene = gene_from_slot(
+            self.population, slot, self.genes.rank, name, origin, self.generation, niche
+        )
+        gene.scores = {cell: total / n for cell, (total, _, n) in edges.items() if n}
+        self.genes.genes = [g for g in self.genes.genes if g.name != name]
+        self.genes.add(gene)
+
+    def _niche_cells(self, niche: str | None) -> list:
+        """The grid's cells in a niche."""
+        return [cell for cell in self.grid.cells if in_niche(niche, cell)]
+
+    def _open_niche(self) -> str | None:
+        """The niche a new organelle takes: among the niches with the fewest organelles, the one
+        whose cells the market prices highest (the colony fails them most)."""
+        kind = self.config.specialisation.niche
+        if kind == "none":
+            return None
+        niches = (
+            list(dict.fromkeys(f for f, _ in self.grid.cells))
+            if kind == "family"
+            else [cell_key(c) for c in self.grid.cells]
+        )
+        occupied = Counter(o.niche for o in self.colony.organelles)
+        fewest = min(occupied[n] for n in niches)
+        open_niches = [n for n in niches if occupied[n] == fewest]
+        price = {
+            n: np.mean([self.market.prices[c] for c in self._niche_cells(n)]) for n in open_niches
+        }
+        return max(open_niches, key=lambda n: (price[n], -niches.index(n)))
+
+    def _route(self, organelle: Organelle, chosen: list):
+        """The cell an organelle serves this generation: Thompson sampling on its own successes
+        over the bandit's chosen cells in its niche, or, when none is chosen there, the niche's
+        cell the bandit ranks highest."""
+        allowed = [c for c in chosen if in_niche(organelle.niche, c)]
+        if not allowed:
+            scores = self.bandit.scores()
+            niche = self._niche_cells(organelle.niche)
+            allowed = [max(niche, key=lambda c: scores[self.bandit.cells.index(c)])]
+        successes, failures = organelle.success_counts(allowed)
+        pick = thompson_route(
+            np.array([successes], dtype=float), np.array([failures], dtype=float), self.rng
+        )[0]
+        return allowed[pick]
+
+    def _train_example(self, cell, role: Role) -> Example:
+        """A train-split example of the cell reserved for `role` (roles.py)."""
         while True:
             example = self.grid.sample(self.rng, cell=cell, split="train")
-            if not is_reserved(example):
+            if self._role(example) is role:
                 return example
+
+    def _role(self, example: Example) -> Role:
+        split = self.config.train_split
+        return role_of(example, split.probe_fraction, split.forage_fraction)
 
     def _probe_examples(self) -> list[Example]:
         rng = np.random.default_rng([self.config.seed, 104729])
@@ -437,7 +506,7 @@ class Ecology:
         while len(probe) < size:
             cell = self.grid.cells[len(probe) % len(self.grid.cells)]
             example = self.grid.sample(rng, cell=cell, split="train")
-            if is_reserved(example):
+            if self._role(example) is Role.probe:
                 probe.append(example)
         return probe
 
@@ -453,7 +522,7 @@ class Ecology:
 
     def _seed_from_merged(self, energy: float) -> Organelle | None:
         """A new organelle of a new species, grown from the colony's merged adapter."""
-        organelle = self.colony.spawn(None, energy, self.generation)
+        organelle = self.colony.spawn(None, energy, self.generation, self._open_niche())
         if organelle is not None:
             self._copy_mutated(MERGED_SLOT, organelle.slot)
         return organelle

@@ -12,6 +12,12 @@ def cell_key(cell: Cell) -> str:
     return f"{cell[0]}:{cell[1]}"
 
 
+def in_niche(niche: str | None, cell: Cell) -> bool:
+    """Whether a cell lies in a niche: a family name ('math'), a cell key ('math:2'), or None
+    (a generalist's niche holds every cell)."""
+    return niche is None or niche in (cell[0], cell_key(cell))
+
+
 @dataclass
 class Organelle:
     """State of one living organelle; its adapter tensors live in `slot` of the LoRA population."""
@@ -22,6 +28,7 @@ class Organelle:
     parent: int | None
     born: int
     energy: float
+    niche: str | None = None  # the family or cell it specialises on; None: every cell
     starving: int = 0
     wins: int = 0
     revenue: float = 0.0

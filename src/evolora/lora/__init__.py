@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from evolora.lora.merge import MERGE_METHODS, MergeResult, merge, register_merge
-from evolora.lora.peft_io import export_peft, import_peft
+from evolora.lora.peft_io import export_peft, import_peft, read_peft_update
 from evolora.lora.population import DEFAULT_TARGETS, LoRAPopulation
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "export_peft",
     "import_peft",
     "merge",
+    "read_peft_update",
     "register_merge",
 ]

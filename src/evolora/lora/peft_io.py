@@ -132,7 +132,36 @@ def _check_base(adapter_base: str | None, host_base: str | None, folder: Path) -
     )
 
 
+def read_peft_update(path: str | Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """A PEFT LoRA adapter folder's exact update per layer, as float32 factors (A (r, in),
+    B (out, r)) with the adapter's scale folded into B, so that ΔW = B @ A; no host needed."""
+    folder = Path(path)
+    config = _read_config(folder)
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        raise EvoloraError(f"PEFT adapter weights {weights_path} not found.")
+    rank = int(config.get("r", 0))
+    alpha = float(config.get("lora_alpha", rank))
+    scale = alpha / (math.sqrt(rank) if config.get("use_rslora") else rank)
+    return {
+        name: (a.float(), b.float() * scale)
+        for name, (a, b) in _factor_tensors(weights_path).items()
+    }
+
+
 def _read_factors(weights_path: Path, population: LoRAPopulation) -> dict:
+    factors = _factor_tensors(weights_path)
+    unknown = [k for k in factors if k not in population.layer_shapes]
+    if unknown:
+        raise EvoloraError(
+            f"PEFT adapter targets layer(s) the population does not have: {unknown[:3]} "
+            f"(population targets {', '.join(population.targets)}, e.g. "
+            f"{population.layer_names[0]})."
+        )
+    return factors
+
+
+def _factor_tensors(weights_path: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     try:
         state = load_file(str(weights_path))
     except (SafetensorError, OSError) as problem:
@@ -144,13 +173,6 @@ def _read_factors(weights_path: Path, population: LoRAPopulation) -> dict:
         if match is None:
             raise EvoloraError(f"{weights_path} holds {key!r}, which is not a LoRA A/B weight.")
         factors.setdefault(match["layer"], {})[match["which"]] = tensor
-    unknown = [k for k in factors if k not in population.layer_shapes]
-    if unknown:
-        raise EvoloraError(
-            f"PEFT adapter targets layer(s) the population does not have: {unknown[:3]} "
-            f"(population targets {', '.join(population.targets)}, e.g. "
-            f"{population.layer_names[0]})."
-        )
     incomplete = [k for k, ab in factors.items() if set(ab) != {"A", "B"}]
     if incomplete:
         raise EvoloraError(f"{weights_path} lacks lora_A or lora_B for layer {incomplete[0]}.")

@@ -52,8 +52,8 @@ class Backprop(LearningRule):
     name = "backprop"
     gradient_free = False
 
-    def __init__(self, settings, host, population) -> None:
-        super().__init__(settings, host, population)
+    def __init__(self, settings, host, population, genes=None) -> None:
+        super().__init__(settings, host, population, genes)
         self.adam = SlotAdam(population, settings.lr, (settings.beta1, settings.beta2))
 
     def learn(self, jobs: list[LearningJob], rng: np.random.Generator) -> list[LearningResult]:

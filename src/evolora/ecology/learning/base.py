@@ -50,8 +50,9 @@ class LearningRule(ABC):
     name: ClassVar[str]
     gradient_free: ClassVar[bool]
 
-    def __init__(self, settings, host, population) -> None:
+    def __init__(self, settings, host, population, genes=None) -> None:
         self.settings, self.host, self.population = settings, host, population
+        self.genes = genes  # the colony's gene pool (genes.py), for rules that recombine genes
 
     @classmethod
     def scratch_slots(cls, config) -> int:

@@ -122,8 +122,8 @@ class EvolutionStrategies(LearningRule):
     name = "es"
     gradient_free = True
 
-    def __init__(self, settings, host, population) -> None:
-        super().__init__(settings, host, population)
+    def __init__(self, settings, host, population, genes=None) -> None:
+        super().__init__(settings, host, population, genes)
         self.adam = SlotAdam(population, settings.lr) if settings.optimizer == "adam" else None
 
     @classmethod
