@@ -1,18 +1,21 @@
 """Ecology vs baselines at equal wall-clock: holdout accuracy per family, mean ± std over seeds.
 
-Methods, each given the same wall-clock budget on the same host and scored on the same holdout
-examples (the holdout split, never trained on):
-  host        the frozen host
-  single_es   one adapter trained by the ecology's gradient-free rule (ES), no colony
-  sft         PEFT LoRA trained with back-propagation (AdamW) on the same task stream
-  ecology     the full ecology (its routed colony answers)
-  no_assim    the ecology with assimilation off
-  no_guard    the ecology with the diversity guard off
-  eco_bp      the ecology with the backprop reference learner (gradients through the host): is
-              the colony's machinery worth anything when its organelles can learn?
-  eco_host    the ecology with host-basis adapters (`lora.basis: host`): ES searches r x r cores
+Methods, each given the same wall-clock budget on the same host and scored on the same
+deduplicated holdout (the holdout split, never trained on, `evaluation.per_cell` prompts a cell):
+  host          the frozen host
+  monolith      one adapter trained by the default rule (backprop, Adam) on the same task stream
+                (the colony's learning prompts, every cell alike): no colony
+  ecology       the full ecology with the preset's rules (its routed colony answers)
+  backprop      the ecology with rules [backprop]
+  es, hebbian   the ecology with one gradient-free rule
+  compose       the ecology with [compose] only, over the preset's gene pool (`genes.pool`);
+                without a pool it has nothing to recombine and is skipped
+  no_assim      the ecology with assimilation off
+  no_guard      the ecology with the diversity guard off
+  no_routing    the ecology scored through its merged adapter alone (no per-cell routing)
+  no_niches     the ecology with generalist organelles (specialisation.niche: none)
 
-python benchmarks/ecology_vs_baselines.py [--budget 120] [--seeds 0 1 2] [--config default]
+python benchmarks/ecology_vs_baselines.py [--budget 300] [--seeds 0 1 2] [--methods ...]
 """
 
 from __future__ import annotations
@@ -28,184 +31,141 @@ from _common import mean_std, write_result
 from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
-from evolora.ecology.evaluation import holdout_examples, slot_scores, summarize
-from evolora.ecology.learning import ESJob, es_step
-from evolora.ecology.loop import Ecology, is_reserved
+from evolora.ecology.evaluation import holdout_examples, paired_difference, slot_scores, summarize
+from evolora.ecology.learning import LearningJob
+from evolora.ecology.learning.backprop import Backprop
+from evolora.ecology.loop import Ecology
+from evolora.ecology.roles import Role, role_of
 from evolora.hosts import load_host
-from evolora.hosts.host import Host
 from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
 from evolora.telemetry.rundir import RunDir
 
-METHODS = ("host", "single_es", "sft", "ecology", "no_assim", "no_guard", "eco_bp", "eco_host")
+METHODS = (
+    "host", "monolith", "ecology", "backprop", "es", "hebbian", "compose",
+    "no_assim", "no_guard", "no_routing", "no_niches",
+)
 
 
-def train_batch(grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
-    """n training examples drawn uniformly over the grid's cells (probe prompts excluded)."""
+def learn_batch(cfg: EcologyConfig, grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
+    """n learning-role training examples drawn uniformly over the grid's cells."""
+    split = cfg.train_split
     batch = []
     while len(batch) < n:
         example = grid.sample(rng, split="train")
-        if not is_reserved(example):
+        if role_of(example, split.probe_fraction, split.forage_fraction) is Role.learn:
             batch.append(example)
     return batch
 
 
-def run_host(cfg, host, holdout, budget, seed, root):
-    return summarize(slot_scores(host, None, [-1], holdout, cfg.grid.max_new_tokens)[0], holdout)
+def scores_of(host, population, slot, holdout, cfg) -> list[float]:
+    return slot_scores(host, population, [slot], holdout, cfg.grid.max_new_tokens)[0]
 
 
-def run_ecology(cfg, host, holdout, budget, seed, root):
-    cfg = cfg.model_copy(update={"generations": 10**6})
-    cfg.evaluation.every = 10**6  # no evaluations inside the budget
-    run = RunDir.create(root, cfg, name="ecology")
-    ecology = Ecology.start(cfg, host, run)
-    start = time.perf_counter()
-    while time.perf_counter() - start < budget:
-        ecology.step()
-    ecology.holdout = holdout
-    report = ecology.evaluate()
-    ecology.close()
-    result = report["routed"]
-    result["merged_overall"] = report["merged"]["overall"]
-    result["generations"] = ecology.generation
-    result["merges"] = ecology.merges
-    return result
+def run_host(cfg, host, holdout, budget):
+    return scores_of(host, None, -1, holdout, cfg), {}
 
 
-def run_no_assim(cfg, host, holdout, budget, seed, root):
-    cfg = cfg.model_copy(deep=True)
-    cfg.assimilation_tuning.enabled = False
-    return run_ecology(cfg, host, holdout, budget, seed, root)
-
-
-def run_no_guard(cfg, host, holdout, budget, seed, root):
-    cfg = cfg.model_copy(deep=True)
-    cfg.diversity.enabled = False
-    return run_ecology(cfg, host, holdout, budget, seed, root)
-
-
-def run_eco_bp(cfg, host, holdout, budget, seed, root):
-    cfg = cfg.model_copy(deep=True)
-    cfg.learning.mode = "backprop"
-    return run_ecology(cfg, host, holdout, budget, seed, root)
-
-
-def run_eco_host(cfg, host, holdout, budget, seed, root):
-    cfg = cfg.model_copy(deep=True)
-    cfg.lora.basis = "host"
-    return run_ecology(cfg, host, holdout, budget, seed, root)
-
-
-def run_single_es(cfg, host, holdout, budget, seed, root):
-    """One adapter, the ecology's ES rule, a batch as large as the whole colony's per step."""
-    es = cfg.learning.es
+def run_monolith(cfg, host, holdout, budget):
+    """The same rule on the same stream, one adapter for every cell."""
+    population = adapter_population(host, cfg, 1)
+    rule = Backprop(cfg.learning.backprop, host, population)
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-    population = adapter_population(host, cfg, 1 + 2 * es.pairs)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(cfg.seed)
+    torch.manual_seed(cfg.seed)
     steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < budget:
-        batch = train_batch(grid, rng, es.batch * cfg.population.initial)
-        es_step(host, population, [ESJob(0, batch, list(range(1, 1 + 2 * es.pairs)))], es, rng)
-        steps += 1
-    result = summarize(
-        slot_scores(host, population, [0], holdout, cfg.grid.max_new_tokens)[0], holdout
-    )
-    population.detach()
-    result["steps"] = steps
-    return result
+    try:
+        while time.perf_counter() - start < budget:
+            rule.learn([LearningJob(0, learn_batch(cfg, grid, rng, cfg.learning.batch), [])], rng)
+            steps += 1
+        return scores_of(host, population, 0, holdout, cfg), {"steps": steps}
+    finally:
+        population.detach()
 
 
-def run_sft(cfg, host, holdout, budget, seed, root, lr=2e-3, batch_size=32):
-    """PEFT LoRA of the same rank on a fresh copy of the host, AdamW on the answer tokens only."""
-    from peft import LoraConfig, get_peft_model
+def run_ecology(cfg, host, holdout, budget, variant="routed"):
+    cfg = cfg.model_copy(update={"generations": 10**6}, deep=True)
+    cfg.evaluation.every = 10**6  # no evaluations inside the budget
+    with tempfile.TemporaryDirectory() as root:
+        ecology = Ecology.start(cfg, host, RunDir.create(root, cfg, name="ecology"))
+        start = time.perf_counter()
+        while time.perf_counter() - start < budget:
+            ecology.step()
+        ecology.holdout = holdout
+        report = ecology.evaluate()
+        routed = report["cells_routed_to_organelles"]
+        extra = {"generations": ecology.generation, "merges": ecology.merges,
+                 "cells_routed_to_organelles": routed}
+        scores = ecology.last_scores[variant]
+        ecology.close()
+    return scores, extra
 
-    fresh = load_host(cfg.host, cfg.device)
-    torch.manual_seed(seed)
-    targets = list(
-        cfg.lora.targets
-        or ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-    )
-    model = get_peft_model(
-        fresh.model, LoraConfig(r=cfg.lora.rank, lora_alpha=cfg.lora.alpha, target_modules=targets)
-    )
-    model.train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
-    tokenizer, grid = fresh.tokenizer, TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-    rng = np.random.default_rng(seed)
-    steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < budget:
-        batch = train_batch(grid, rng, batch_size)
-        ids, labels = [], []
-        for ex in batch:
-            head = tokenizer(ex.prompt)["input_ids"]
-            tail = tokenizer(ex.answer + "\n", add_special_tokens=False)["input_ids"]
-            ids.append(head + tail)
-            labels.append([-100] * len(head) + tail)
-        width = max(len(x) for x in ids)
-        pad = tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=fresh.device)
-        label_ids = torch.tensor(
-            [[-100] * (width - len(x)) + x for x in labels], device=fresh.device
-        )
-        mask = torch.arange(width)[None, :] >= torch.tensor([width - len(x) for x in ids])[:, None]
-        mask = mask.long().to(fresh.device)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        loss = model(
-            input_ids=input_ids, attention_mask=mask, position_ids=positions, labels=label_ids
-        ).loss
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        steps += 1
-    merged = Host(model.merge_and_unload(), tokenizer, name="sft")
-    result = summarize(
-        slot_scores(merged, None, [-1], holdout, cfg.grid.max_new_tokens)[0], holdout
-    )
-    result["steps"] = steps
-    return result
+
+def _with(cfg, **sections):
+    cfg = cfg.model_copy(deep=True)
+    for section, values in sections.items():
+        for key, value in values.items():
+            setattr(getattr(cfg, section), key, value)
+    return cfg
 
 
 RUNNERS = {
     "host": run_host,
-    "single_es": run_single_es,
-    "sft": run_sft,
+    "monolith": run_monolith,
     "ecology": run_ecology,
-    "no_assim": run_no_assim,
-    "no_guard": run_no_guard,
-    "eco_bp": run_eco_bp,
-    "eco_host": run_eco_host,
+    "backprop": lambda c, h, x, b: run_ecology(_with(c, learning={"rules": ["backprop"]}), h, x, b),
+    "es": lambda c, h, x, b: run_ecology(_with(c, learning={"rules": ["es"]}), h, x, b),
+    "hebbian": lambda c, h, x, b: run_ecology(_with(c, learning={"rules": ["hebbian"]}), h, x, b),
+    "compose": lambda c, h, x, b: run_ecology(_with(c, learning={"rules": ["compose"]}), h, x, b),
+    "no_assim": lambda c, h, x, b: run_ecology(
+        _with(c, assimilation_tuning={"enabled": False}), h, x, b),
+    "no_guard": lambda c, h, x, b: run_ecology(_with(c, diversity={"enabled": False}), h, x, b),
+    "no_routing": lambda c, h, x, b: run_ecology(c, h, x, b, variant="merged"),
+    "no_niches": lambda c, h, x, b: run_ecology(
+        _with(c, specialisation={"niche": "none"}), h, x, b),
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=120.0, help="seconds per method and seed")
+    parser.add_argument("--budget", type=float, default=300.0, help="seconds per method and seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--config", default="default", help="ecology preset or YAML file")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     args = parser.parse_args()
     base = load_config(preset_path(args.config), EcologyConfig)
+    methods = [m for m in args.methods if m != "compose" or base.genes.pool]
     host = load_host(base.host, base.device)
-    results: dict[str, list[dict]] = {m: [] for m in args.methods}
-    with tempfile.TemporaryDirectory() as root:
-        for seed in args.seeds:
-            cfg = base.model_copy(update={"seed": seed})
-            grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-            holdout = holdout_examples(grid, cfg.evaluation.per_cell, seed)
-            for method in args.methods:
-                t0 = time.perf_counter()
-                result = RUNNERS[method](cfg, host, holdout, args.budget, seed, root)
-                result["seconds"] = time.perf_counter() - t0
-                results[method].append(result)
-                print(
-                    f"seed {seed} {method:>9}: accuracy {result['overall']:.3f} "
-                    f"({result['seconds']:.0f}s)",
-                    flush=True,
-                )
+    results: dict[str, list[dict]] = {m: [] for m in methods}
+    host_scores: dict[int, list[float]] = {}
+    for seed in args.seeds:
+        cfg = base.model_copy(update={"seed": seed})
+        grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
+        holdout = holdout_examples(grid, cfg.evaluation.per_cell, seed)
+        for method in methods:
+            t0 = time.perf_counter()
+            scores, extra = RUNNERS[method](cfg, host, holdout, args.budget)
+            if method == "host":
+                host_scores[seed] = scores
+            result = {**summarize(scores, holdout), **extra,
+                      "seconds": time.perf_counter() - t0}
+            if seed in host_scores:
+                correct = [float(s >= 1.0) for s in scores]
+                result["vs_host"] = paired_difference(
+                    correct, [float(s >= 1.0) for s in host_scores[seed]])
+            results[method].append(result)
+            print(f"seed {seed} {method:>10}: accuracy {result['overall']:.3f} "
+                  f"({result['seconds']:.0f}s)", flush=True)
+    write_result("ecology_vs_baselines", *tables(base, args, results))
+
+
+def tables(base, args, results) -> tuple[dict, str]:
+    """The figures and the markdown text: overall and per-family accuracy, gains over the host."""
     families = base.grid.families
     rows = [
-        "| method | mean over grid | " + " | ".join(families) + " |",
-        "|---|---:|" + "---:|" * len(families),
+        "| method | mean over grid | vs host (points, 95% interval, seed 0) | "
+        + " | ".join(families) + " |",
+        "|---|---:|---|" + "---:|" * len(families),
     ]
     figures = {}
     for method, runs in results.items():
@@ -217,32 +177,33 @@ def main() -> None:
             "family": {f: [float(v.mean()), float(v.std())] for f, v in per_family.items()},
             "runs": runs,
         }
+        vs = runs[0].get("vs_host")
+        interval = (f"{100 * vs['mean']:+.1f} [{100 * vs['ci95'][0]:+.1f}, "
+                    f"{100 * vs['ci95'][1]:+.1f}]") if vs else "-"
         cells = " | ".join(mean_std(v) for v in per_family.values())
-        rows.append(f"| {method} | {mean_std(overall)} | {cells} |")
-    table = "\n".join(rows)
-    notes = []
+        rows.append(f"| {method} | {mean_std(overall)} | {interval} | {cells} |")
     mean = {m: f["overall_mean"] for m, f in figures.items()}
+    notes = []
     if {"ecology", "host"} <= mean.keys():
-        gain = 100 * (mean["ecology"] - mean["host"])
-        notes.append(f"ecology - frozen host: {gain:+.1f} points (target >= +20)")
-    if {"ecology", "single_es"} <= mean.keys():
-        gain = 100 * (mean["ecology"] - mean["single_es"])
-        notes.append(f"ecology - single ES adapter: {gain:+.1f} points (target > 0)")
-    if {"ecology", "sft"} <= mean.keys() and mean["sft"] > 0:
-        notes.append(f"ecology / SFT: {mean['ecology'] / mean['sft']:.2f} (ambition >= 0.9)")
-    if {"eco_bp", "sft"} <= mean.keys():
-        gain = 100 * (mean["eco_bp"] - mean["sft"])
-        notes.append(f"ecology with backprop organelles - single SFT adapter: {gain:+.1f} points")
+        notes.append(f"ecology - frozen host: {100 * (mean['ecology'] - mean['host']):+.1f} "
+                     "points (target >= +20)")
+    if {"ecology", "monolith"} <= mean.keys():
+        notes.append(f"ecology - monolith: {100 * (mean['ecology'] - mean['monolith']):+.1f} "
+                     "points (target >= +3)")
+    for method in ("no_assim", "no_guard", "no_routing", "no_niches"):
+        if {"ecology", method} <= mean.keys():
+            notes.append(f"ablation {method}: {100 * (mean[method] - mean['ecology']):+.1f} "
+                         "points against the full ecology")
     text = (
         f"Holdout accuracy (exact answers), {len(args.seeds)} seeds, {args.budget:.0f} s of "
         f"wall-clock per method and seed, grid {families} x difficulties "
-        f"{base.grid.difficulties}, {base.evaluation.per_cell} holdout examples per cell.\n\n"
-        + table
-        + "\n\n"
-        + "\n".join(f"- {n}" for n in notes)
+        f"{base.grid.difficulties}, up to {base.evaluation.per_cell} distinct holdout prompts "
+        "per cell. The ecology rows are its routed colony (cells without a confident organelle "
+        "fall back to the merged adapter; `cells_routed_to_organelles` in the JSON says how "
+        "many did not).\n\n" + "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
     )
     print(text)
-    write_result("ecology_vs_baselines", figures, text)
+    return figures, text
 
 
 if __name__ == "__main__":

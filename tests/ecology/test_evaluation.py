@@ -1,50 +1,89 @@
+import hashlib
+
+import numpy as np
+
 from evolora.ecology.colony import MERGED_SLOT, Colony
 from evolora.ecology.config import EcologyConfig
-from evolora.ecology.evaluation import best_organelle, routed_slot
+from evolora.ecology.evaluation import (
+    best_organelle,
+    holdout_examples,
+    paired_difference,
+    route_table,
+)
+from evolora.tasks import TaskGrid
 
 
-def _colony_with_two_organelles():
+class AnsweringHost:
+    """A stand-in host: adapter slot s answers each prompt correctly with probability accuracy[s]
+    (decided by a fixed hash of the prompt), so the routing decision is known in advance."""
+
+    def __init__(self, examples, accuracy: dict[int, float]):
+        self.answers = {ex.prompt: ex.answer for ex in examples}
+        self.accuracy = accuracy
+
+    def generate(self, prompts, max_new_tokens, adapters, adapter_ids):
+        out = []
+        for prompt, slot in zip(prompts, adapter_ids, strict=True):
+            digest = hashlib.sha256(f"{slot}:{prompt}".encode()).digest()
+            lucky = int.from_bytes(digest[:4], "big") / 2**32 < self.accuracy[slot]
+            out.append(self.answers[prompt] if lucky else "?")
+        return out
+
+
+def _colony_with_two_organelles(niches=("math", "math")):
     colony = Colony(EcologyConfig())
-    first = colony.spawn(None, energy=1.0, generation=0)
-    second = colony.spawn(None, energy=1.0, generation=0)
+    first = colony.spawn(None, energy=1.0, generation=0, niche=niches[0])
+    second = colony.spawn(None, energy=1.0, generation=0, niche=niches[1])
     return colony, first, second
 
 
-def test_a_cell_goes_to_the_organelle_that_beat_the_control_there():
+def _route_examples(cells, n=40):
+    grid = TaskGrid(sorted({f for f, _ in cells}), sorted({d for _, d in cells}))
+    rng = np.random.default_rng(0)
+    return {cell: [grid.sample(rng, cell=cell, split="train") for _ in range(n)] for cell in cells}
+
+
+def test_a_cell_goes_to_the_organelle_that_clearly_beats_the_merged_adapter_there():
     colony, first, second = _colony_with_two_organelles()
-    for k in range(6):
-        first.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
-        second.record(("math", 1), True, treatment=1.0, control=0.5 * (k % 2), window=8)
-    assert routed_slot(colony, ("math", 1)) == first.slot
+    cells = [("math", 1)]
+    examples = _route_examples(cells)
+    host = AnsweringHost(examples[cells[0]], {MERGED_SLOT: 0.2, first.slot: 0.9, second.slot: 0.5})
+    assert route_table(host, None, colony, examples, 8) == {("math", 1): first.slot}
 
 
-def test_a_noisy_edge_is_not_enough_to_take_a_cell():
-    colony, first, _ = _colony_with_two_organelles()
-    for k in range(8):  # mean edge +0.25, but as often behind as ahead
-        first.record(
-            ("logic", 1), True, treatment=float(k % 2), control=0.75 * (1 - k % 2), window=8
-        )
-    assert first.edge_bound(("logic", 1))[0] < 0
-    assert routed_slot(colony, ("logic", 1)) == MERGED_SLOT
-
-
-def test_the_confidence_z_sets_how_clear_an_edge_must_be_to_take_a_cell():
-    colony, first, _ = _colony_with_two_organelles()
-    for k in range(8):  # mean edge 0.5, standard error about 0.19
-        first.record(("math", 1), True, treatment=1.0, control=float(k % 2), window=8)
-    assert first.edge_bound(("math", 1), z=1.0)[0] > 0 > first.edge_bound(("math", 1), z=3.0)[0]
-    assert routed_slot(colony, ("math", 1), z=1.0) == first.slot
-    assert routed_slot(colony, ("math", 1), z=3.0) == MERGED_SLOT
-
-
-def test_a_cell_stays_with_the_merged_adapter_without_paired_evidence():
+def test_a_cell_stays_with_the_merged_adapter_unless_the_edge_clears_z_errors():
     colony, first, second = _colony_with_two_organelles()
-    for _ in range(4):
-        first.record(("math", 1), False, treatment=0.2, control=0.5, window=8)
-    for _ in range(5):  # too few episodes to count
-        second.record(("math", 1), True, treatment=1.0, control=0.0, window=8)
-    assert routed_slot(colony, ("math", 1)) == MERGED_SLOT
-    assert routed_slot(colony, ("logic", 1)) == MERGED_SLOT
+    cells = [("math", 1)]
+    examples = _route_examples(cells, n=30)
+    host = AnsweringHost(examples[cells[0]], {MERGED_SLOT: 0.5, first.slot: 0.6, second.slot: 0.4})
+    assert route_table(host, None, colony, examples, 8, z=3.0) == {("math", 1): MERGED_SLOT}
+
+
+def test_only_organelles_whose_niche_holds_the_cell_are_candidates():
+    colony, first, second = _colony_with_two_organelles(niches=("logic", "math"))
+    cells = [("math", 1), ("logic", 1)]
+    examples = _route_examples(cells)
+    flat = [ex for batch in examples.values() for ex in batch]
+    host = AnsweringHost(flat, {MERGED_SLOT: 0.0, first.slot: 1.0, second.slot: 1.0})
+    assert route_table(host, None, colony, examples, 8) == {
+        ("math", 1): second.slot,
+        ("logic", 1): first.slot,
+    }
+
+
+def test_the_paired_difference_and_its_interval():
+    result = paired_difference([1, 1, 0, 1], [0, 1, 0, 0])
+    assert result["mean"] == 0.5 and result["n"] == 4
+    assert result["ci95"][0] < 0.5 < result["ci95"][1]
+    assert np.isclose(result["se"], np.std([1, 0, 0, 1], ddof=1) / 2)
+
+
+def test_the_holdout_holds_distinct_prompts_of_every_cell():
+    grid = TaskGrid(["math", "sorting"], [1, 2])
+    examples = holdout_examples(grid, 60, seed=0)
+    assert len({ex.prompt for ex in examples}) == len(examples)
+    for cell in grid.cells:
+        assert 0 < sum((ex.family, ex.difficulty) == cell for ex in examples) <= 60
 
 
 def test_the_best_organelle_is_the_one_with_the_larger_paired_edge_not_the_higher_score():
@@ -65,5 +104,5 @@ def test_forgetting_the_control_clears_the_edge_and_the_window():
     first.wins = 3
     assert best_organelle(colony) is first
     first.forget_control()
-    assert routed_slot(colony, ("math", 1)) == MERGED_SLOT
+    assert best_organelle(colony) is None
     assert first.recent == [] and first.wins == 0

@@ -283,8 +283,12 @@ class EvaluationConfig(_Section):
 
     every: int = Field(10, ge=1, description="generations between evaluations (and at the end)")
     per_cell: int = Field(16, ge=1, description="holdout examples per cell")
-    route_min_episodes: int = Field(
-        6, ge=2, description="paired foraging episodes an organelle needs on a cell to be routed"
+    route_prompts: int = Field(
+        32, ge=2, description="reserved foraging prompts per cell on which the routing check "
+        "compares organelles with the merged adapter (never trained on, never the holdout)"
+    )
+    route_candidates: int = Field(
+        3, ge=1, description="organelles per cell the routing check compares (largest edges)"
     )
     route_z: float = Field(
         2.0,

@@ -7,7 +7,7 @@ from collections import defaultdict
 import numpy as np
 
 from evolora.ecology.colony import MERGED_SLOT, Colony
-from evolora.ecology.organelle import Cell, cell_key
+from evolora.ecology.organelle import Cell, cell_key, in_niche
 from evolora.tasks import Example, TaskGrid, score
 
 VARIANTS = ("host", "best", "merged", "routed")
@@ -55,17 +55,49 @@ def best_organelle(colony: Colony):
     return max(scored, key=lambda o: (o.mean_edge(), o.energy))
 
 
-def routed_slot(colony: Colony, cell: Cell, min_episodes: int = 6, z: float = 2.0) -> int:
-    """The slot that serves a cell in the routed colony: the organelle whose paired episodes there
-    (at least `min_episodes`) beat the merged adapter with the highest lower confidence bound
-    (mean - z standard errors) above zero, or the merged adapter itself when no organelle has
-    shown it does better."""
-    best, best_bound = MERGED_SLOT, 0.0
-    for o in colony.organelles:
-        bound, n = o.edge_bound(cell, z)
-        if n >= min_episodes and bound > best_bound:
-            best, best_bound = o.slot, bound
-    return best
+def route_table(
+    host,
+    population,
+    colony: Colony,
+    route_examples: dict[Cell, list[Example]],
+    max_new_tokens: int,
+    z: float = 2.0,
+    candidates: int = 3,
+) -> dict[Cell, int]:
+    """The slot the routed colony sends each cell to.
+
+    A cell's candidates are the organelles whose niche holds it (at most `candidates`, those with
+    the largest foraging edge there). Each candidate and the merged adapter answer the cell's
+    routing prompts (reserved foraging prompts, never trained on) in one batched generation; the
+    cell goes to the candidate whose paired accuracy edge over the merged adapter has the highest
+    lower confidence bound (mean - z standard errors) above zero, else to the merged adapter.
+    """
+    wanted = {}
+    for cell in route_examples:
+        pool = [o for o in colony.organelles if in_niche(o.niche, cell)]
+        pool.sort(key=lambda o: -o.edge_bound(cell, 0.0)[0])
+        wanted[cell] = [MERGED_SLOT] + [o.slot for o in pool[:candidates]]
+    jobs = [(slot, cell, k) for cell, slots in wanted.items() for slot in slots
+            for k in range(len(route_examples[cell]))]
+    completions = host.generate(
+        [route_examples[cell][k].prompt for _, cell, k in jobs],
+        max_new_tokens=max_new_tokens,
+        adapters=population,
+        adapter_ids=[slot for slot, _, _ in jobs],
+    )
+    correct: dict[tuple[Cell, int], list[float]] = defaultdict(list)
+    for (slot, cell, k), completion in zip(jobs, completions, strict=True):
+        correct[(cell, slot)].append(float(score(route_examples[cell][k], completion) >= 1.0))
+    table = {}
+    for cell, slots in wanted.items():
+        best, best_bound = MERGED_SLOT, 0.0
+        for slot in slots[1:]:
+            edge = paired_difference(correct[(cell, slot)], correct[(cell, MERGED_SLOT)])
+            bound = edge["mean"] - z * edge["se"]
+            if bound > best_bound:
+                best, best_bound = slot, bound
+        table[cell] = best
+    return table
 
 
 def evaluate(
@@ -75,10 +107,10 @@ def evaluate(
     examples: list[Example],
     max_new_tokens: int,
     host_scores: list[float] | None = None,
-    route_z: float = 2.0,
-    min_episodes: int = 6,
-) -> dict:
-    """Accuracy of every variant on the examples: overall, per family and per cell.
+    routes: dict[Cell, int] | None = None,
+) -> tuple[dict, dict[str, list[float]]]:
+    """Accuracy of every variant on the examples (overall, per family and per cell), the paired
+    differences from the host, and the routing table; and every variant's per-example scores.
 
     Each distinct (adapter, prompt) pair is generated once, in one batch; `host_scores` (the
     frozen host's scores on these examples, which never change) skips the host's share.
@@ -88,7 +120,7 @@ def evaluate(
         "host": lambda ex: -1,
         "best": lambda ex: best.slot if best else MERGED_SLOT,
         "merged": lambda ex: MERGED_SLOT,
-        "routed": lambda ex: routed_slot(colony, (ex.family, ex.difficulty), min_episodes, route_z),
+        "routed": lambda ex: (routes or {}).get((ex.family, ex.difficulty), MERGED_SLOT),
     }
     scored = {(-1, i): s for i, s in enumerate(host_scores or [])}
     wanted = {(slot_of[v](ex), i) for v in VARIANTS for i, ex in enumerate(examples)}
@@ -101,26 +133,22 @@ def evaluate(
     )
     for (slot, i), completion in zip(pairs, completions, strict=True):
         scored[(slot, i)] = score(examples[i], completion)
-    correct = {
-        variant: [float(scored[(slot_of[variant](ex), i)] >= 1.0) for i, ex in enumerate(examples)]
+    scores = {
+        variant: [scored[(slot_of[variant](ex), i)] for i, ex in enumerate(examples)]
         for variant in VARIANTS
     }
-    report = {
-        variant: summarize(
-            [scored[(slot_of[variant](ex), i)] for i, ex in enumerate(examples)], examples
-        )
-        for variant in VARIANTS
-    }
+    correct = {v: [float(s >= 1.0) for s in values] for v, values in scores.items()}
+    report = {variant: summarize(scores[variant], examples) for variant in VARIANTS}
     report["best_organelle"] = best.id if best else None
     report["routed_vs_host"] = paired_difference(correct["routed"], correct["host"])
     report["merged_vs_host"] = paired_difference(correct["merged"], correct["host"])
     # Cells the routed colony sends to an organelle; the others fall back to the merged adapter.
     cells = sorted({(ex.family, ex.difficulty) for ex in examples})
-    report["routes"] = {cell_key(c): routed_slot(colony, c, min_episodes, route_z) for c in cells}
+    report["routes"] = {cell_key(c): (routes or {}).get(c, MERGED_SLOT) for c in cells}
     report["cells_routed_to_organelles"] = sum(
         slot != MERGED_SLOT for slot in report["routes"].values()
     )
-    return report
+    return report, scores
 
 
 def slot_scores(

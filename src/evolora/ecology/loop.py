@@ -26,7 +26,13 @@ from evolora.ecology.diversity import (
     species_shares,
 )
 from evolora.ecology.energy import Compute, apply, compute_cost, pay_ticket, settle_episode
-from evolora.ecology.evaluation import evaluate, holdout_examples, slot_scores, summarize
+from evolora.ecology.evaluation import (
+    evaluate,
+    holdout_examples,
+    route_table,
+    slot_scores,
+    summarize,
+)
 from evolora.ecology.genes import GenePool, gene_from_slot
 from evolora.ecology.learning import RULES, LearningJob, target_lengths
 from evolora.ecology.market import CellMarket, UCBBandit
@@ -80,9 +86,11 @@ class Ecology:
         self.gating = Counter()
         self.snapshots: list[dict] = []
         self.last_eval: dict | None = None
+        self.last_scores: dict[str, list[float]] = {}  # per holdout example, by variant
         self.holdout = holdout_examples(self.grid, config.evaluation.per_cell, config.seed)
         self.host_scores: list[float] | None = None  # the frozen host's, computed once
         self.probe = self._probe_examples()
+        self.route_examples = self._route_examples()
         self.adapter_params = sum(
             self.population.A[k][0].numel() + self.population.B[k][0].numel()
             for k in self.population.layer_names
@@ -415,15 +423,24 @@ class Ecology:
         tokens = self.config.grid.max_new_tokens
         if self.host_scores is None:
             self.host_scores = slot_scores(self.host, None, [-1], self.holdout, tokens)[0]
-        report = evaluate(
+        settings = self.config.evaluation
+        routes = route_table(
+            self.host,
+            self.population,
+            self.colony,
+            self.route_examples,
+            tokens,
+            settings.route_z,
+            settings.route_candidates,
+        )
+        report, self.last_scores = evaluate(
             self.host,
             self.population,
             self.colony,
             self.holdout,
             tokens,
             self.host_scores,
-            route_z=self.config.evaluation.route_z,
-            min_episodes=self.config.evaluation.route_min_episodes,
+            routes,
         )
         report["generation"] = self.generation
         report["attempt"] = self.attempt
@@ -498,6 +515,22 @@ class Ecology:
     def _role(self, example: Example) -> Role:
         split = self.config.train_split
         return role_of(example, split.probe_fraction, split.forage_fraction)
+
+    def _route_examples(self) -> dict:
+        """Per cell, distinct forage-role prompts for the routing check (fixed for the run)."""
+        rng = np.random.default_rng([self.config.seed, 31337])
+        wanted = self.config.evaluation.route_prompts
+        out = {}
+        for cell in self.grid.cells:
+            seen: dict[str, Example] = {}
+            for _ in range(20 * wanted):
+                example = self.grid.sample(rng, cell=cell, split="train")
+                if self._role(example) is Role.forage:
+                    seen.setdefault(example.prompt, example)
+                    if len(seen) == wanted:
+                        break
+            out[cell] = list(seen.values())
+        return out
 
     def _probe_examples(self) -> list[Example]:
         rng = np.random.default_rng([self.config.seed, 104729])
