@@ -26,18 +26,28 @@ import argparse
 import numpy as np
 import torch
 from _common import mean_std, write_result
-from ecology_vs_baselines import train_batch
-from evolora.ecology.backprop import factor_gradients, factor_tables
-from evolora.ecology.hebbian import HebbianJob, hebbian_step
+from ecology_vs_baselines import learn_batch
 
 from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
-from evolora.ecology.learning import ESJob, answer_logprobs, es_step
+from evolora.ecology.learning import LearningJob, answer_logprobs
+from evolora.ecology.learning.adam import factor_keys, factor_table
+from evolora.ecology.learning.backprop import factor_gradients
+from evolora.ecology.learning.es import es_step
+from evolora.ecology.learning.hebbian import hebbian_step
 from evolora.hosts import load_host
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
+
+
+def factor_tables(population: LoRAPopulation) -> list[torch.Tensor]:
+    """The population's factor tables: every layer's A, then every layer's B."""
+    keys = factor_keys(population)
+    return [factor_table(population, k) for k in keys if k[1] == "A"] + [
+        factor_table(population, k) for k in keys if k[1] == "B"
+    ]
 
 
 def flat(population: LoRAPopulation, slot: int) -> torch.Tensor:
@@ -48,9 +58,9 @@ def flat(population: LoRAPopulation, slot: int) -> torch.Tensor:
 def true_gradient(host, population: LoRAPopulation, batch: list) -> torch.Tensor:
     """Gradient of the batch's mean per-token answer log-likelihood w.r.t. organelle 0, restricted
     to the directions its learner can move (with the host basis: A's top singular rows, not B)."""
-    with factor_gradients(population) as factors:
+    with factor_gradients(population):
         answer_logprobs(host, population, batch, [0] * len(batch)).mean().backward()
-        grads = [t.grad[0] for t in factors]
+        grads = [t.grad[0] for t in factor_tables(population)]
     if population.host_basis:
         layers = len(population.layer_names)
         bases = population.host_basis.values()
@@ -82,9 +92,9 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
     if rule == "hebbian_one_example":
-        batch = train_batch(grid, rng, 1) * size
+        batch = learn_batch(cfg, grid, rng, 1) * size
     else:
-        batch = train_batch(grid, rng, size)
+        batch = learn_batch(cfg, grid, rng, size)
     try:
         gradient = true_gradient(host, population, batch)
         start = population.get_member(0)
@@ -93,10 +103,11 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
         per_step, total = [], torch.zeros_like(origin)
         for _ in range(steps):
             if rule.startswith("es"):
-                job = ESJob(0, batch, list(range(1, 1 + 2 * pairs)))
+                job = LearningJob(0, batch, list(range(1, 1 + 2 * pairs)))
                 es_step(host, population, [job], es_config, rng)
             else:
-                hebbian_step(host, population, [HebbianJob(0, batch)], cfg.learning.hebbian, rng)
+                job = LearningJob(0, batch, [])
+                hebbian_step(host, population, [job], cfg.learning.hebbian, rng)
             update = flat(population, 0) - origin
             per_step.append(cosine(update, gradient))
             total += update
