@@ -1,10 +1,9 @@
 """`backprop`: organelle adapters trained with Adam, gradients back-propagated through the host.
 
 The reference rule, and NOT gradient-free: the host stays frozen, but the gradient of each
-organelle's answer log-likelihood flows back through every host layer to its LoRA factors. All
-organelles learn in one batched forward and backward (each row routed to its organelle's slot);
-each then takes an Adam step with its own moments (adam.py), which follow it through reproduction
-and are checkpointed, so `--resume` stays exact.
+organelle's answer log-likelihood flows back through every host layer to its LoRA factors. Each
+organelle then takes an Adam step with its own moments (adam.py), which follow it through
+reproduction and are checkpointed, so `--resume` stays exact.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from evolora.ecology.learning.base import (
     LearningRule,
     answer_logprobs,
     example_tokens,
-    per_job_means,
     register_rule,
 )
 
@@ -57,27 +55,26 @@ class Backprop(LearningRule):
         self.adam = SlotAdam(population, settings.lr, (settings.beta1, settings.beta2))
 
     def learn(self, jobs: list[LearningJob], rng: np.random.Generator) -> list[LearningResult]:
-        examples = [ex for job in jobs for ex in job.examples]
-        slots = [job.slot for job in jobs for _ in job.examples]
-        with factor_gradients(self.population) as factors:
-            per_token = answer_logprobs(self.host, self.population, examples, slots)
-            # Each organelle's loss is its own mean, so one backward gives every slot its gradient.
-            sizes = torch.tensor([len(job.examples) for job in jobs], device=per_token.device)
-            weights = torch.repeat_interleave(1.0 / sizes, sizes)
-            (-(per_token * weights).sum()).backward()
-            own = [job.slot for job in jobs]
-            grads = {
-                key: tensor.grad[own] for key, tensor in zip(self.adam.keys, factors, strict=True)
-            }
-        self.adam.step(own, grads)
-        self.population.project(own)  # back into the host basis, if it has one
-        fitness = per_job_means(per_token.detach(), jobs)
-        tokens = example_tokens(self.host, examples)
-        spent, start = [], 0
+        results = []
         for job in jobs:
-            spent.append((1 + BACKWARD_COST) * sum(tokens[start : start + len(job.examples)]))
-            start += len(job.examples)
-        return [LearningResult(f, s) for f, s in zip(fitness, spent, strict=True)]
+            # One pass per organelle: its rows share a family's lengths, so little is padded
+            # (one mixed batch pads every row to the longest family and costs twice as much).
+            with factor_gradients(self.population) as factors:
+                per_token = answer_logprobs(
+                    self.host, self.population, job.examples, [job.slot] * len(job.examples)
+                )
+                (-per_token.mean()).backward()
+                grads = {
+                    key: tensor.grad[[job.slot]]
+                    for key, tensor in zip(self.adam.keys, factors, strict=True)
+                }
+            self.adam.step([job.slot], grads)
+            tokens = sum(example_tokens(self.host, job.examples))
+            results.append(
+                LearningResult(float(per_token.detach().mean()), (1 + BACKWARD_COST) * tokens)
+            )
+        self.population.project([job.slot for job in jobs])  # back into the host basis, if any
+        return results
 
     def adopt(self, slot: int, parent: int | None) -> None:
         self.adam.adopt(slot, parent)

@@ -112,12 +112,3 @@ def answer_logprobs(host, population, examples: list[Example], slots: list[int])
     lengths = torch.tensor([len(t) for t in tails], dtype=torch.float32, device=population.device)
     pad = host.tokenizer.pad_token_id
     return target_logprobs(host.model, heads, tails, pad, population.route(slots)) / lengths
-
-
-def per_job_means(values: torch.Tensor, jobs: list[LearningJob]) -> list[float]:
-    """Mean of `values` (one per example, jobs' examples concatenated) over each job's rows."""
-    out, start = [], 0
-    for job in jobs:
-        out.append(float(values[start : start + len(job.examples)].mean()))
-        start += len(job.examples)
-    return out
