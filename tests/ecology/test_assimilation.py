@@ -51,10 +51,13 @@ def test_uplift_stage_needs_a_full_window_a_large_enough_gain_and_significance()
     assert strong.uplift == pytest.approx(1.0) and strong.p_value < 0.05
 
 
-def test_holdout_stage_passes_only_a_merge_that_beats_the_margin():
-    tuning = AssimilationTuning(holdout_margin=0.05)
-    worse = GateDecision(organelle=1, generation=1)
-    assert not holdout_stage(worse, before=0.5, after=0.52, tuning=tuning)
-    better = GateDecision(organelle=1, generation=1)
-    assert holdout_stage(better, before=0.5, after=0.6, tuning=tuning)
+def test_holdout_stage_passes_only_a_merge_whose_paired_gain_clears_the_margin():
+    tuning = AssimilationTuning(holdout_margin=0.0, probe_z=1.645)
+    before = np.array([1.0, 0.0] * 20)
+    noisy = GateDecision(organelle=1, generation=1)  # +5 points on 40 prompts: within noise
+    assert not holdout_stage(noisy, before, np.where(np.arange(40) < 2, 1.0, before), tuning)
+    assert noisy.probe_lower < 0 < noisy.probe_detectable
+    better = GateDecision(organelle=1, generation=1)  # +25 points, never worse on a prompt
+    assert holdout_stage(better, before, np.where(np.arange(40) % 4 == 1, 1.0, before), tuning)
     assert better.passed and better.reasons == ["passed"]
+    assert better.holdout_after - better.holdout_before == pytest.approx(0.25)

@@ -3,7 +3,8 @@
 Stages, each logged with its reason: energy (with an optional top-up for high ROI), a full recent
 window, uplift of treatment (the candidate) over control (the colony's merged adapter) on the same
 prompts against a threshold, a one-sided paired sign-flip permutation test on those pairs, and a
-holdout probe on reserved prompts comparing the colony before and after the trial merge.
+holdout probe on reserved prompts comparing the colony before and after the trial merge, prompt by
+prompt (paired), with its power recorded.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from evolora.ecology.config import AssimilationTuning
+
+Z_POWER_80 = 0.841621  # standard normal quantile of 0.8
 
 
 def paired_permutation_pvalue(
@@ -46,6 +49,8 @@ class GateDecision:
     p_value: float | None = None
     kept_energy: float | None = None  # share of the merged update's squared norm the merge kept
     holdout_before: float | None = None
+    probe_lower: float | None = None  # lower confidence bound of the probe's paired gain
+    probe_detectable: float | None = None  # the gain the probe detects with 80 % power
     holdout_after: float | None = None
     eval_before: float | None = None  # holdout accuracy of the colony before a passed merge
     eval_after: float | None = None  # ... and after it (recorded, never used to decide)
@@ -99,14 +104,23 @@ def uplift_stage(
 
 
 def holdout_stage(
-    decision: GateDecision, before: float, after: float, tuning: AssimilationTuning
+    decision: GateDecision,
+    before: np.ndarray,
+    after: np.ndarray,
+    tuning: AssimilationTuning,
 ) -> bool:
-    """The trial merge must beat the current colony on reserved prompts by more than the margin."""
-    decision.holdout_before, decision.holdout_after = before, after
-    if after - before <= tuning.holdout_margin:
+    """The trial merge must beat the current colony on the reserved probe prompts: the lower
+    confidence bound (mean - `probe_z` standard errors) of the paired per-prompt gain must clear
+    the margin. Also records the smallest gain this probe detects with 80 % power."""
+    diff = np.asarray(after, dtype=float) - np.asarray(before, dtype=float)
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
+    decision.holdout_before, decision.holdout_after = float(np.mean(before)), float(np.mean(after))
+    decision.probe_lower = float(diff.mean()) - tuning.probe_z * se
+    decision.probe_detectable = (tuning.probe_z + Z_POWER_80) * se
+    if decision.probe_lower <= tuning.holdout_margin:
         decision.reasons.append(
-            f"holdout probe {after:.3f} vs {before:.3f} "
-            f"does not beat margin {tuning.holdout_margin:+.3f}"
+            f"holdout probe {decision.holdout_after:.3f} vs {decision.holdout_before:.3f}: lower "
+            f"bound {decision.probe_lower:+.3f} does not beat margin {tuning.holdout_margin:+.3f}"
         )
         return False
     decision.passed = True

@@ -248,7 +248,13 @@ class AssimilationTuning(_Section):
         0.1, gt=0, le=1, description="significance of the paired permutation test"
     )
     holdout_probe_size: int = Field(24, ge=1, description="reserved prompts in the holdout probe")
-    holdout_margin: float = Field(0.0, description="probe accuracy gain the merge must exceed")
+    holdout_margin: float = Field(
+        0.0, description="probe gain whose lower confidence bound the merge must exceed"
+    )
+    probe_z: float = Field(
+        1.645, ge=0, description="standard errors below the probe's mean paired gain that must "
+        "still clear the margin (1.645: one-sided 95 %)"
+    )
     energy_topup_roi_bonus: float = Field(
         0.0, ge=0, description="energy minted for high-ROI organelles"
     )

@@ -90,6 +90,7 @@ class Ecology:
         self.holdout = holdout_examples(self.grid, config.evaluation.per_cell, config.seed)
         self.host_scores: list[float] | None = None  # the frozen host's, computed once
         self.probe = self._probe_examples()
+        self._merged_probe: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (merges, scores)
         self.route_examples = self._route_examples()
         self.adapter_params = sum(
             self.population.A[k][0].numel() + self.population.B[k][0].numel()
@@ -373,7 +374,7 @@ class Ecology:
             )
             self.population.set_member(trial, merged.tensors)
             decision.kept_energy = min(merged.kept_energy.values())
-            before, after = self._probe_scores([MERGED_SLOT, trial])
+            before, after = self._probe_scores(MERGED_SLOT), self._probe_scores(trial)
             if gate.holdout_stage(decision, before, after, tuning):
                 # Telemetry only (never a gate): the merge's effect on the evaluation holdout.
                 held = slot_scores(
@@ -448,12 +449,19 @@ class Ecology:
         self._write("evaluations", report)
         return report
 
-    def _probe_scores(self, slots: list[int]) -> list[float]:
-        """Mean score of each slot on the reserved probe prompts (one batched generation)."""
-        scores = slot_scores(
-            self.host, self.population, slots, self.probe, self.config.grid.max_new_tokens
+    def _probe_scores(self, slot: int) -> np.ndarray:
+        """A slot's score on each reserved probe prompt; the merged adapter's are kept until it
+        changes (the probe is then generated for the trial merge alone)."""
+        if slot == MERGED_SLOT and self._merged_probe[0] == self.merges:
+            return self._merged_probe[1]
+        scores = np.array(
+            slot_scores(
+                self.host, self.population, [slot], self.probe, self.config.grid.max_new_tokens
+            )[0]
         )
-        return [float(np.mean(s)) for s in scores]
+        if slot == MERGED_SLOT:
+            self._merged_probe = (self.merges, scores)
+        return scores
 
     # -- helpers -------------------------------------------------------------------------------
 
