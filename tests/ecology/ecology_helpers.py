@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from evolora.ecology.config import EcologyConfig
@@ -51,3 +53,14 @@ def small_config(**overrides) -> EcologyConfig:
         else:
             data[key] = value
     return EcologyConfig.model_validate(data)
+
+
+def hash_scorer(salt: str):
+    """A stand-in task scorer: 0, 0.5 or 1 from a hash of the prompt and completion, so that
+    different adapters win and lose at random on a host too small to answer anything."""
+
+    def score(example, completion: str) -> float:
+        text = salt + example.prompt + completion
+        return (0.0, 0.5, 1.0)[hashlib.sha256(text.encode()).digest()[0] % 3]
+
+    return score

@@ -45,3 +45,21 @@ def test_a_resumed_run_keeps_its_learning_rules(config_file, tmp_path, capsys):
     assert main(["run", "--resume", str(run), "-g", "2", "--learning", "hebbian"]) == 2
     assert "--learning applies to new runs" in capsys.readouterr().err
     assert _only_run(tmp_path / "runs").learning.rules == ["backprop"]
+
+
+def test_run_on_the_built_in_host_goes_end_to_end(tmp_path, capsys):
+    config = small_config(
+        host="builtin",
+        generations=2,
+        grid={"families": ["sorting"], "difficulties": [1], "max_new_tokens": 12},
+        population={"initial": 1, "min": 1, "max": 2},
+        evaluation={"every": 2, "per_cell": 4, "route_prompts": 4},
+    )
+    path = tmp_path / "builtin.yaml"
+    path.write_text(dump_config(config))
+    assert main(["run", "-c", str(path), "-o", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "colony vs host" in out and "95% interval" in out and "gradients through the host" in out
+    (run,) = (tmp_path / "runs").iterdir()
+    (evaluation,) = RunDir.open(run).read_stream("evaluations")
+    assert evaluation["routed_vs_host"]["n"] == evaluation["host"]["n"] > 0

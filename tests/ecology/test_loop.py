@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 import torch
-from ecology_helpers import small_config
+from ecology_helpers import hash_scorer, small_config
 
+import evolora.ecology.evaluation as evaluation_module
+import evolora.ecology.loop as loop_module
 from evolora.ecology.loop import Ecology
 from evolora.ecology.roles import Role, role_of
 from evolora.telemetry.rundir import RunDir
@@ -116,3 +118,76 @@ def test_probe_forage_and_learning_prompts_never_overlap(tiny_host, tmp_path):
     ]
     assert np.isclose(np.mean([r is Role.probe for r in roles]), 0.1, atol=0.03)
     assert np.isclose(np.mean([r is Role.forage for r in roles]), 0.3, atol=0.04)
+
+
+def test_a_merge_changes_the_colony_adapter_and_seeds_offspring(tiny_host, tmp_path, monkeypatch):
+    # The tiny host answers nothing right, so a hashed scorer makes adapters win at random; with
+    # lenient gates the first attempt merges.
+    monkeypatch.setattr(loop_module, "score", hash_scorer("merge"))
+    monkeypatch.setattr(evaluation_module, "score", hash_scorer("merge"))
+    config = small_config(
+        generations=6,
+        learning={"rules": ["backprop"], "batch": 4, "steps": 2},
+        energy={"m": 0.0},
+        assimilation_tuning={
+            "window": 2,
+            "min_wins": 1,
+            "energy_gate": 0.0,
+            "uplift_threshold": -1.0,
+            "p_value": 1.0,
+            "holdout_margin": -1.0,
+            "probe_z": 0.0,
+            "holdout_probe_size": 4,
+            "offspring": 1,
+            "permutations": 100,
+        },
+    )
+    run = RunDir.create(tmp_path, config, name="ecology")
+    ecology = Ecology.start(config, tiny_host, run)
+    before = ecology.population.get_member(0)
+    seeded = []
+    while not ecology.finished and not ecology.merges:
+        ids = {o.id for o in ecology.colony.organelles}
+        ecology.step()
+        seeded = [o for o in ecology.colony.organelles if o.id not in ids and o.parent is None]
+    after = ecology.population.get_member(0)
+    ecology.close()
+    assert ecology.merges >= 1
+    assert any(not torch.equal(before[k][1], after[k][1]) for k in before)
+    assert seeded  # offspring of the new merged adapter
+    attempts = RunDir.open(run.path).read_stream("assimilation")
+    assert attempts[-1]["passed"] and attempts[-1]["kept_energy"] > 0
+    assert any(g.origin == "merge" for g in ecology.genes.genes)
+
+
+def test_the_diversity_guard_and_the_species_cap_act_inside_the_loop(
+    tiny_host, tmp_path, monkeypatch
+):
+    # Random wins make energies unequal and cheap reproduction lets lineages grow: a low Gini cap
+    # and a low species cap must step in.
+    monkeypatch.setattr(loop_module, "score", hash_scorer("guard"))
+    config = small_config(
+        generations=5,
+        energy={"m": 0.2, "initial": 6.0},
+        reproduction={"energy_threshold": 2.0},
+        population={"initial": 2, "min": 2, "max": 5},
+        diversity={"energy_gini_cap": 0.05, "species_share_cap": 0.3},
+    )
+    run = RunDir.create(tmp_path, config, name="ecology")
+    ecology = Ecology.start(config, tiny_host, run)
+    while not ecology.finished:
+        summary = ecology.step()
+    ecology.close()
+    gating = summary["assimilation/gating"]
+    assert gating.get("diversity/redistributions", 0) > 0
+    assert gating.get("diversity/species_capped", 0) > 0
+
+
+@pytest.mark.parametrize("preset", ["default", "relaxed", "debug"])
+def test_every_preset_loads(preset):
+    from evolora.ecology.commands import preset_path
+    from evolora.ecology.config import EcologyConfig
+    from evolora.telemetry.config_io import load_config
+
+    config = load_config(preset_path(preset), EcologyConfig)
+    assert config.evaluation.per_cell >= 1 and config.learning.rules

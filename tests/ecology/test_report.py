@@ -11,7 +11,6 @@ assimilation record (if any) is only recognisable as stale through the other str
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
 import json
 import shutil
@@ -20,7 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from ecology_helpers import small_config
+from ecology_helpers import hash_scorer, small_config
 
 import evolora.ecology.evaluation as evaluation_module
 import evolora.ecology.loop as loop_module
@@ -34,14 +33,6 @@ from evolora.telemetry.checkpoint import latest_checkpoint
 from evolora.telemetry.rundir import RunDir
 
 REDONE = 3  # the generation in flight when the run was killed
-
-
-def _hash_scorer(salt: str):
-    def score(example, completion: str) -> float:
-        text = salt + example.prompt + completion
-        return (0.0, 0.5, 1.0)[hashlib.sha256(text.encode()).digest()[0] % 3]
-
-    return score
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +60,7 @@ def config(host_dir):
 def run_path(tiny_host, config, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         for module in (loop_module, evaluation_module):
-            patch.setattr(module, "score", _hash_scorer("before"))
+            patch.setattr(module, "score", hash_scorer("before"))
         run = RunDir.create(tmp_path_factory.mktemp("runs"), config, name="ecology")
         ecology = Ecology.start(config, tiny_host, run)
         while ecology.generation < REDONE:
@@ -81,7 +72,7 @@ def run_path(tiny_host, config, tmp_path_factory):
         # After the resume nothing is assimilated, so the recent windows survive to the end and
         # the best organelle is not the merged adapter.
         for module in (loop_module, evaluation_module):
-            patch.setattr(module, "score", _hash_scorer("after"))
+            patch.setattr(module, "score", hash_scorer("after"))
         quiet = config.model_copy(
             update={
                 "assimilation_tuning": config.assimilation_tuning.model_copy(

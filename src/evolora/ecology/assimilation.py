@@ -10,6 +10,7 @@ prompt (paired), with its power recorded.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 
 import numpy as np
 
@@ -31,6 +32,16 @@ def paired_permutation_pvalue(
     signs = rng.choice([-1.0, 1.0], size=(permutations, len(diff)))
     flipped = (signs * diff).mean(axis=1)
     return float((1 + np.sum(flipped >= observed - 1e-12)) / (permutations + 1))
+
+
+class Stage(str, Enum):
+    """The gate's stages, by which a failed attempt is counted."""
+
+    energy = "energy"
+    window = "window"
+    uplift = "uplift"
+    significance = "significance"
+    probe = "probe"
 
 
 @dataclass
@@ -55,6 +66,13 @@ class GateDecision:
     eval_before: float | None = None  # holdout accuracy of the colony before a passed merge
     eval_after: float | None = None  # ... and after it (recorded, never used to decide)
 
+    stopped_at: list[str] = field(default_factory=list)  # the Stage of every failed check
+
+    def stop(self, stage: Stage, reason: str) -> None:
+        """Record a failed check: its stage (for counting) and a sentence (for people)."""
+        self.stopped_at.append(stage.value)
+        self.reasons.append(reason)
+
     def record(self) -> dict:
         return asdict(self)
 
@@ -72,7 +90,7 @@ def energy_stage(
         energy += decision.topup
     decision.energy = energy
     if energy < tuning.energy_gate:
-        decision.reasons.append(f"energy {energy:.2f} below gate {tuning.energy_gate:.2f}")
+        decision.stop(Stage.energy, f"energy {energy:.2f} below gate {tuning.energy_gate:.2f}")
     return energy
 
 
@@ -85,7 +103,7 @@ def uplift_stage(
 ) -> bool:
     """Compare the candidate (treatment) with the colony (control) on the same recent prompts."""
     if len(treatment) < tuning.window:
-        decision.reasons.append(f"window has {len(treatment)} of {tuning.window} episodes")
+        decision.stop(Stage.window, f"window has {len(treatment)} of {tuning.window} episodes")
         return False
     decision.treatment_mean = float(np.mean(treatment))
     decision.control_mean = float(np.mean(control))
@@ -93,12 +111,15 @@ def uplift_stage(
     decision.p_value = paired_permutation_pvalue(treatment, control, tuning.permutations, rng)
     ok = True
     if decision.uplift < tuning.uplift_threshold:
-        decision.reasons.append(
-            f"uplift {decision.uplift:+.3f} below threshold {tuning.uplift_threshold:+.3f}"
+        decision.stop(
+            Stage.uplift,
+            f"uplift {decision.uplift:+.3f} below threshold {tuning.uplift_threshold:+.3f}",
         )
         ok = False
     if decision.p_value > tuning.p_value:
-        decision.reasons.append(f"p-value {decision.p_value:.3f} above {tuning.p_value:.3f}")
+        decision.stop(
+            Stage.significance, f"p-value {decision.p_value:.4f} above {tuning.p_value:.4f}"
+        )
         ok = False
     return ok
 
@@ -118,9 +139,10 @@ def holdout_stage(
     decision.probe_lower = float(diff.mean()) - tuning.probe_z * se
     decision.probe_detectable = (tuning.probe_z + Z_POWER_80) * se
     if decision.probe_lower <= tuning.holdout_margin:
-        decision.reasons.append(
+        decision.stop(
+            Stage.probe,
             f"holdout probe {decision.holdout_after:.3f} vs {decision.holdout_before:.3f}: lower "
-            f"bound {decision.probe_lower:+.3f} does not beat margin {tuning.holdout_margin:+.3f}"
+            f"bound {decision.probe_lower:+.3f} does not beat margin {tuning.holdout_margin:+.3f}",
         )
         return False
     decision.passed = True

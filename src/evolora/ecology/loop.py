@@ -409,8 +409,8 @@ class Ecology:
     def _log_decision(self, decision: gate.GateDecision) -> None:
         outcome = "passed" if decision.passed else "failed"
         self.gating[f"assimilation/{outcome}"] += 1
-        for reason in decision.reasons:
-            self.gating[f"gate/{reason.split(' ')[0]}"] += 1
+        for stage in decision.stopped_at:
+            self.gating[f"gate/{stage}"] += 1
         record = {"attempt": self.attempt, **decision.record()}
         self.snapshots = ([*self.snapshots, record])[
             -self.config.assimilation_tuning.gating_snapshot_limit :
