@@ -37,6 +37,7 @@ def _final_state(host, config, run):
         (["backprop"], "sgd", "random"),
         (["es"], "sgd", "host"),
         (["backprop", "es"], "adam", "random"),
+        (["compose", "backprop"], "sgd", "random"),
     ],
 )
 def test_resume_continues_exactly_like_an_uninterrupted_run(
@@ -45,7 +46,14 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(
     config = small_config(
         generations=4,
         lora={"basis": basis},
-        learning={"rules": rules, "batch": 2, "es": {"pairs": 2, "optimizer": optimizer}},
+        learning={
+            "rules": rules,
+            "batch": 2,
+            "es": {"pairs": 2, "optimizer": optimizer},
+            "compose": {"mix": 1, "pairs": 2, "birth_steps": 2},
+        },
+        genes={"rank": 2, "capacity": 3},
+        reproduction={"energy_threshold": 3.0},  # parents become genes for their offspring
     )
     whole = _run(tiny_host, config, tmp_path / "whole")
 

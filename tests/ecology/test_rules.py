@@ -96,17 +96,19 @@ def test_compose_picks_the_useful_gene_and_tunes_its_mix_beyond_it(tiny_host):
         population.detach()
 
 
-def test_compose_with_birth_steps_stops_after_them(tiny_host):
+def test_compose_with_birth_steps_recombines_a_newborn_once(tiny_host):
     examples = TaskGrid(["math"], [1]).sample_batch(np.random.default_rng(0), 6, split="train")
     pool = _useful_and_harmful_genes(tiny_host, examples)
     population = LoRAPopulation(tiny_host, n=12, rank=4, alpha=8.0, seed=0)
-    settings = ComposeConfig(mix=2, pairs=2, birth_steps=2)
+    settings = ComposeConfig(mix=2, pairs=2, birth_steps=3)
     rule = RULES["compose"](settings, tiny_host, population, pool)
     try:
         rule.adopt(0, None)
         job = LearningJob(0, examples, list(range(2, 12)))
-        results = [rule.learn([job], np.random.default_rng(k))[0] for k in range(3)]
-        assert [r.accepted for r in results] == [True, True, False]
-        assert results[2].tokens == 0.0
+        results = [rule.learn([job], np.random.default_rng(k))[0] for k in range(2)]
+        assert results[0].accepted and int(rule.t[0]) == 3
+        assert not results[1].accepted and results[1].tokens == 0.0 and int(rule.t[0]) == 3
+        rule.adopt(0, None)  # a new occupant recombines again
+        assert rule.learn([job], np.random.default_rng(5))[0].accepted
     finally:
         population.detach()

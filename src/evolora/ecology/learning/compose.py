@@ -9,9 +9,9 @@ log-likelihood call and moves c by Adam along the raw estimate. Nothing is back-
 
 A new organelle picks its genes by how well each gene alone fits its first batch (a gene that
 does not beat the bare host is not picked) and starts from the best one at weight 1. With
-`birth_steps` set, the rule tunes an organelle only for that many steps after its birth (so
-`[backprop, compose]` means: offspring recombine genes, then learn by back-propagation); with
-`birth_steps: null` it tunes every organelle for life.
+`birth_steps` set, the rule tunes a newborn's mix for that many steps at its first learning step
+and then leaves it alone (so `[compose, backprop]` means: offspring recombine genes, then learn by
+back-propagation); with `birth_steps: null` it takes one step every generation, for life.
 """
 
 from __future__ import annotations
@@ -57,20 +57,19 @@ class Compose(LearningRule):
         self.v[slot] = 0
 
     def learn(self, jobs: list[LearningJob], rng: np.random.Generator) -> list[LearningResult]:
-        limit = self.settings.birth_steps
+        birth = self.settings.birth_steps
         results = []
-        for job in jobs:  # each job's candidates are scored in one batched call
-            if (
-                self.genes is None
-                or not len(self.genes)
-                or (limit is not None and self.t[job.slot] >= limit)
-            ):
+        for job in jobs:
+            fresh = bool(self.fresh[job.slot])
+            if self.genes is None or not len(self.genes) or (birth is not None and not fresh):
                 results.append(LearningResult(float("nan"), 0.0, accepted=False))
                 continue
-            spent = 0.0
-            if self.fresh[job.slot]:
-                spent += self._pick_genes(job)
-            results.append(self._step(job, rng, spent))
+            spent = self._pick_genes(job) if fresh else 0.0
+            # A newborn recombines in one go, so that later rules refine the finished mix.
+            for _ in range(birth if birth is not None else 1):
+                result = self._step(job, rng, spent)
+                spent = result.tokens
+            results.append(result)
         return results
 
     def _pick_genes(self, job: LearningJob) -> float:
