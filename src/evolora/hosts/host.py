@@ -18,7 +18,14 @@ from evolora.hosts.generation import (
     loglik_batch,
     truncate_left,
 )
-from evolora.hosts.precision import Precision, autocast, output_head_fp32, resolve_precision
+from evolora.hosts.precision import (
+    Precision,
+    autocast,
+    frozen_weights_bf16,
+    output_head_fp32,
+    resolve_precision,
+    with_generation_probe,
+)
 
 DEFAULT_BATCH = 64
 
@@ -52,7 +59,7 @@ class Host:
         self.name = name
         self.device: torch.device = model.device
         if not isinstance(precision, Precision):
-            precision = resolve_precision(precision, self.device)
+            precision = with_generation_probe(resolve_precision(precision, self.device), model)
         self.precision: Precision = precision
         self.context = context_window(model, tokenizer)
         self.eos_ids = self._eos_ids()
@@ -66,13 +73,16 @@ class Host:
         return {i for i in ids if i is not None}
 
     @contextmanager
-    def autocast(self) -> Iterator[None]:
-        """Run the forwards inside in this host's precision: under bf16, matmuls in bf16 (weights
-        stay fp32) and the output head in fp32; under fp32, unchanged."""
-        if not self.precision.bf16:
+    def autocast(self, generation: bool = False) -> Iterator[None]:
+        """Run the forwards inside in this host's precision (`generation`: its decoding precision):
+        under bf16, matmuls in bf16 (the frozen host's linear layers use bf16 copies of their fp32
+        weights, made once for the block) and the output head in fp32; under fp32, unchanged.
+        Gradients still reach adapters, whose factors stay fp32."""
+        if not (self.precision.generation_bf16 if generation else self.precision.bf16):
             yield
             return
-        with autocast(self.device, self.precision), output_head_fp32(self.model):
+        with (autocast(self.device, self.precision), output_head_fp32(self.model),
+              frozen_weights_bf16(self.model)):
             yield
 
     @property
@@ -117,10 +127,10 @@ class Host:
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
         size = batch_size or DEFAULT_BATCH
         outputs: list[str] = [""] * len(prompts)
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            route = adapters.route(ids[rows]) if adapters is not None else None
-            with self.autocast():
+        with self.autocast(generation=True):  # once per call: bf16 weight copies made once
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
+                route = adapters.route(ids[rows]) if adapters is not None else None
                 new = generate_batch(
                     self.model,
                     [seqs[i] for i in rows],
@@ -134,11 +144,11 @@ class Host:
                     use_cache,
                     self.context,
                 )
-            texts = self.tokenizer.batch_decode(
-                new, skip_special_tokens=True, clean_up_tokenization_spaces=False
-            )
-            for i, text in zip(rows, texts, strict=True):
-                outputs[i] = checker.cut(text)
+                texts = self.tokenizer.batch_decode(
+                    new, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                )
+                for i, text in zip(rows, texts, strict=True):
+                    outputs[i] = checker.cut(text)
         return outputs
 
     def loglik(
@@ -170,10 +180,10 @@ class Host:
         order = sorted(range(len(heads)), key=lambda i: -(len(heads[i]) + len(tails[i])))
         size = batch_size or DEFAULT_BATCH
         result = torch.zeros(len(prompts), dtype=torch.float32)
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            route = adapters.route(ids[rows]) if adapters is not None else None
-            with self.autocast():
+        with self.autocast():  # once per call: bf16 weight copies are made once
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
+                route = adapters.route(ids[rows]) if adapters is not None else None
                 result[rows] = loglik_batch(
                     self.model,
                     [heads[i] for i in rows],
@@ -186,4 +196,4 @@ class Host:
     def __repr__(self) -> str:
         arch = type(self.model).__name__
         return (f"Host({self.name!r}, {arch}, {self.n_params:,} params, {self.device}, "
-                f"{self.precision.name})")
+                f"{self.precision.label})")

@@ -144,10 +144,11 @@ def _first_line(problem: Exception) -> str:
     return text[0] if text else type(problem).__name__
 
 
-def load_host(spec: str = "builtin", device: str | None = None, precision: str = "fp32"):
+def load_host(spec: str = "builtin", device: str | None = None, precision="fp32"):
     """A frozen `Host` from 'builtin', a local HF model folder, or 'org/name' in the HF cache,
-    running in `precision`: "fp32" (default, exact and the same on every machine), "bf16", or
-    "auto" (bf16 where the start-up probe shows it pays; see precision.py)."""
+    running in `precision`: "fp32" (default, exact and the same on every machine), "bf16",
+    "auto" (bf16 where the start-up probe shows it pays; see precision.py), or a `Precision`
+    recorded by an earlier run (used as is)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -9,6 +9,9 @@ The probe runs once per device and process.
 bf16 here is autocast only (`autocast`): weights, optimizer state, ES noise and merges stay fp32;
 matmuls run in bf16. `output_head_fp32` keeps the output head (the logits) in fp32 inside that
 autocast, so greedy argmax and log-probabilities are not rounded to bf16's 8-bit mantissa.
+`frozen_weights_bf16` gives a frozen model's linear layers bf16 copies of their weights for the
+duration of a block: autocast would otherwise re-cast every weight at every call (it caches casts
+only of weights that require grad), which on CPU cost more than bf16 saves in a decode step.
 """
 
 from __future__ import annotations
@@ -40,29 +43,59 @@ class Probe:
 
 @dataclass(frozen=True)
 class Precision:
-    """The precision a host runs in, and why it was chosen."""
+    """The precision a host runs in, and why it was chosen.
+
+    `name` applies to batched forwards (log-likelihood, training, the population's forward);
+    `generation` to token-by-token decoding, where tiny per-step matmuls can make bf16 slower
+    (see `probe_decode`). Both equal the request unless it is "auto".
+    """
 
     name: Literal["fp32", "bf16"]
     requested: str
     reason: str
+    generation: Literal["fp32", "bf16"] | None = None  # None: same as `name`
 
     @property
     def bf16(self) -> bool:
-        """True when matmuls run under bf16 autocast."""
+        """True when batched forwards run under bf16 autocast."""
         return self.name == "bf16"
 
+    @property
+    def generation_bf16(self) -> bool:
+        """True when generation runs under bf16 autocast."""
+        return (self.generation or self.name) == "bf16"
+
+    @property
+    def label(self) -> str:
+        """E.g. "bf16", or "bf16 (generation fp32)" when the two differ."""
+        if self.generation in (None, self.name):
+            return self.name
+        return f"{self.name} (generation {self.generation})"
+
     def record(self) -> dict[str, str]:
-        """A flat dict for run folders: the precision used, the one requested and why."""
-        return {"precision": self.name, "precision_requested": self.requested,
-                "precision_reason": self.reason}
+        """A flat dict for run folders: the precisions used, the one requested and why."""
+        return {"precision": self.name, "precision_generation": self.generation or self.name,
+                "precision_requested": self.requested, "precision_reason": self.reason}
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> Precision:
+        """The precision a run recorded with `record()`, so a resumed run keeps it (no probe)."""
+        names = (record.get("precision"), record.get("precision_generation"))
+        if any(name not in ("fp32", "bf16") for name in names):
+            raise EvoloraError(
+                f"A recorded precision must name fp32 or bf16 for 'precision' and "
+                f"'precision_generation'; got {names}."
+            )
+        return cls(names[0], record.get("precision_requested", names[0]),
+                   record.get("precision_reason", "recorded by the run"), names[1])
 
 
 _probes: dict[str, Probe] = {}
 
 
-def check_precision(requested: str) -> str:
-    """`requested` if it is a known precision; otherwise one clear EvoloraError."""
-    if requested not in PRECISIONS:
+def check_precision(requested) -> str | Precision:
+    """`requested` if it is a known precision name or a `Precision`; else one clear EvoloraError."""
+    if not isinstance(requested, Precision) and requested not in PRECISIONS:
         raise EvoloraError(
             f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}."
         )
@@ -122,23 +155,77 @@ def _probe_cpu(device) -> Probe:
     w = torch.randn(d_out, d_in, generator=gen).to(device) / d_in**0.5
     exact = x @ w.t()
     x16, w16 = x.bfloat16(), w.bfloat16()
-    fast = x16 @ w16.t()  # warm-up, and the product whose error is checked
+    fast = x16 @ w16.t()  # warm-up (kernel creation), and the product whose error is checked
+    x16 @ w16.t()
     error = float((fast.float() - exact).abs().max() / exact.abs().max())
     fp32_best = bf16_best = float("inf")
-    for _ in range(5):
+    for attempt in range(7):
         start = time.perf_counter()
         x @ w.t()
         middle = time.perf_counter()
         x16 @ w16.t()
         end = time.perf_counter()
         fp32_best, bf16_best = min(fp32_best, middle - start), min(bf16_best, end - middle)
-        if bf16_best > 4 * fp32_best:  # emulated bf16: no need to time it further
+        if attempt >= 2 and bf16_best > 4 * fp32_best:  # emulated bf16: stop timing it
             break
     speedup = fp32_best / bf16_best
     verdict = "chosen" if speedup >= MIN_SPEEDUP and error <= MAX_ERROR else "not chosen"
     return Probe(str(device), speedup, error,
                  f"probe: bf16 matmul {speedup:.2f}x fp32's speed, relative error {error:.1e} "
                  f"(bf16 {verdict}: needs >= {MIN_SPEEDUP}x and <= {MAX_ERROR}).")
+
+
+def with_generation_probe(precision: Precision, model) -> Precision:
+    """`precision` with its generation part decided: for "auto" with bf16 forwards, bf16
+    generation only if `probe_decode` measures the model's own decode step faster in bf16."""
+    if precision.requested != "auto" or not precision.bf16:
+        return precision
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        return precision
+    speedup = probe_decode(model)
+    generation = "bf16" if speedup >= MIN_SPEEDUP else "fp32"
+    reason = (f"{precision.reason} Decode probe: a bf16 decode step of this host runs at "
+              f"{speedup:.2f}x fp32's speed, so generation runs in {generation}.")
+    return Precision(precision.name, precision.requested, reason, generation)
+
+
+def probe_decode(model, batch: int = 16, prompt: int = 24, steps: int = 5) -> float:
+    """fp32 seconds / bf16 seconds of one cached decode step of `model` (best of `steps`,
+    alternating), on random tokens."""
+    import torch
+
+    from evolora.hosts.generation import preallocated_cache
+
+    device = next(model.parameters()).device
+    vocab = model.get_input_embeddings().num_embeddings
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, vocab, (batch, prompt + 1), generator=gen).to(device)
+    caches = {}
+    with torch.no_grad():
+        for name in ("fp32", "bf16"):
+            with _host_autocast(model, device, name):
+                caches[name] = preallocated_cache(prompt + steps + 1)
+                model(input_ids=ids[:, :prompt], past_key_values=caches[name], use_cache=True,
+                      logits_to_keep=1)
+        best = {"fp32": float("inf"), "bf16": float("inf")}
+        for _ in range(steps):
+            for name in ("fp32", "bf16"):
+                with _host_autocast(model, device, name):
+                    start = time.perf_counter()
+                    model(input_ids=ids[:, prompt:], past_key_values=caches[name],
+                          use_cache=True, logits_to_keep=1)
+                    best[name] = min(best[name], time.perf_counter() - start)
+    return best["fp32"] / best["bf16"]
+
+
+@contextmanager
+def _host_autocast(model, device, name: str) -> Iterator[None]:
+    if name != "bf16":
+        yield
+        return
+    with autocast(device, name), output_head_fp32(model), frozen_weights_bf16(model):
+        yield
 
 
 def autocast(device, precision: Precision | str):
@@ -179,3 +266,25 @@ def output_head_fp32(model) -> Iterator[None]:
     finally:
         for handle in handles:
             handle.remove()
+
+
+@contextmanager
+def frozen_weights_bf16(model) -> Iterator[None]:
+    """Inside the block, every frozen Linear except the output head holds a bf16 copy of its
+    weight (cast once); the fp32 weights are put back, unchanged, when the block ends."""
+    import torch
+    from torch import nn
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    swapped: list[tuple[nn.Module, nn.Parameter]] = []
+    try:
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if (isinstance(module, nn.Linear) and module is not head and weight is not None
+                    and not weight.requires_grad and weight.dtype == torch.float32):
+                swapped.append((module, weight))
+                module.weight = nn.Parameter(weight.detach().bfloat16(), requires_grad=False)
+        yield
+    finally:
+        for module, weight in swapped:
+            module.weight = weight
