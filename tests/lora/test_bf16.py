@@ -9,18 +9,13 @@ from lora_models import make_tokens, randomize, tiny_llama
 from peft import PeftModel
 from safetensors.torch import load_file
 
-from evolora.hosts.precision import autocast, frozen_weights_bf16, output_head_fp32
+from evolora.hosts.precision import run_in
 from evolora.lora import LoRAPopulation, export_peft
 
 
 def bf16(model):
     """The host's bf16 context (autocast, bf16 weight copies, fp32 head) for a bare model."""
-    from contextlib import ExitStack
-
-    stack = ExitStack()
-    for context in (autocast("cpu", "bf16"), output_head_fp32(model), frozen_weights_bf16(model)):
-        stack.enter_context(context)
-    return stack
+    return run_in(model, "bf16")
 
 
 @pytest.mark.parametrize("kernel", ["gather", "segmented"])

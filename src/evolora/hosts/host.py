@@ -20,10 +20,8 @@ from evolora.hosts.generation import (
 )
 from evolora.hosts.precision import (
     Precision,
-    autocast,
-    frozen_weights_bf16,
-    output_head_fp32,
     resolve_precision,
+    run_in,
     with_generation_probe,
 )
 
@@ -78,11 +76,8 @@ class Host:
         under bf16, matmuls in bf16 (the frozen host's linear layers use bf16 copies of their fp32
         weights, made once for the block) and the output head in fp32; under fp32, unchanged.
         Gradients still reach adapters, whose factors stay fp32."""
-        if not (self.precision.generation_bf16 if generation else self.precision.bf16):
-            yield
-            return
-        with (autocast(self.device, self.precision), output_head_fp32(self.model),
-              frozen_weights_bf16(self.model)):
+        bf16 = self.precision.generation_bf16 if generation else self.precision.bf16
+        with run_in(self.model, "bf16" if bf16 else "fp32"):
             yield
 
     @property

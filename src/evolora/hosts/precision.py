@@ -204,14 +204,14 @@ def probe_decode(model, batch: int = 16, prompt: int = 24, steps: int = 5) -> fl
     caches = {}
     with torch.no_grad():
         for name in ("fp32", "bf16"):
-            with _host_autocast(model, device, name):
+            with run_in(model, name):
                 caches[name] = preallocated_cache(prompt + steps + 1)
                 model(input_ids=ids[:, :prompt], past_key_values=caches[name], use_cache=True,
                       logits_to_keep=1)
         best = {"fp32": float("inf"), "bf16": float("inf")}
         for _ in range(steps):
             for name in ("fp32", "bf16"):
-                with _host_autocast(model, device, name):
+                with run_in(model, name):
                     start = time.perf_counter()
                     model(input_ids=ids[:, prompt:], past_key_values=caches[name],
                           use_cache=True, logits_to_keep=1)
@@ -220,10 +220,15 @@ def probe_decode(model, batch: int = 16, prompt: int = 24, steps: int = 5) -> fl
 
 
 @contextmanager
-def _host_autocast(model, device, name: str) -> Iterator[None]:
+def run_in(model, precision: Precision | str) -> Iterator[None]:
+    """Inside the block, forwards of the frozen `model` run in `precision`: for bf16, autocast
+    with bf16 copies of the frozen linear weights (`frozen_weights_bf16`) and an fp32 output head
+    (`output_head_fp32`); for fp32, unchanged."""
+    name = precision.name if isinstance(precision, Precision) else precision
     if name != "bf16":
         yield
         return
+    device = next(model.parameters()).device
     with autocast(device, name), output_head_fp32(model), frozen_weights_bf16(model):
         yield
 
