@@ -17,9 +17,11 @@ adapters (they differ only in what they copy):
 `Routing.kernel_for` picks the one that copies less (the measurements behind this rule are in
 benchmarks/population_throughput.py, kernel sweep).
 
-Under bf16 autocast the host's own matmuls run in bf16 while the low-rank term stays in the
-factors' type (fp32): rank-r matmuls are too small to gain from bf16 (measured slower on CPU), and
-small ES perturbations of A and B are not rounded away. The term is added into the bf16 output.
+Under bf16 autocast the factors stay fp32 (the master copy) and the low-rank term runs in the base
+output's type (bf16), with one exception: one-token rows (a decode step) compute it in fp32, where
+rank-r bf16 matmuls of a few rows measured slower on CPU than fp32 ones; the fp32 term is then
+added into the bf16 output. (An fp32 term for many-token rows was measured ~10x slower: adding an
+fp32 tensor into a bf16 one in place takes a slow mixed-type path.)
 """
 
 from __future__ import annotations
@@ -137,9 +139,12 @@ class PopulationLinear(nn.Module):
         a = self._population.A[self.layer_name]
         b = self._population.B[self.layer_name]
         x3 = x.reshape(batch, -1, x.shape[-1])  # (B, T, in)
-        if x3.dtype != a.dtype:
-            x3 = x3.to(a.dtype)
         y3 = y.view(batch, -1, y.shape[-1])  # (B, T, out)
+        compute = a.dtype if x3.shape[1] == 1 else y.dtype  # see the module docstring
+        if x3.dtype != compute:
+            x3 = x3.to(compute)
+        if a.dtype != compute:
+            a, b = a.to(compute), b.to(compute)
         device_type = x.device.type
         exact = torch.autocast(device_type, enabled=False) if torch.is_autocast_enabled(
             device_type) else nullcontext()
