@@ -145,3 +145,16 @@ def test_a_recorded_precision_is_reused_without_a_probe(probe, llama_dir):
     assert host.precision.record() == recorded and probe.calls == 0
     with pytest.raises(EvoloraError, match="must name fp32 or bf16"):
         Precision.from_record({"precision": "fp16"})
+
+
+def test_cli_precision_option(llama_dir, tmp_path, capsys):
+    from evolora.cli import main
+
+    assert main(["host", "info", str(llama_dir), "--precision", "bf16"]) == 0
+    assert "bf16" in capsys.readouterr().out
+    out = tmp_path / "result.json"
+    assert main(["evaluate", "--host", str(llama_dir), "--grid", "easy", "--n", "1",
+                 "--max-new-tokens", "3", "--precision", "fp32", "--out", str(out)]) == 0
+    assert '"precision": "fp32"' in out.read_text()
+    assert main(["host", "info", str(llama_dir), "--precision", "half"]) == 2
+    assert "precision must be one of" in capsys.readouterr().err
