@@ -1,16 +1,20 @@
 """Throughput of 16 LoRA adapters served together: evolora's population against PEFT and bare.
 
-Claim (issue 5): on the same prompts and tokens, evolora's batched population (a) reaches at
-least 5x the tokens/s of PEFT switching adapters one after another (c), at least 2x PEFT's
-mixed-adapter batch (b), and at least 0.75x the bare host (d).
+Claim (issues 5 and 13): on the same prompts and tokens, evolora's batched population (a) reaches
+at least 5x the tokens/s of PEFT switching adapters one after another (c), at least 2x PEFT's
+mixed-adapter batch (b), and at least 0.75x the bare host (d) -- in fp32 and in bf16, every method
+in the same precision (bf16: `evolora.hosts.precision.run_in`, i.e. autocast with bf16 copies of
+the frozen weights and an fp32 output head; PEFT's adapters become bf16 too, the population's stay
+fp32).
 
 Workloads, each over 16 adapters x P prompts (rows grouped by adapter):
 - loglik: one forward over every row of ~32 tokens (what `Host.loglik` runs);
 - generate: greedy generation with a KV cache (prefill 16 tokens, then 32 new tokens per row).
-Methods alternate inside every repeat after a warm-up; the median of the repeats is reported.
-A kernel sweep (gather vs segmented, prefill and decode, batch 16-256) backs the kernel choice.
+Methods and precisions alternate inside every repeat after a warm-up; the median of the repeats
+is reported. Generation uses the host's own preallocated KV cache. A kernel sweep (gather vs
+segmented, prefill and decode, batch 16-256) backs the kernel choice.
 
-Run: python benchmarks/population_throughput.py [--quick] [--threads 2]
+Run: python benchmarks/population_throughput.py [--full] [--sweep] [--threads 1]
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import write_result
 
 from evolora.errors import EvoloraError
+from evolora.hosts.generation import preallocated_cache
+from evolora.hosts.precision import run_in
 from evolora.lora import LoRAPopulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,7 +93,7 @@ def make_peft(base, pop: LoRAPopulation):
             for i in range(N_ADAPTERS):
                 module.lora_A[f"a{i}"].weight.data.copy_(pop.A[name][i])
                 module.lora_B[f"a{i}"].weight.data.copy_(pop.B[name][i])
-    return peft_model.eval()
+    return peft_model.eval().requires_grad_(False)
 
 
 @torch.no_grad()
@@ -98,8 +104,9 @@ def forward(model, ids: torch.Tensor, **kwargs) -> torch.Tensor:
 
 @torch.no_grad()
 def greedy(model, ids: torch.Tensor, new_tokens: int, **kwargs) -> torch.Tensor:
-    """Greedy tokens [batch, new_tokens] with a KV cache (no early stop: fixed token count)."""
-    cache = DynamicCache()
+    """Greedy tokens [batch, new_tokens] with the host's preallocated KV cache (no early stop:
+    fixed token count)."""
+    cache = preallocated_cache(ids.shape[1] + new_tokens)
     step, out = ids, []
     for _ in range(new_tokens):
         logits = model(input_ids=step, past_key_values=cache, use_cache=True, logits_to_keep=1,
@@ -122,32 +129,45 @@ def timed(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[
     return times
 
 
-def methods(model, bare, peft_model, pop, prompts_per_adapter: int, run) -> dict:
-    """The four ways to serve 16 adapters on the same rows, as zero-argument callables."""
+def methods(model, bare, peft_model, pop, prompts_per_adapter: int, run, precision: str) -> dict:
+    """The four ways to serve 16 adapters on the same rows in `precision`, as zero-argument
+    callables."""
     ids = [i for i in range(N_ADAPTERS) for _ in range(prompts_per_adapter)]
     names = [f"a{i}" for i in ids]
 
     def population():
-        with pop.route(ids):
+        with run_in(model, precision), pop.route(ids):
             return run(model)
 
     def peft_switching():
         out = []
-        for i in range(N_ADAPTERS):
-            peft_model.set_adapter(f"a{i}")
-            rows = slice(i * prompts_per_adapter, (i + 1) * prompts_per_adapter)
-            out.append(run(peft_model, rows=rows))
+        with run_in(peft_model, precision):
+            for i in range(N_ADAPTERS):
+                peft_model.set_adapter(f"a{i}")
+                rows = slice(i * prompts_per_adapter, (i + 1) * prompts_per_adapter)
+                out.append(run(peft_model, rows=rows))
         return out
+
+    def peft_mixed():
+        with run_in(peft_model, precision):
+            return run(peft_model, adapter_names=names)
+
+    def bare_host():
+        with run_in(bare, precision):
+            return run(bare)
 
     return {
         "(a) population": population,
-        "(b) PEFT mixed batch": lambda: run(peft_model, adapter_names=names),
+        "(b) PEFT mixed batch": peft_mixed,
         "(c) PEFT switching": peft_switching,
-        "(d) bare": lambda: run(bare),
+        "(d) bare": bare_host,
     }
 
 
-def measure_model(label: str, model, workloads: list[tuple], repeats: int, rows: list) -> dict:
+def measure_model(label: str, model, workloads: list[tuple], repeats: int, rows: list,
+                  precisions: list[str], speedups: list[str]) -> dict:
+    """Time the four methods on every workload in every precision; append table rows."""
+    mine_names = ["(a) population", "(b) PEFT mixed batch", "(c) PEFT switching", "(d) bare"]
     bare = copy.deepcopy(model)
     pop = make_population(model)
     peft_model = make_peft(copy.deepcopy(bare), pop)
@@ -164,29 +184,43 @@ def measure_model(label: str, model, workloads: list[tuple], repeats: int, rows:
                 return greedy(m, _tokens[rows], _new, **kwargs)
             return forward(m, _tokens[rows], **kwargs)
 
-        fns = methods(model, bare, peft_model, pop, prompts_per_adapter, run)
-        check = _agreement(fns)
-        seconds = timed(fns, repeats)
+        fns, checks = {}, {}
+        for precision in precisions:
+            mine = methods(model, bare, peft_model, pop, prompts_per_adapter, run, precision)
+            checks[precision] = _agreement(mine)
+            fns.update({(precision, name): fn for name, fn in mine.items()})
+        seconds = timed(fns, repeats)  # every method in every precision, alternating
         counted = batch * (new_tokens or prompt_len)
-        tps = {name: counted / statistics.median(s) for name, s in seconds.items()}
-        # Each ratio is the median over repeats of the ratio within a repeat (methods run back to
-        # back), which cancels most of the drift of a shared machine; the range shows what is left.
-        mine = seconds["(a) population"]
-        ratios, spread = {}, {}
-        for target, other in zip(TARGETS, ["(c) PEFT switching", "(b) PEFT mixed batch",
-                                           "(d) bare"], strict=True):
-            per_repeat = [o / a for o, a in zip(seconds[other], mine, strict=True)]
-            ratios[target] = statistics.median(per_repeat)
-            spread[target] = (min(per_repeat), max(per_repeat))
-        key = f"{label} | {workload} | {batch}"
-        figures[key] = {"batch": batch, "prompt_tokens": prompt_len, "new_tokens": new_tokens,
-                        "tokens_per_s": tps, "seconds": seconds, "ratios": ratios,
-                        "ratio_range": spread, "agreement_a_b": check}
-        rows.append(f"| {label} | {workload} | {batch} | " + " | ".join(
-            f"{tps[m]:,.0f}" for m in tps) + " | " + " | ".join(
-            f"{ratios[k]:.2f}x {'✓' if ratios[k] >= TARGETS[k] else '✗'} "
-            f"({spread[k][0]:.2f}–{spread[k][1]:.2f})" for k in TARGETS) + " |")
-        print(rows[-1], flush=True)
+        for precision in precisions:
+            times = {name: seconds[(p, name)] for p, name in seconds if p == precision}
+            tps = {name: counted / statistics.median(s) for name, s in times.items()}
+            # Each ratio is the median over repeats of the ratio within a repeat (methods run back
+            # to back), which cancels most of the drift of a shared machine; the range shows the
+            # rest.
+            mine = times["(a) population"]
+            ratios, spread = {}, {}
+            for target, other in zip(TARGETS, ["(c) PEFT switching", "(b) PEFT mixed batch",
+                                               "(d) bare"], strict=True):
+                per_repeat = [o / a for o, a in zip(times[other], mine, strict=True)]
+                ratios[target] = statistics.median(per_repeat)
+                spread[target] = (min(per_repeat), max(per_repeat))
+            key = f"{label} | {workload} | {batch} | {precision}"
+            figures[key] = {"batch": batch, "prompt_tokens": prompt_len, "new_tokens": new_tokens,
+                            "precision": precision, "tokens_per_s": tps, "seconds": times,
+                            "ratios": ratios, "ratio_range": spread,
+                            "agreement_a_b": checks[precision]}
+            rows.append(f"| {label} | {workload} | {batch} | {precision} | " + " | ".join(
+                f"{tps[m]:,.0f}" for m in tps) + " | " + " | ".join(
+                f"{ratios[k]:.2f}x {'✓' if ratios[k] >= TARGETS[k] else '✗'} "
+                f"({spread[k][0]:.2f}–{spread[k][1]:.2f})" for k in TARGETS) + " |")
+            print(rows[-1], flush=True)
+        if len(precisions) == 2:
+            speedup = {name: statistics.median(
+                a / b for a, b in zip(seconds[("fp32", name)], seconds[("bf16", name)],
+                                      strict=True)) for name in mine_names}
+            figures[f"{label} | {workload} | {batch} | bf16 speed-up"] = speedup
+            speedups.append(f"| {label} | {workload} | {batch} | " + " | ".join(
+                f"{speedup[m]:.2f}x" for m in mine_names) + " |")
     pop.detach()
     return figures
 
@@ -254,9 +288,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: the 2 shared cores are usually busy)")
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per method (>= 5)")
-    parser.add_argument("--quick", action="store_true", help="builtin-size model only, no sweep")
-    parser.add_argument("--no-sweep", action="store_true", help="skip the kernel sweep")
+    parser.add_argument("--full", action="store_true", help="also a hidden-512 x 8-layer Llama")
+    parser.add_argument("--sweep", action="store_true", help="also the kernel sweep")
     parser.add_argument("--sweep-only", action="store_true", help="only the kernel sweep")
+    parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
+                        choices=["fp32", "bf16"], help="precisions compared side by side")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -267,21 +303,29 @@ def main() -> None:
         return
     models = [(builtin_label, builtin, [("loglik", 4, 32, 0), ("loglik", 8, 32, 0),
                                         ("generate", 4, 16, 32)])]
-    if not args.quick:
+    if args.full:
         big = random_llama(512, 1376, 8, 8, vocab=1536)
         models.append(("Llama h512 x 8 layers", big, [("loglik", 4, 32, 0),
                                                        ("generate", 4, 16, 32)]))
-    header = ("| model | workload | rows | (a) population tok/s | (b) PEFT mixed tok/s | "
+    header = ("| model | workload | rows | precision | (a) population tok/s | "
+              "(b) PEFT mixed tok/s | "
               "(c) PEFT switching tok/s | (d) bare tok/s | (a)/(c) ≥ 5 | (a)/(b) ≥ 2 | "
-              "(a)/(d) ≥ 0.75 |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "(a)/(d) ≥ 0.75 |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     rows: list[str] = []
+    speedups: list[str] = []
     print(header)
     figures = {"threads": args.threads, "repeats": args.repeats, "adapters": N_ADAPTERS,
                "rank": RANK, "throughput": {}}
     for label, model, workloads in models:
-        figures["throughput"].update(measure_model(label, model, workloads, args.repeats, rows))
+        figures["throughput"].update(measure_model(label, model, workloads, args.repeats, rows,
+                                                   args.precisions, speedups))
     table = header + "\n" + "\n".join(rows)
-    if not args.quick and not args.no_sweep:
+    if speedups:
+        table += ("\n\nbf16 speed-up of each method (fp32 time / bf16 time, median of per-repeat "
+                  "ratios):\n\n| model | workload | rows | (a) population | (b) PEFT mixed | "
+                  "(c) PEFT switching | (d) bare |\n|---|---|---:|---:|---:|---:|---:|\n"
+                  + "\n".join(speedups))
+    if args.sweep:
         sweep_rows: list[str] = []
         sweep_header = (f"\nKernel sweep on the {builtin_label} (16 adapters, ms per forward, "
                         "median):\n\n| phase | layout | rows | gather ms | segmented ms | faster |"
@@ -290,11 +334,14 @@ def main() -> None:
         figures["kernel_sweep"] = kernel_sweep(builtin, args.repeats, sweep_rows)
         table += "\n" + sweep_header + "\n" + "\n".join(sweep_rows)
     note = (f"\n\n16 adapters (rank {RANK}, all 7 projections), the same prompts for every adapter,"
-            f" {args.threads} torch threads, {args.repeats} alternating repeats after a warm-up: "
-            "tokens/s from the median time, ratios as the median of per-repeat ratios (range in "
-            "brackets). loglik = one forward over all rows (tokens/s counts every input token); "
-            "generate = greedy with a KV cache, 32 new tokens per row (tokens/s counts new "
-            "tokens). (c) runs each adapter's rows alone after `set_adapter`.")
+            f" {args.threads} torch threads, {args.repeats} alternating repeats after a warm-up "
+            "(methods and precisions alternate inside each repeat): tokens/s from the median "
+            "time, ratios as the median of per-repeat ratios (range in brackets). loglik = one "
+            "forward over all rows (tokens/s counts every input token); generate = greedy with "
+            "the host's preallocated KV cache, 32 new tokens per row (tokens/s counts new "
+            "tokens). (c) runs each adapter's rows alone after `set_adapter`. Measured on 2 cores "
+            "shared with other work (load average well above 2): absolute tokens/s are low and "
+            "noisy, the ratios are what holds.")
     write_result("population_throughput", figures, table + note)
 
 

@@ -93,7 +93,7 @@ def run_command(
         cfg = run.config(EcologyConfig)
         if generations is not None:
             cfg = cfg.model_copy(update={"generations": generations})
-        host = load_host(cfg.host, device or cfg.device)
+        host = load_host(cfg.host, device or cfg.device, cfg.precision)
         ecology = Ecology.resume(cfg, host, run)
         console.print(f"Resuming [bold]{run.path}[/bold] after generation {ecology.generation}.")
     else:
@@ -103,7 +103,7 @@ def run_command(
         if learning is not None:
             data["learning"]["rules"] = [r.strip() for r in learning.split(",") if r.strip()]
         cfg = validate_config(data, EcologyConfig, source="the command line")
-        host = load_host(cfg.host, device or cfg.device)
+        host = load_host(cfg.host, device or cfg.device, cfg.precision)
         run = RunDir.create(output, cfg, name="ecology")
         ecology = Ecology.start(cfg, host, run)
         console.print(f"Writing the run to [bold]{run.path}[/bold] (host: {host!r}).")
@@ -239,7 +239,7 @@ def export_command(
     console = Console()
     folder = RunDir.open(run)
     cfg = folder.config(EcologyConfig)
-    host = load_host(cfg.host, device or cfg.device)
+    host = load_host(cfg.host, device or cfg.device, cfg.precision)
     ecology = Ecology.resume(cfg, host, folder)
     try:
         slot, what = MERGED_SLOT, "the colony's merged adapter"

@@ -310,6 +310,9 @@ class EcologyConfig(_Section):
     seed: int = 0
     host: str = "builtin"
     device: str | None = None
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "fp32", description="host precision; auto: bf16 autocast where a start-up probe shows it "
+        "faster (evolora.hosts.precision)")
     generations: int = Field(40, ge=1)
     population: PopulationConfig = PopulationConfig()
     lora: LoRAConfig = LoRAConfig()

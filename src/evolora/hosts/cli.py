@@ -11,6 +11,8 @@ from rich.console import Console
 from evolora.errors import EvoloraError
 
 console = Console()
+PRECISION_HELP = ("auto (bf16 where a start-up probe shows it faster), fp32 or bf16 "
+                  "(bf16 autocast; weights stay fp32).")
 
 host_app = typer.Typer(
     name="host", help="Inspect and train host language models.", no_args_is_help=True
@@ -21,11 +23,13 @@ host_app = typer.Typer(
 def info_command(
     spec: str = typer.Argument("builtin", help="'builtin', a model folder, or 'org/name' (cache)."),
     device: str = typer.Option(None, help="Torch device (default: cuda when available)."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
-    """Show a host's architecture, parameter count, vocabulary, context window and device."""
+    """Show a host's architecture, parameter count, vocabulary, context window, device and the
+    precision it runs in."""
     from evolora.hosts import load_host
 
-    host = load_host(spec, device=device)
+    host = load_host(spec, device=device, precision=precision)
     config = host.model.config
     rows = {
         "spec": spec,
@@ -37,6 +41,8 @@ def info_command(
         "context window": host.context or "unbounded",
         "dtype": str(host.model.dtype).replace("torch.", ""),
         "device": str(host.device),
+        "precision": host.precision.label,
+        "why": host.precision.reason,
     }
     for key, value in rows.items():
         console.print(f"[bold]{key:>15}[/bold]  {value}")
@@ -70,6 +76,7 @@ def evaluate_command(
     batch_size: int = typer.Option(64, min=1, help="Prompts per generation micro-batch."),
     device: str = typer.Option(None, help="Torch device (default: cuda when available)."),
     out: Path = typer.Option(None, help="Write the result as JSON to this file."),
+    precision: str = typer.Option("auto", help=PRECISION_HELP),
 ) -> None:
     """Score a host's greedy completions per family x difficulty; print a table, write JSON."""
     from evolora.hosts import load_host
@@ -84,13 +91,14 @@ def evaluate_command(
         examples = load_dataset(dataset)[:n]
         if not examples:
             raise EvoloraError(f"Dataset '{dataset}' holds no examples.")
-    loaded = load_host(host, device=device)
+    loaded = load_host(host, device=device, precision=precision)
     with console.status(f"generating {len(examples)} completions"):
         result = evaluate(loaded, examples, max_new_tokens=max_new_tokens, batch_size=batch_size)
     result.update(
         {
             "source": {"grid": grid, "dataset": dataset, "split": split if grid else None},
             "seed": seed,
+            **loaded.precision.record(),
         }
     )
     console.print(accuracy_table(result))

@@ -9,9 +9,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 
 import torch
 from transformers import DynamicCache, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.cache_utils import DynamicLayer
 
 
 def context_window(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int | None:
@@ -106,6 +108,41 @@ class StopChecker:
         return text[:end]
 
 
+class _PreallocatedLayer(DynamicLayer):
+    """A cache layer whose keys and values live in a buffer sized for the whole generation: a
+    decode step writes one column instead of copying the cache (`DynamicLayer` concatenates,
+    which made the copies grow with the square of the length and dominate generation time)."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+        self.length = 0
+
+    def update(self, key_states, value_states, *args, **kwargs):
+        end = self.length + key_states.shape[-2]
+        if end > self.capacity:  # beyond the planned length: fall back to concatenation
+            return super().update(key_states, value_states, *args, **kwargs)
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            batch, heads, _, dim = key_states.shape
+            self._keys = key_states.new_empty(batch, heads, self.capacity, dim)
+            self._values = value_states.new_empty(
+                batch, heads, self.capacity, value_states.shape[-1]
+            )
+        self._keys[:, :, self.length : end] = key_states
+        self._values[:, :, self.length : end] = value_states
+        self.length = end
+        self.keys, self.values = self._keys[:, :, :end], self._values[:, :, :end]
+        return self.keys, self.values
+
+
+def preallocated_cache(capacity: int) -> DynamicCache:
+    """A `DynamicCache` whose layers hold up to `capacity` positions without copying."""
+    cache = DynamicCache()
+    cache.layer_class_to_replicate = partial(_PreallocatedLayer, capacity)
+    return cache
+
+
 def _next_tokens(
     logits: torch.Tensor, temperature: float, generator: torch.Generator | None
 ) -> torch.Tensor:
@@ -136,17 +173,19 @@ def generate_batch(
     """
     device = model.device
     ids, mask, positions = left_pad(seqs, pad_id, device)
-    batch = len(seqs)
+    batch, width = ids.shape
     generated: list[list[int]] = [[] for _ in range(batch)]
     active = list(range(batch))
     done = torch.zeros(batch, dtype=torch.bool, device=device)
-    cache = DynamicCache() if use_cache else None
-    step_ids, step_pos = ids, positions
+    cache = preallocated_cache(width + max_new_tokens) if use_cache else None
+    # The mask of every step is a prefix of one mask allocated up front (the new columns are 1).
+    full_mask = torch.cat([mask, mask.new_ones(batch, max_new_tokens)], dim=1)
+    step_ids, step_pos, last_pos = ids, positions, positions[:, -1:]
     with route if route is not None else nullcontext():
-        for _ in range(max_new_tokens):
+        for step in range(max_new_tokens):
             out = model(
                 input_ids=step_ids,
-                attention_mask=mask,
+                attention_mask=full_mask[:, : width + step],
                 position_ids=step_pos,
                 past_key_values=cache,
                 use_cache=use_cache,
@@ -169,13 +208,12 @@ def generate_batch(
             if finished:
                 done[list(finished)] = True
             token = token.masked_fill(done, pad_id)
-            mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
-            next_pos = positions[:, -1:] + 1
-            positions = torch.cat([positions, next_pos], dim=1)
+            last_pos = last_pos + 1
             if use_cache:
-                step_ids, step_pos = token[:, None], next_pos
+                step_ids, step_pos = token[:, None], last_pos
             else:
                 ids = torch.cat([ids, token[:, None]], dim=1)
+                positions = torch.cat([positions, last_pos], dim=1)
                 step_ids, step_pos = ids, positions
     return generated
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -17,15 +18,29 @@ from evolora.hosts.generation import (
     loglik_batch,
     truncate_left,
 )
+from evolora.hosts.precision import (
+    Precision,
+    resolve_precision,
+    run_in,
+    with_generation_probe,
+)
 
 DEFAULT_BATCH = 64
 
 
 class Host:
-    """A frozen (eval, no grad) causal LM plus tokenizer (left padding, with a pad token)."""
+    """A frozen (eval, no grad) causal LM plus tokenizer (left padding, with a pad token).
+
+    `precision` is a resolved `Precision` or "auto" / "fp32" / "bf16" (resolved here, see
+    precision.py); generation and scoring run inside `autocast()`.
+    """
 
     def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        name: str,
+        precision: Precision | str = "fp32",
     ) -> None:
         model.eval()
         model.requires_grad_(False)
@@ -41,6 +56,9 @@ class Host:
         self.tokenizer = tokenizer
         self.name = name
         self.device: torch.device = model.device
+        if not isinstance(precision, Precision):
+            precision = with_generation_probe(resolve_precision(precision, self.device), model)
+        self.precision: Precision = precision
         self.context = context_window(model, tokenizer)
         self.eos_ids = self._eos_ids()
         self._checkers: dict[tuple[str, ...], StopChecker] = {}
@@ -51,6 +69,16 @@ class Host:
         extra = getattr(config, "eos_token_id", None) if config is not None else None
         ids.update(extra if isinstance(extra, list) else [extra])
         return {i for i in ids if i is not None}
+
+    @contextmanager
+    def autocast(self, generation: bool = False) -> Iterator[None]:
+        """Run the forwards inside in this host's precision (`generation`: its decoding precision):
+        under bf16, matmuls in bf16 (the frozen host's linear layers use bf16 copies of their fp32
+        weights, made once for the block) and the output head in fp32; under fp32, unchanged.
+        Gradients still reach adapters, whose factors stay fp32."""
+        bf16 = self.precision.generation_bf16 if generation else self.precision.bf16
+        with run_in(self.model, "bf16" if bf16 else "fp32"):
+            yield
 
     @property
     def n_params(self) -> int:
@@ -94,27 +122,28 @@ class Host:
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
         size = batch_size or DEFAULT_BATCH
         outputs: list[str] = [""] * len(prompts)
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            route = adapters.route(ids[rows]) if adapters is not None else None
-            new = generate_batch(
-                self.model,
-                [seqs[i] for i in rows],
-                self.tokenizer.pad_token_id,
-                self.eos_ids,
-                checker,
-                max_new_tokens,
-                temperature,
-                generator,
-                route,
-                use_cache,
-                self.context,
-            )
-            texts = self.tokenizer.batch_decode(
-                new, skip_special_tokens=True, clean_up_tokenization_spaces=False
-            )
-            for i, text in zip(rows, texts, strict=True):
-                outputs[i] = checker.cut(text)
+        with self.autocast(generation=True):  # once per call: bf16 weight copies made once
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
+                route = adapters.route(ids[rows]) if adapters is not None else None
+                new = generate_batch(
+                    self.model,
+                    [seqs[i] for i in rows],
+                    self.tokenizer.pad_token_id,
+                    self.eos_ids,
+                    checker,
+                    max_new_tokens,
+                    temperature,
+                    generator,
+                    route,
+                    use_cache,
+                    self.context,
+                )
+                texts = self.tokenizer.batch_decode(
+                    new, skip_special_tokens=True, clean_up_tokenization_spaces=False
+                )
+                for i, text in zip(rows, texts, strict=True):
+                    outputs[i] = checker.cut(text)
         return outputs
 
     def loglik(
@@ -146,18 +175,20 @@ class Host:
         order = sorted(range(len(heads)), key=lambda i: -(len(heads[i]) + len(tails[i])))
         size = batch_size or DEFAULT_BATCH
         result = torch.zeros(len(prompts), dtype=torch.float32)
-        for start in range(0, len(order), size):
-            rows = order[start : start + size]
-            route = adapters.route(ids[rows]) if adapters is not None else None
-            result[rows] = loglik_batch(
-                self.model,
-                [heads[i] for i in rows],
-                [tails[i] for i in rows],
-                self.tokenizer.pad_token_id,
-                route,
-            )
+        with self.autocast():  # once per call: bf16 weight copies are made once
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
+                route = adapters.route(ids[rows]) if adapters is not None else None
+                result[rows] = loglik_batch(
+                    self.model,
+                    [heads[i] for i in rows],
+                    [tails[i] for i in rows],
+                    self.tokenizer.pad_token_id,
+                    route,
+                )
         return result
 
     def __repr__(self) -> str:
         arch = type(self.model).__name__
-        return f"Host({self.name!r}, {arch}, {self.n_params:,} params, {self.device})"
+        return (f"Host({self.name!r}, {arch}, {self.n_params:,} params, {self.device}, "
+                f"{self.precision.label})")

@@ -144,13 +144,18 @@ def _first_line(problem: Exception) -> str:
     return text[0] if text else type(problem).__name__
 
 
-def load_host(spec: str = "builtin", device: str | None = None):
-    """A frozen `Host` from 'builtin', a local HF model folder, or 'org/name' in the HF cache."""
+def load_host(spec: str = "builtin", device: str | None = None, precision="fp32"):
+    """A frozen `Host` from 'builtin', a local HF model folder, or 'org/name' in the HF cache,
+    running in `precision`: "fp32" (default, exact and the same on every machine), "bf16",
+    "auto" (bf16 where the start-up probe shows it pays; see precision.py), or a `Precision`
+    recorded by an earlier run (used as is)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from evolora.hosts.host import Host
+    from evolora.hosts.precision import check_precision
 
+    check_precision(precision)
     folder = resolve_spec(spec)
     check_folder(folder)
     target = pick_device(device)
@@ -168,4 +173,4 @@ def load_host(spec: str = "builtin", device: str | None = None):
         raise EvoloraError(
             f"The model in {folder} could not be loaded ({_first_line(problem)})."
         ) from None
-    return Host(model.to(target), tokenizer, name=spec)
+    return Host(model.to(target), tokenizer, name=spec, precision=precision)

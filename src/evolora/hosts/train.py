@@ -18,6 +18,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from evolora.hosts.corpus import MixtureBatches, sample_task_examples, shakespeare_texts, task_line
 from evolora.hosts.loading import quiet_transformers
+from evolora.hosts.precision import autocast, resolve_precision
 from evolora.hosts.tokenizer import train_tokenizer
 from evolora.hosts.train_config import HostTrainConfig, ModelShape
 from evolora.telemetry import Progress, RunDir
@@ -141,6 +142,9 @@ def train_host(
     batches = MixtureBatches(config.data, tokenizer, texts, config.seed)
     model.train()
     optim = config.optim
+    device = next(model.parameters()).device
+    precision = resolve_precision(optim.precision, device)
+    console.print(f"precision: {precision.name} ({precision.reason})")
     with Progress(total=optim.steps, description="host train") as progress:
         progress.advance(step)
         while step < optim.steps:
@@ -148,7 +152,7 @@ def train_host(
             rows, weights = batches.batch(step, optim.batch_size)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=optim.autocast_bf16):
+            with autocast(device, precision):
                 logits = model(input_ids=rows[:, :-1]).logits
             loss = weighted_loss(logits, rows[:, 1:], weights[:, 1:])
             loss.backward()
@@ -178,7 +182,8 @@ def train_host(
     with quiet_transformers():
         model.save_pretrained(export)
     tokenizer.save_pretrained(export)
-    summary = {"step": step, "tokens_seen": tokens_seen, "wall_seconds": round(elapsed, 1)}
+    summary = {"step": step, "tokens_seen": tokens_seen, "wall_seconds": round(elapsed, 1),
+               **precision.record()}
     run.stream("summary").append(summary)
     run.close()
     console.print(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -83,7 +85,9 @@ class OptimSpec(BaseModel):
     warmup_steps: int = Field(30, ge=0)
     weight_decay: float = Field(0.1, ge=0)
     grad_clip: float = Field(1.0, gt=0)
-    autocast_bf16: bool = Field(False, description="bf16 autocast (only pays where bf16 is fast)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast where the start-up probe shows it faster; "
+        "weights and AdamW state stay fp32 either way")
     checkpoint_every: int = Field(50, ge=1)
 
 

@@ -16,14 +16,22 @@ adapters (they differ only in what they copy):
 
 `Routing.kernel_for` picks the one that copies less (the measurements behind this rule are in
 benchmarks/population_throughput.py, kernel sweep).
+
+Under bf16 autocast the factors stay fp32 (the master copy) and the low-rank term runs in the base
+output's type (bf16), with one exception: one-token rows (a decode step) compute it in fp32, where
+rank-r bf16 matmuls of a few rows measured slower on CPU than fp32 ones; the fp32 term is then
+added into the bf16 output. (An fp32 term for many-token rows was measured ~10x slower: adding an
+fp32 tensor into a bf16 one in place takes a slow mixed-type path.)
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional
 
 from evolora.errors import EvoloraError
 
@@ -96,6 +104,7 @@ class PopulationLinear(nn.Module):
         super().__init__()
         self.base = base
         self.layer_name = name
+        self._plain = type(base) is nn.Linear  # its forward is exactly functional.linear
         object.__setattr__(self, "_population", population)  # not a submodule, not in state_dict
 
     # Code that inspects a projection (dtype checks, shapes) still sees the original Linear.
@@ -117,7 +126,8 @@ class PopulationLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         routing: Routing | None = self._population._routing
-        y = self.base(x)
+        base = self.base
+        y = functional.linear(x, base.weight, base.bias) if self._plain else base(x)
         if routing is None or not routing.active:
             return y
         batch = routing.ids.shape[0]
@@ -126,16 +136,25 @@ class PopulationLinear(nn.Module):
                 f"Layer {self.layer_name} got a batch of {x.shape[0] if x.dim() else 0} rows but "
                 f"the population is routed with {batch} adapter ids; route exactly one id per row."
             )
-        a = self._population.A[self.layer_name].to(x.dtype)
-        b = self._population.B[self.layer_name].to(x.dtype)
+        a = self._population.A[self.layer_name]
+        b = self._population.B[self.layer_name]
         x3 = x.reshape(batch, -1, x.shape[-1])  # (B, T, in)
         y3 = y.view(batch, -1, y.shape[-1])  # (B, T, out)
-        if torch.is_grad_enabled():  # out of place, so autograd can see it
-            return _gather(x3, y3, a, b, routing, inplace=False).view_as(y)
-        if routing.kernel_for(x3.shape[1]) == "segmented":
-            _segmented(x3, y3, a, b, routing)
-        else:
-            _gather(x3, y3, a, b, routing, inplace=True)
+        compute = a.dtype if x3.shape[1] == 1 else y.dtype  # see the module docstring
+        if x3.dtype != compute:
+            x3 = x3.to(compute)
+        if a.dtype != compute:
+            a, b = a.to(compute), b.to(compute)
+        device_type = x.device.type
+        exact = torch.autocast(device_type, enabled=False) if torch.is_autocast_enabled(
+            device_type) else nullcontext()
+        with exact:
+            if torch.is_grad_enabled():  # out of place, so autograd can see it
+                return _gather(x3, y3, a, b, routing, inplace=False).view_as(y)
+            if routing.kernel_for(x3.shape[1]) == "segmented":
+                _segmented(x3, y3, a, b, routing)
+            else:
+                _gather(x3, y3, a, b, routing, inplace=True)
         return y
 
     def extra_repr(self) -> str:
@@ -147,6 +166,9 @@ def _gather(x3, y3, a, b, routing: Routing, inplace: bool) -> torch.Tensor:
     a_rows = a.index_select(0, routing.safe_ids)  # (B, r, in)
     h = torch.bmm(x3, a_rows.transpose(1, 2)) * routing.row_scale.to(x3.dtype)  # (B, T, r)
     b_rows = b.index_select(0, routing.safe_ids).transpose(1, 2)  # (B, r, out)
+    if y3.dtype != h.dtype:  # bf16 output, fp32 term: add the term, cast into the output type
+        delta = torch.bmm(h, b_rows)
+        return y3.add_(delta) if inplace else y3 + delta.to(y3.dtype)
     return y3.baddbmm_(h, b_rows) if inplace else torch.baddbmm(y3, h, b_rows)
 
 
@@ -160,7 +182,7 @@ def _segmented(x3, y3, a, b, routing: Routing) -> None:
         lo, hi = routing.block
         h = torch.bmm(x3[lo:hi].reshape(segments, -1, d_in), a.transpose(1, 2))  # (S, G*T, r)
         y_view = y3[lo:hi].view(segments, -1, d_out)
-        if tokens == 1:  # decode: a separate add measured faster than accumulating in the bmm
+        if tokens == 1 or y3.dtype != h.dtype:  # decode: a separate add measured faster
             y_view.add_(torch.bmm(h, b.transpose(1, 2)), alpha=routing.scale)
         else:
             y_view.baddbmm_(h * routing.scale, b.transpose(1, 2))
@@ -170,4 +192,4 @@ def _segmented(x3, y3, a, b, routing: Routing) -> None:
     h = torch.bmm(xs, a.transpose(1, 2)).view(segments, width, tokens, -1)  # (S, G, T, r)
     h = (h * routing.slot_scale.to(x3.dtype)).view(segments, width * tokens, -1)
     delta = torch.bmm(h, b.transpose(1, 2))  # (S, G*T, out)
-    y3.index_add_(0, rows, delta.view(segments * width, tokens, d_out))
+    y3.index_add_(0, rows, delta.view(segments * width, tokens, d_out).to(y3.dtype))

@@ -1,0 +1,295 @@
+"""The precision policy: fp32, or bf16 autocast where it pays on the device at hand.
+
+`resolve_precision("auto", device)` picks bf16 only where it is both fast and sound: on cuda when
+the device supports bf16 (compute capability 8.0 and newer); on cpu when a short start-up probe
+(a few alternating fp32 / bf16 matmuls, a few tens of milliseconds) measures bf16 at least
+`MIN_SPEEDUP` times faster and its product within `MAX_ERROR` of fp32's. Anywhere else, fp32.
+The probe runs once per device and process.
+
+bf16 here is autocast only (`autocast`): weights, optimizer state, ES noise and merges stay fp32;
+matmuls run in bf16. `output_head_fp32` keeps the output head (the logits) in fp32 inside that
+autocast, so greedy argmax and log-probabilities are not rounded to bf16's 8-bit mantissa.
+`frozen_weights_bf16` gives a frozen model's linear layers bf16 copies of their weights for the
+duration of a block: autocast would otherwise re-cast every weight at every call (it caches casts
+only of weights that require grad), which on CPU cost more than bf16 saves in a decode step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from evolora.errors import EvoloraError
+
+PrecisionName = Literal["auto", "fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+MIN_SPEEDUP = 1.3  # bf16 must beat fp32 by this factor on the probe to be chosen by "auto"
+MAX_ERROR = 0.02  # largest relative error of the probe's bf16 product against fp32's
+_PROBE_SHAPE = (512, 512, 512)  # (rows, in, out) of the probe matmul: ~0.27 GFLOP
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the start-up probe measured on one device."""
+
+    device: str
+    speedup: float  # fp32 seconds / bf16 seconds of the probe matmul (0: bf16 not usable)
+    error: float  # relative max error of the bf16 product against fp32 (inf: not measured)
+    note: str  # one sentence on what was measured
+
+
+@dataclass(frozen=True)
+class Precision:
+    """The precision a host runs in, and why it was chosen.
+
+    `name` applies to batched forwards (log-likelihood, training, the population's forward);
+    `generation` to token-by-token decoding, where tiny per-step matmuls can make bf16 slower
+    (see `probe_decode`). Both equal the request unless it is "auto".
+    """
+
+    name: Literal["fp32", "bf16"]
+    requested: str
+    reason: str
+    generation: Literal["fp32", "bf16"] | None = None  # None: same as `name`
+
+    @property
+    def bf16(self) -> bool:
+        """True when batched forwards run under bf16 autocast."""
+        return self.name == "bf16"
+
+    @property
+    def generation_bf16(self) -> bool:
+        """True when generation runs under bf16 autocast."""
+        return (self.generation or self.name) == "bf16"
+
+    @property
+    def label(self) -> str:
+        """E.g. "bf16", or "bf16 (generation fp32)" when the two differ."""
+        if self.generation in (None, self.name):
+            return self.name
+        return f"{self.name} (generation {self.generation})"
+
+    def record(self) -> dict[str, str]:
+        """A flat dict for run folders: the precisions used, the one requested and why."""
+        return {"precision": self.name, "precision_generation": self.generation or self.name,
+                "precision_requested": self.requested, "precision_reason": self.reason}
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> Precision:
+        """The precision a run recorded with `record()`, so a resumed run keeps it (no probe)."""
+        names = (record.get("precision"), record.get("precision_generation"))
+        if any(name not in ("fp32", "bf16") for name in names):
+            raise EvoloraError(
+                f"A recorded precision must name fp32 or bf16 for 'precision' and "
+                f"'precision_generation'; got {names}."
+            )
+        return cls(names[0], record.get("precision_requested", names[0]),
+                   record.get("precision_reason", "recorded by the run"), names[1])
+
+
+_probes: dict[str, Probe] = {}
+
+
+def check_precision(requested) -> str | Precision:
+    """`requested` if it is a known precision name or a `Precision`; else one clear EvoloraError."""
+    if not isinstance(requested, Precision) and requested not in PRECISIONS:
+        raise EvoloraError(
+            f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}."
+        )
+    return requested
+
+
+def resolve_precision(requested: str, device) -> Precision:
+    """The precision to run in on `device` for a requested "auto", "fp32" or "bf16"."""
+    import torch
+
+    check_precision(requested)
+    device = torch.device(device)
+    if requested == "fp32":
+        return Precision("fp32", requested, "fp32 was requested.")
+    if device.type not in ("cpu", "cuda"):
+        if requested == "bf16":
+            raise EvoloraError(f"precision bf16 is supported on cpu and cuda, not {device.type}.")
+        return Precision("fp32", requested, f"bf16 autocast is not used on {device.type}.")
+    probe = probe_bf16(device)
+    usable = probe.speedup >= MIN_SPEEDUP and probe.error <= MAX_ERROR
+    if requested == "bf16":
+        if probe.error > MAX_ERROR:  # wrong results are never acceptable, slow ones are the user's
+            raise EvoloraError(f"precision bf16 cannot run correctly on {device}: {probe.note}")
+        return Precision("bf16", requested, f"bf16 was requested; {probe.note}")
+    return Precision("bf16" if usable else "fp32", requested, probe.note)
+
+
+def probe_bf16(device) -> Probe:
+    """The probe's result for `device` (measured on first use, then remembered)."""
+    import torch
+
+    device = torch.device(device)
+    key = str(device)
+    if key not in _probes:
+        _probes[key] = _probe_cuda(device) if device.type == "cuda" else _probe_cpu(device)
+    return _probes[key]
+
+
+def _probe_cuda(device) -> Probe:
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(device)
+    if major >= 8 and torch.cuda.is_bf16_supported():
+        return Probe(str(device), float("inf"), 0.0,
+                     f"cuda capability {major}.{minor} has native bf16.")
+    return Probe(str(device), 0.0, 0.0,
+                 f"cuda capability {major}.{minor} has no native bf16 (needs 8.0 or newer).")
+
+
+def _probe_cpu(device) -> Probe:
+    """Alternating fp32 / bf16 matmuls of one shape; the best time of each decides."""
+    import torch
+
+    rows, d_in, d_out = _PROBE_SHAPE
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(rows, d_in, generator=gen).to(device)
+    w = torch.randn(d_out, d_in, generator=gen).to(device) / d_in**0.5
+    exact = x @ w.t()
+    x16, w16 = x.bfloat16(), w.bfloat16()
+    fast = x16 @ w16.t()  # warm-up (kernel creation), and the product whose error is checked
+    x16 @ w16.t()
+    error = float((fast.float() - exact).abs().max() / exact.abs().max())
+    fp32_best = bf16_best = float("inf")
+    for attempt in range(7):
+        start = time.perf_counter()
+        x @ w.t()
+        middle = time.perf_counter()
+        x16 @ w16.t()
+        end = time.perf_counter()
+        fp32_best, bf16_best = min(fp32_best, middle - start), min(bf16_best, end - middle)
+        if attempt >= 2 and bf16_best > 4 * fp32_best:  # emulated bf16: stop timing it
+            break
+    speedup = fp32_best / bf16_best
+    verdict = "chosen" if speedup >= MIN_SPEEDUP and error <= MAX_ERROR else "not chosen"
+    return Probe(str(device), speedup, error,
+                 f"probe: bf16 matmul {speedup:.2f}x fp32's speed, relative error {error:.1e} "
+                 f"(bf16 {verdict}: needs >= {MIN_SPEEDUP}x and <= {MAX_ERROR}).")
+
+
+def with_generation_probe(precision: Precision, model) -> Precision:
+    """`precision` with its generation part decided: for "auto" with bf16 forwards, bf16
+    generation only if `probe_decode` measures the model's own decode step faster in bf16."""
+    if precision.requested != "auto" or not precision.bf16:
+        return precision
+    device = next(model.parameters()).device
+    if device.type == "cuda":
+        return precision
+    speedup = probe_decode(model)
+    generation = "bf16" if speedup >= MIN_SPEEDUP else "fp32"
+    reason = (f"{precision.reason} Decode probe: a bf16 decode step of this host runs at "
+              f"{speedup:.2f}x fp32's speed, so generation runs in {generation}.")
+    return Precision(precision.name, precision.requested, reason, generation)
+
+
+def probe_decode(model, batch: int = 16, prompt: int = 24, steps: int = 5) -> float:
+    """fp32 seconds / bf16 seconds of one cached decode step of `model` (best of `steps`,
+    alternating), on random tokens."""
+    import torch
+
+    from evolora.hosts.generation import preallocated_cache
+
+    device = next(model.parameters()).device
+    vocab = model.get_input_embeddings().num_embeddings
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, vocab, (batch, prompt + 1), generator=gen).to(device)
+    caches = {}
+    with torch.no_grad():
+        for name in ("fp32", "bf16"):
+            with run_in(model, name):
+                caches[name] = preallocated_cache(prompt + steps + 1)
+                model(input_ids=ids[:, :prompt], past_key_values=caches[name], use_cache=True,
+                      logits_to_keep=1)
+        best = {"fp32": float("inf"), "bf16": float("inf")}
+        for _ in range(steps):
+            for name in ("fp32", "bf16"):
+                with run_in(model, name):
+                    start = time.perf_counter()
+                    model(input_ids=ids[:, prompt:], past_key_values=caches[name],
+                          use_cache=True, logits_to_keep=1)
+                    best[name] = min(best[name], time.perf_counter() - start)
+    return best["fp32"] / best["bf16"]
+
+
+@contextmanager
+def run_in(model, precision: Precision | str) -> Iterator[None]:
+    """Inside the block, forwards of the frozen `model` run in `precision`: for bf16, autocast
+    with bf16 copies of the frozen linear weights (`frozen_weights_bf16`) and an fp32 output head
+    (`output_head_fp32`); for fp32, unchanged."""
+    name = precision.name if isinstance(precision, Precision) else precision
+    if name != "bf16":
+        yield
+        return
+    device = next(model.parameters()).device
+    with autocast(device, name), output_head_fp32(model), frozen_weights_bf16(model):
+        yield
+
+
+def autocast(device, precision: Precision | str):
+    """A context running matmuls in bf16 when `precision` is bf16 (a no-op context for fp32)."""
+    import torch
+
+    name = precision.name if isinstance(precision, Precision) else precision
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=name == "bf16")
+
+
+@contextmanager
+def output_head_fp32(model) -> Iterator[None]:
+    """Inside the block, the model's output head runs in fp32 even under autocast."""
+    import torch
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:
+        yield
+        return
+    guards: list = []
+    device_type = head.weight.device.type
+
+    def before(_module, args):
+        guard = torch.autocast(device_type, enabled=False)
+        guard.__enter__()
+        guards.append(guard)
+        return tuple(a.to(head.weight.dtype) if torch.is_tensor(a) and a.is_floating_point()
+                     else a for a in args)
+
+    def after(_module, _args, _output):
+        if guards:
+            guards.pop().__exit__(None, None, None)
+
+    handles = [head.register_forward_pre_hook(before),
+               head.register_forward_hook(after, always_call=True)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@contextmanager
+def frozen_weights_bf16(model) -> Iterator[None]:
+    """Inside the block, every frozen Linear except the output head holds a bf16 copy of its
+    weight (cast once); the fp32 weights are put back, unchanged, when the block ends."""
+    import torch
+    from torch import nn
+
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    swapped: list[tuple[nn.Module, nn.Parameter]] = []
+    try:
+        for module in model.modules():
+            weight = getattr(module, "weight", None)
+            if (isinstance(module, nn.Linear) and module is not head and weight is not None
+                    and not weight.requires_grad and weight.dtype == torch.float32):
+                swapped.append((module, weight))
+                module.weight = nn.Parameter(weight.detach().bfloat16(), requires_grad=False)
+        yield
+    finally:
+        for module, weight in swapped:
+            module.weight = weight
