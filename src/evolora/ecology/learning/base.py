@@ -106,9 +106,11 @@ def example_tokens(host, examples: list[Example]) -> list[int]:
 
 def answer_logprobs(host, population, examples: list[Example], slots: list[int]) -> torch.Tensor:
     """Each example's mean per-token log-likelihood of its answer under its slot's adapter, on the
-    population's device, differentiable when gradients are on."""
+    population's device, differentiable when gradients are on (in the host's precision)."""
     heads = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
     tails = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
     lengths = torch.tensor([len(t) for t in tails], dtype=torch.float32, device=population.device)
     pad = host.tokenizer.pad_token_id
-    return target_logprobs(host.model, heads, tails, pad, population.route(slots)) / lengths
+    with host.autocast():  # the host's precision (bf16 autocast where it pays); factors stay fp32
+        total = target_logprobs(host.model, heads, tails, pad, population.route(slots))
+    return total / lengths
