@@ -7,6 +7,7 @@ Every `EvoloraError` becomes one red sentence and exit code 2; `--debug` shows t
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -68,6 +69,9 @@ def _register_groups() -> None:
 
     app.add_typer(host_app, name="host")
     app.command("evaluate")(evaluate_command)
+    from evolora.telemetry.dashboard.commands import dashboard_command
+
+    app.command("dashboard")(dashboard_command)
     for name, what, issue in [
         ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
@@ -84,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user errors into one red line with exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if not debug:
+        warnings.showwarning = _show_warning
     try:
         # Without standalone mode click returns (not raises) the code of a `typer.Exit(code)`.
         code = app(args=args, prog_name="evolora", standalone_mode=False)
@@ -106,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[red]{_one_line(str(problem))}[/red]", highlight=False, soft_wrap=True)
         return 2
     return code if isinstance(code, int) and not isinstance(code, bool) else 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one yellow line without the internal file and line it came from."""
+    err_console.print(
+        f"[yellow]warning: {_one_line(str(message))}[/yellow]", highlight=False, soft_wrap=True
+    )
 
 
 def _one_line(message: str) -> str:

@@ -53,8 +53,18 @@ def header() -> str:
 
 
 def run_command(
-    config: str = typer.Option(
-        "default", "--config", "-c", help="Preset name (default, relaxed, debug) or a YAML file."
+    config: str | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Preset name (default, relaxed, debug), or a YAML file laid over the default preset "
+        "(it need only hold what differs, e.g. `host: path/to/model`).",
+    ),
+    host: str | None = typer.Option(
+        None,
+        "--host",
+        help="The frozen host model: 'builtin', a local Hugging Face model folder, or a cached "
+        "'org/name' (overrides the config's host).",
     ),
     generations: int | None = typer.Option(
         None, "--generations", "-g", min=1, help="Override the number of generations."
@@ -77,40 +87,31 @@ def run_command(
     ),
 ) -> None:
     """Run the ecology: a LoRA colony on a frozen host earns, learns, reproduces and assimilates."""
-    from evolora.ecology.config import EcologyConfig
-    from evolora.ecology.loop import Ecology
-    from evolora.hosts import load_host
-    from evolora.telemetry.config_io import load_config, validate_config
     from evolora.telemetry.progress import Progress
-    from evolora.telemetry.rundir import RunDir
 
     console = Console()
     if resume is not None:
-        if learning is not None:
-            raise EvoloraError("--learning applies to new runs; a resumed run keeps its own mode.")
-        run = RunDir.open(resume)
-        cfg = run.config(EcologyConfig)
-        if generations is not None:
-            cfg = cfg.model_copy(update={"generations": generations})
-        host = load_host(cfg.host, device or cfg.device)
-        ecology = Ecology.resume(cfg, host, run)
+        given = [
+            flag
+            for flag, value in [
+                ("--config", config),
+                ("--host", host),
+                ("--seed", seed),
+                ("--learning", learning),
+            ]
+            if value is not None
+        ]
+        if given:
+            raise EvoloraError(
+                f"{', '.join(given)} applies to new runs; a resumed run keeps its own config "
+                "(only --generations and --device may change)."
+            )
+        ecology, run, cfg = resume_run(resume, generations, device)
         console.print(f"Resuming [bold]{run.path}[/bold] after generation {ecology.generation}.")
     else:
-        data = load_config(preset_path(config), EcologyConfig).model_dump()
-        overrides = {"generations": generations, "seed": seed}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        if learning is not None:
-            data["learning"]["mode"] = learning
-        cfg = validate_config(data, EcologyConfig, source="the command line")
-        host = load_host(cfg.host, device or cfg.device)
-        run = RunDir.create(output, cfg, name="ecology")
-        ecology = Ecology.start(cfg, host, run)
-        console.print(f"Writing the run to [bold]{run.path}[/bold] (host: {host!r}).")
-    if ecology.finished:
-        raise EvoloraError(
-            f"Run '{run.path}' already finished its {cfg.generations} generations; pass "
-            "--generations with a larger number to extend it."
-        )
+        cfg = new_config(config, host, generations, seed, learning)
+        ecology, run = start_run(cfg, output, device)
+        console.print(f"Writing the run to [bold]{run.path}[/bold] (host: {ecology.host!r}).")
     with Progress(cfg.generations, "ecology", console=console) as progress:
         progress.completed = ecology.generation
         console.print(header(), style="bold", highlight=False)
@@ -125,6 +126,110 @@ def run_command(
             )
     ecology.close()
     print_final(console, ecology, run.path)
+
+
+def new_config(
+    config: str | None,
+    host: str | None,
+    generations: int | None,
+    seed: int | None,
+    learning: str | None,
+):
+    """The validated config of a new run: a preset, or a YAML file over the default preset, then
+    the command line's overrides; a local host folder is stored as an absolute path."""
+    from evolora.ecology.config import EcologyConfig
+    from evolora.tasks.grid import TaskGrid
+    from evolora.telemetry.config_io import layered, read_yaml, validate_config
+
+    name = config or "default"
+    path = preset_path(name)
+    if not path.is_file():
+        raise EvoloraError(
+            f"Config '{name}' is neither a preset ({', '.join(PRESETS)}) nor an existing YAML file."
+        )
+    data = read_yaml(path)
+    if name not in PRESETS:
+        data = layered(read_yaml(preset_path("default")), data)
+    data = validate_config(data, EcologyConfig, source=str(path)).model_dump()
+    try:
+        TaskGrid(data["grid"]["families"], data["grid"]["difficulties"])
+    except EvoloraError as problem:
+        raise EvoloraError(f"{path}: field 'grid': {problem}") from None
+    overrides = {"generations": generations, "seed": seed, "host": host}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if learning is not None:
+        data["learning"]["mode"] = learning
+    if data["host"] != "builtin" and Path(data["host"]).expanduser().exists():
+        data["host"] = str(Path(data["host"]).expanduser().resolve())
+    return validate_config(data, EcologyConfig, source="the command line")
+
+
+def start_run(cfg, output: Path, device: str | None):
+    """Load the host, check the colony fits in memory, make and lock the run folder, and write
+    the generation-0 checkpoint; a failure before that checkpoint leaves no folder behind."""
+    from evolora.ecology.loop import Ecology
+    from evolora.hosts import load_host
+    from evolora.telemetry.rundir import RunDir
+
+    loaded = load_host(cfg.host, device or cfg.device)
+    check_colony_fits(cfg, loaded)
+    run = RunDir.create(output, cfg, name="ecology").lock()
+    try:
+        ecology = Ecology.start(cfg, loaded, run)
+        ecology.checkpoint()
+    except BaseException:
+        run.discard()
+        raise
+    return ecology, run
+
+
+def resume_run(path: Path, generations: int | None, device: str | None):
+    """Open and lock a run folder and continue it from its latest checkpoint; a new
+    `--generations` is written to its config.yaml."""
+    from evolora.ecology.config import EcologyConfig
+    from evolora.ecology.loop import Ecology
+    from evolora.hosts import load_host
+    from evolora.telemetry.rundir import RunDir
+
+    run = RunDir.open(path).lock()
+    try:
+        cfg = run.config(EcologyConfig)
+        if run.latest_checkpoint() is None:
+            raise EvoloraError(
+                f"Run '{run.path}' has no checkpoint to resume from: it stopped before writing "
+                "its generation-0 checkpoint; start a new run instead."
+            )
+        if generations is not None:
+            cfg = cfg.model_copy(update={"generations": generations})
+        ecology = Ecology.resume(cfg, load_host(cfg.host, device or cfg.device), run)
+        if ecology.finished:
+            raise EvoloraError(
+                f"Run '{run.path}' already finished {ecology.generation} generations; pass "
+                "--generations with a larger number to extend it."
+            )
+        run.save_config(cfg)
+    except BaseException:
+        run.close()
+        raise
+    return ecology, run, cfg
+
+
+def check_colony_fits(cfg, host) -> None:
+    """Refuse a config whose adapter slots (set by population.max) cannot fit on the device."""
+    from evolora.ecology.colony import Colony, adapter_population
+    from evolora.hosts.memory import check_fits
+
+    shapes_only = cfg.model_copy(update={"lora": cfg.lora.model_copy(update={"basis": "random"})})
+    probe = adapter_population(host, shapes_only, 0)
+    per_slot = sum(cfg.lora.rank * (d_in + d_out) for d_in, d_out in probe.layer_shapes.values())
+    probe.detach()
+    slots = Colony(cfg).slots_needed
+    check_fits(
+        4 * per_slot * slots,
+        host.device,
+        f"population.max={cfg.population.max} ({slots:,} adapter slots of {per_slot:,} numbers)",
+        "lower population.max (or learning.es.pairs)",
+    )
 
 
 def print_final(console: Console, ecology, path: Path) -> None:
@@ -158,7 +263,8 @@ def report_command(
     ),
 ) -> None:
     """Summarise a run: ROI, energy Gini, population, species, assimilation gates, accuracy."""
-    from evolora.ecology.report import compute, load_run, sections, write_plots
+    from evolora.ecology.report import compute, load_run, run_figures, sections, write_plots
+    from evolora.telemetry.dashboard.figures import plotly_figure
     from evolora.telemetry.report import print_sections, write_html
 
     console = Console()
@@ -178,6 +284,10 @@ def report_command(
             sections(report, images),
             subtitle=f"generation {report['run']['generation']} of "
             f"{report['run']['generations']}, host {report['run']['host']}",
+            figures=[
+                plotly_figure(name, title, panels)
+                for name, (title, panels) in run_figures(records).items()
+            ],
         )
         console.print(f"Wrote [bold]{page}[/bold]", highlight=False)
 

@@ -9,6 +9,9 @@ import typer
 from rich.console import Console
 
 from evolora.errors import EvoloraError
+from evolora.telemetry.atomic import check_output_file
+
+GRID_PER_CELL = 40  # evaluate's default examples per family x difficulty of a grid
 
 console = Console()
 
@@ -63,13 +66,19 @@ def evaluate_command(
     host: str = typer.Option("builtin", help="'builtin', a model folder, or 'org/name' (cache)."),
     grid: str = typer.Option(None, help="Named task grid (default, easy, medium, hard, a family)."),
     dataset: str = typer.Option(None, help="JSONL file or hf:NAME[:SPLIT] dataset."),
-    n: int = typer.Option(40, min=1, help="Examples per family x difficulty (grid) or in total."),
+    n: int = typer.Option(
+        None,
+        min=1,
+        help="Examples per family x difficulty of a grid (default 40), or the first N records of "
+        "a dataset (default: all of them).",
+    ),
     split: str = typer.Option("holdout", help="Grid split to draw from: holdout or train."),
     seed: int = typer.Option(0, help="Seed of the examples drawn from the grid."),
     max_new_tokens: int = typer.Option(96, min=1, help="Longest completion generated."),
     batch_size: int = typer.Option(64, min=1, help="Prompts per generation micro-batch."),
     device: str = typer.Option(None, help="Torch device (default: cuda when available)."),
     out: Path = typer.Option(None, help="Write the result as JSON to this file."),
+    force: bool = typer.Option(False, "--force", help="Replace the --out file if it exists."),
 ) -> None:
     """Score a host's greedy completions per family x difficulty; print a table, write JSON."""
     from evolora.hosts import load_host
@@ -78,8 +87,11 @@ def evaluate_command(
 
     if (grid is None) == (dataset is None):
         raise EvoloraError("Give exactly one of --grid NAME or --dataset PATH.")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        check_output_file(out, force)
     if grid is not None:
-        examples = grid_examples(grid, n, seed, split)
+        examples = grid_examples(grid, n or GRID_PER_CELL, seed, split)
     else:
         examples = load_dataset(dataset)[:n]
         if not examples:
@@ -95,6 +107,5 @@ def evaluate_command(
     )
     console.print(accuracy_table(result))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
         console.print(f"result written to {out}")

@@ -39,10 +39,33 @@ def pick_device(device: str | None = None):
 
     if device is not None:
         try:
-            return torch.device(device)
+            target = torch.device(device)
         except RuntimeError as problem:
             raise EvoloraError(f"device '{device}' is not a torch device ({problem}).") from None
+        check_available(target, device)
+        return target
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_available(target, asked: str) -> None:
+    """Raise an EvoloraError unless the accelerator `target` names exists on this machine."""
+    import torch
+
+    if target.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = "a CPU-only torch build" if torch.version.cuda is None else "no visible GPU"
+            raise EvoloraError(
+                f"device '{asked}' needs CUDA, which this machine lacks ({build}); use "
+                "--device cpu or leave the device unset."
+            )
+        if target.index is not None and target.index >= count:
+            raise EvoloraError(
+                f"device '{asked}' does not exist: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}."
+            )
+    elif target.type == "mps" and not torch.backends.mps.is_available():
+        raise EvoloraError(f"device '{asked}' needs Apple MPS, which this machine lacks.")
 
 
 def resolve_spec(spec: str) -> Path:
