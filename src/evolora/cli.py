@@ -32,6 +32,27 @@ app = typer.Typer(
 )
 
 
+def _hide_flag_types() -> None:
+    """Show on/off flags in help as `--plots`, not `--plots <bool>` (typer >= 0.25 prints a
+    type after every option, though a flag takes no value)."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # pragma: no cover - typer without its own option class
+        return
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "hides_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.hides_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"evolora {__version__}")

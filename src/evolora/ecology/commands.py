@@ -112,19 +112,21 @@ def run_command(
         cfg = new_config(config, host, generations, seed, learning)
         ecology, run = start_run(cfg, output, device)
         console.print(f"Writing the run to [bold]{run.path}[/bold] (host: {ecology.host!r}).")
-    with Progress(cfg.generations, "ecology", console=console) as progress:
-        progress.completed = ecology.generation
-        console.print(header(), style="bold", highlight=False)
-        while not ecology.finished:
-            summary = ecology.step()
-            console.print(format_row(summary), highlight=False)
-            progress.advance(
-                summary={
-                    "merges": summary["assimilation/merges"],
-                    "reward": summary["reward/treatment"],
-                }
-            )
-    ecology.close()
+    try:
+        with Progress(cfg.generations, "ecology", console=console) as progress:
+            progress.completed = ecology.generation
+            console.print(header(), style="bold", highlight=False)
+            while not ecology.finished:
+                summary = ecology.step()
+                console.print(format_row(summary), highlight=False)
+                progress.advance(
+                    summary={
+                        "merges": summary["assimilation/merges"],
+                        "reward": summary["reward/treatment"],
+                    }
+                )
+    finally:
+        ecology.close()  # also lets go of the run folder's lock
     print_final(console, ecology, run.path)
 
 
@@ -223,7 +225,8 @@ def check_colony_fits(cfg, host) -> None:
     probe = adapter_population(host, shapes_only, 0)
     per_slot = sum(cfg.lora.rank * (d_in + d_out) for d_in, d_out in probe.layer_shapes.values())
     probe.detach()
-    slots = Colony(cfg).slots_needed
+    # Colony.slots_needed without building the colony's bookkeeping, which is itself O(slots).
+    slots = 1 + cfg.population.max + Colony.scratch_size(cfg)
     check_fits(
         4 * per_slot * slots,
         host.device,
@@ -319,6 +322,7 @@ def export_command(
     from evolora.ecology.loop import Ecology
     from evolora.hosts import load_host
     from evolora.lora import export_peft
+    from evolora.telemetry.atomic import user_file_mode
     from evolora.telemetry.rundir import RunDir
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -342,6 +346,8 @@ def export_command(
         path = export_peft(ecology.population, slot, out, base_model_name(cfg.host))
     finally:
         ecology.close()
+    for written in Path(path).iterdir():
+        user_file_mode(written)  # safetensors writes 0600; an export is meant to be shared
     console.print(
         f"Wrote {what} after generation {ecology.generation} to [bold]{path}[/bold] "
         "(load it with peft.PeftModel.from_pretrained(model, path)).",

@@ -39,7 +39,8 @@ FLAGS = [
 
 
 def _browser_or_skip():
-    missing = [name for name, path in [("chromium", CHROMIUM), ("chromedriver", DRIVER)] if not path]
+    tools = [("chromium", CHROMIUM), ("chromedriver", DRIVER)]
+    missing = [name for name, path in tools if not path]
     if missing:
         reason = f"no {' or '.join(missing)}: apt-get install -y chromium chromium-driver"
         if os.environ.get("CI"):
