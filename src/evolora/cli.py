@@ -109,8 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user errors into one red line with exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    shown = warnings.showwarning
     if not debug:
         warnings.showwarning = _show_warning
+    try:
+        return _run(args, debug)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         # Without standalone mode click returns (not raises) the code of a `typer.Exit(code)`.
         code = app(args=args, prog_name="evolora", standalone_mode=False)

@@ -217,9 +217,13 @@ def resume_run(path: Path, generations: int | None, device: str | None):
 
 
 def check_colony_fits(cfg, host) -> None:
-    """Refuse a config whose adapter slots (set by population.max) cannot fit on the device."""
+    """Refuse a host the adapters cannot adapt, and a config whose adapter slots (set by
+    population.max) cannot fit on the device."""
     from evolora.ecology.colony import Colony, adapter_population
+    from evolora.hosts.loading import check_adaptable
     from evolora.hosts.memory import check_fits
+
+    check_adaptable(host.model, cfg.host)
 
     shapes_only = cfg.model_copy(update={"lora": cfg.lora.model_copy(update={"basis": "random"})})
     probe = adapter_population(host, shapes_only, 0)

@@ -191,4 +191,29 @@ def load_host(spec: str = "builtin", device: str | None = None):
         raise EvoloraError(
             f"The model in {folder} could not be loaded ({_first_line(problem)})."
         ) from None
+    check_vocabulary(tokenizer, model, folder)
     return Host(model.to(target), tokenizer, name=spec)
+
+
+def check_vocabulary(tokenizer, model, folder: Path) -> None:
+    """Raise an EvoloraError when the tokenizer makes ids past the model's embedding table."""
+    rows = model.get_input_embeddings().num_embeddings
+    if len(tokenizer) > rows:
+        raise EvoloraError(
+            f"The tokenizer in {folder} has {len(tokenizer):,} tokens but the model's embedding "
+            f"has {rows:,} rows, so token ids past {rows - 1} would crash it; save the tokenizer "
+            "the model was trained with (or resize the model's embeddings) into the folder."
+        )
+
+
+def check_adaptable(model, name: str) -> None:
+    """Raise an EvoloraError when the model keeps its projections in GPT-2-style Conv1D layers,
+    which evolora's adapters (on torch.nn.Linear layers) cannot adapt."""
+    from transformers.pytorch_utils import Conv1D
+
+    if any(isinstance(module, Conv1D) for module in model.modules()):
+        raise EvoloraError(
+            f"Host '{name}' keeps its projections in GPT-2-style Conv1D layers, which evolora's "
+            "adapters do not adapt (they adapt torch.nn.Linear layers); use a model with Linear "
+            "projections such as Llama, Qwen2, Gemma, Mistral or Phi."
+        )
