@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -142,3 +143,33 @@ def test_exported_files_follow_the_umask(config_file, tmp_path):
         os.umask(old)
     for path in (tmp_path / "out").iterdir():
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path.name
+
+
+def test_the_routed_colony_exports_and_evaluate_loads_it(config_file, host_dir, tmp_path):
+    from evolora.ecology.colony import MERGED_SLOT
+    from evolora.ecology.evaluation import routed_slot
+    from evolora.ecology.loop import Ecology
+    from evolora.hosts import load_host
+    from evolora.tasks import TaskGrid
+
+    assert main(["run", "-c", str(config_file), "-o", str(tmp_path / "runs")]) == 0
+    (run,) = _runs(tmp_path / "runs")
+    out = tmp_path / "colony"
+    assert main(["export", str(run), str(out), "--member", "colony"]) == 0
+    table = json.loads((out / "routing.json").read_text())
+    cfg = RunDir.open(run).config(EcologyConfig)
+    ecology = Ecology.resume(cfg, load_host(cfg.host), RunDir.open(run))
+    names = {o.slot: f"organelle-{o.id}" for o in ecology.colony.organelles}
+    names[MERGED_SLOT] = "merged"
+    for family, difficulty in TaskGrid(cfg.grid.families, cfg.grid.difficulties).cells:
+        slot = routed_slot(ecology.colony, (family, difficulty), z=cfg.evaluation.route_z)
+        assert table["routes"].get(f"{family}:{difficulty}", "merged") == names[slot]
+    ecology.close()
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(table["adapters"])
+    data = tmp_path / "mine.jsonl"
+    data.write_text('{"prompt": "math: 1+1=", "answer": "2"}\n{"prompt": "x =", "answer": "y"}\n')
+    result_file = tmp_path / "result.json"
+    argv = ["evaluate", "--host", str(host_dir), "--adapter", str(out), "--dataset", str(data),
+            "--max-new-tokens", "3", "--out", str(result_file)]  # fmt: skip
+    assert main(argv) == 0
+    assert json.loads(result_file.read_text())["n"] == 2

@@ -304,6 +304,7 @@ class Member(str, Enum):
 
     best = "best"
     merged = "merged"
+    colony = "colony"
 
 
 def export_command(
@@ -313,7 +314,8 @@ def export_command(
         ...,
         "--member",
         help="best: the organelle with the largest paired edge over the merged adapter; merged: "
-        "the colony's adapter.",
+        "the colony's adapter; colony: the routed colony (its adapters and routing table, which "
+        "`evolora evaluate --adapter OUT` loads).",
     ),
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1 ... (default: the run's device)."
@@ -340,23 +342,58 @@ def export_command(
     ecology = Ecology.resume(cfg, host, folder)
     try:
         slot, what = MERGED_SLOT, "the colony's merged adapter"
-        if member is Member.best:
+        if member is Member.colony:
+            path, what = export_colony(ecology, cfg, out), "the routed colony"
+        elif member is Member.best:
             best = best_organelle(ecology.colony)
             if best is None:
                 what += " (no organelle has paired episodes, so it is also the best)"
             else:
                 slot = best.slot
                 what = f"organelle {best.id} (species {best.species}, energy {best.energy:.2f})"
-        path = export_peft(ecology.population, slot, out, base_model_name(cfg.host))
+        if member is not Member.colony:
+            path = export_peft(ecology.population, slot, out, base_model_name(cfg.host))
     finally:
         ecology.close()
-    for written in Path(path).iterdir():
-        user_file_mode(written)  # safetensors writes 0600; an export is meant to be shared
+    for written in Path(path).rglob("*"):
+        if written.is_file():
+            user_file_mode(written)  # safetensors writes 0600; an export is meant to be shared
+    how = (
+        f"score it with: evolora evaluate --host {cfg.host} --adapter {path} --dataset FILE"
+        if member is Member.colony
+        else "load it with peft.PeftModel.from_pretrained(model, path)"
+    )
     console.print(
-        f"Wrote {what} after generation {ecology.generation} to [bold]{path}[/bold] "
-        "(load it with peft.PeftModel.from_pretrained(model, path)).",
+        f"Wrote {what} after generation {ecology.generation} to [bold]{path}[/bold] ({how}).",
         highlight=False,
     )
+
+
+def export_colony(ecology, cfg, out: Path) -> Path:
+    """Write the routed colony as one PEFT folder per adapter it uses plus routing.json: each
+    cell goes to the organelle the ecology's routed evaluation sends it to, else the merged one."""
+    from evolora.ecology.colony import MERGED_SLOT
+    from evolora.ecology.evaluation import routed_slot
+    from evolora.ecology.organelle import cell_key
+    from evolora.hosts.routed import write_routing
+    from evolora.lora import export_peft
+    from evolora.tasks.grid import TaskGrid
+
+    names = {MERGED_SLOT: "merged"}
+    names.update({o.slot: f"organelle-{o.id}" for o in ecology.colony.organelles})
+    routes = {}
+    for cell in TaskGrid(cfg.grid.families, cfg.grid.difficulties).cells:
+        slot = routed_slot(ecology.colony, cell, z=cfg.evaluation.route_z)
+        if slot != MERGED_SLOT:
+            routes[cell_key(cell)] = names[slot]
+    used = ["merged", *sorted(set(routes.values()))]
+    out.mkdir(parents=True, exist_ok=True)
+    base = base_model_name(cfg.host)
+    for slot, name in names.items():
+        if name in used:
+            export_peft(ecology.population, slot, out / name, base)
+    write_routing(out, routes, "merged", used)
+    return out
 
 
 def base_model_name(spec: str) -> str:

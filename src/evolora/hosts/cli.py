@@ -77,12 +77,19 @@ def evaluate_command(
     max_new_tokens: int = typer.Option(96, min=1, help="Longest completion generated."),
     batch_size: int = typer.Option(64, min=1, help="Prompts per generation micro-batch."),
     device: str = typer.Option(None, help="Torch device (default: cuda when available)."),
+    adapter: Path = typer.Option(
+        None,
+        "--adapter",
+        help="Score the host wearing this PEFT LoRA adapter folder, or the routed colony written "
+        "by `evolora export --member colony`.",
+    ),
     out: Path = typer.Option(None, help="Write the result as JSON to this file."),
     force: bool = typer.Option(False, "--force", help="Replace the --out file if it exists."),
 ) -> None:
     """Score a host's greedy completions per family x difficulty; print a table, write JSON."""
     from evolora.hosts import load_host
     from evolora.hosts.evaluate import accuracy_table, evaluate, grid_examples
+    from evolora.hosts.routed import load_adapters
     from evolora.tasks import load_dataset
 
     if (grid is None) == (dataset is None):
@@ -97,12 +104,16 @@ def evaluate_command(
         if not examples:
             raise EvoloraError(f"Dataset '{dataset}' holds no examples.")
     loaded = load_host(host, device=device)
+    routed = load_adapters(loaded, adapter) if adapter is not None else None
     with console.status(f"generating {len(examples)} completions"):
-        result = evaluate(loaded, examples, max_new_tokens=max_new_tokens, batch_size=batch_size)
+        result = evaluate(
+            loaded, examples, max_new_tokens=max_new_tokens, batch_size=batch_size, routed=routed
+        )
     result.update(
         {
             "source": {"grid": grid, "dataset": dataset, "split": split if grid else None},
             "seed": seed,
+            "adapter": None if adapter is None else str(adapter.resolve()),
         }
     )
     console.print(accuracy_table(result))
