@@ -196,13 +196,18 @@ def load_host(spec: str = "builtin", device: str | None = None):
 
 
 def check_vocabulary(tokenizer, model, folder: Path) -> None:
-    """Raise an EvoloraError when the tokenizer makes ids past the model's embedding table."""
+    """Raise an EvoloraError when ordinary text or the pad/bos/eos tokens the host adds would
+    give ids past the model's embedding table (an added token that only appears when written
+    out literally, such as a spare `<|endoftext|>`, is allowed)."""
     rows = model.get_input_embeddings().num_embeddings
-    if len(tokenizer) > rows:
+    used = [tokenizer.vocab_size - 1, tokenizer.pad_token_id, tokenizer.bos_token_id,
+            tokenizer.eos_token_id]  # fmt: skip
+    largest = max(i for i in used if i is not None)
+    if largest >= rows:
         raise EvoloraError(
-            f"The tokenizer in {folder} has {len(tokenizer):,} tokens but the model's embedding "
-            f"has {rows:,} rows, so token ids past {rows - 1} would crash it; save the tokenizer "
-            "the model was trained with (or resize the model's embeddings) into the folder."
+            f"The tokenizer in {folder} makes token ids up to {largest:,} but the model's "
+            f"embedding has {rows:,} rows, so it would crash on them; save the tokenizer the "
+            "model was trained with (or resize the model's embeddings) into the folder."
         )
 
 

@@ -169,3 +169,16 @@ def test_read_only_and_bound_to_known_hosts(client):
     assert client.delete("/api/runs").status_code == 405
     assert client.get("/api/runs", headers={"host": "attacker.example"}).status_code == 400
     assert client.get("/api/compare?" + "&".join(["run=a"] * 13) + "&key=k").status_code == 400
+
+
+def test_the_command_serves_this_machine_only_by_default(runs_root, monkeypatch, capsys):
+    import uvicorn
+
+    from evolora.cli import main
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: served.update(kwargs))
+    assert main(["dashboard", str(runs_root), "--port", "9123"]) == 0
+    assert (served["host"], served["port"]) == ("127.0.0.1", 9123)
+    assert "http://127.0.0.1:9123" in capsys.readouterr().out
+    assert main(["dashboard", str(runs_root / "missing")]) == 2
