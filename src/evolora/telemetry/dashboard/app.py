@@ -57,6 +57,9 @@ def create_app(root: str | Path, allowed_hosts: list[str] | None = None) -> Star
                 return JSONResponse({"error": str(refusal)}, refusal.status, headers=HEADERS)
             except (FileNotFoundError, NotADirectoryError):
                 return JSONResponse({"error": "the run was deleted"}, 404, headers=HEADERS)
+            except OSError as problem:  # e.g. a file the dashboard's user may not read
+                message = f"cannot read the run ({problem.strerror})"
+                return JSONResponse({"error": message}, 403, headers=HEADERS)
 
         return endpoint
 
