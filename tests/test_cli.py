@@ -90,3 +90,26 @@ def test_typer_exit_codes_pass_through():
         assert main(["stop"]) == 3
     finally:
         app.registered_commands = [c for c in app.registered_commands if c.name != "stop"]
+
+
+def test_flags_show_in_help_without_a_type(capsys):
+    assert main(["report", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--plots" in out and "<bool>" not in out
+
+
+def test_a_warning_reaches_the_user_as_one_line_without_internal_paths(capsys):
+    import warnings
+
+    def warns() -> None:
+        warnings.warn("3 prompts longer than 64 tokens were truncated.", UserWarning, stacklevel=1)
+
+    app.command("warns")(warns)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            assert main(["warns"]) == 0
+    finally:
+        app.registered_commands = [c for c in app.registered_commands if c.name != "warns"]
+    err = capsys.readouterr().err.strip()
+    assert err == "warning: 3 prompts longer than 64 tokens were truncated."

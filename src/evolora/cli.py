@@ -7,6 +7,7 @@ Every `EvoloraError` becomes one red sentence and exit code 2; `--debug` shows t
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 from rich.console import Console
@@ -29,6 +30,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+
+def _hide_flag_types() -> None:
+    """Show on/off flags in help as `--plots`, not `--plots <bool>` (typer >= 0.25 prints a
+    type after every option, though a flag takes no value)."""
+    try:
+        from typer.core import TyperOption
+    except ImportError:  # pragma: no cover - typer without its own option class
+        return
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "hides_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.hides_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
 
 
 def _version(value: bool) -> None:
@@ -68,6 +90,9 @@ def _register_groups() -> None:
 
     app.add_typer(host_app, name="host")
     app.command("evaluate")(evaluate_command)
+    from evolora.telemetry.dashboard.commands import dashboard_command
+
+    app.command("dashboard")(dashboard_command)
     for name, what, issue in [
         ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
@@ -84,6 +109,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and turn user errors into one red line with exit code 2."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    shown = warnings.showwarning
+    if not debug:
+        warnings.showwarning = _show_warning
+    try:
+        return _run(args, debug)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args: list[str], debug: bool) -> int:
     try:
         # Without standalone mode click returns (not raises) the code of a `typer.Exit(code)`.
         code = app(args=args, prog_name="evolora", standalone_mode=False)
@@ -106,6 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         err_console.print(f"[red]{_one_line(str(problem))}[/red]", highlight=False, soft_wrap=True)
         return 2
     return code if isinstance(code, int) and not isinstance(code, bool) else 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one yellow line without the internal file and line it came from."""
+    err_console.print(
+        f"[yellow]warning: {_one_line(str(message))}[/yellow]", highlight=False, soft_wrap=True
+    )
 
 
 def _one_line(message: str) -> str:

@@ -61,3 +61,16 @@ def test_holdout_stage_passes_only_a_merge_whose_paired_gain_clears_the_margin()
     assert holdout_stage(better, before, np.where(np.arange(40) % 4 == 1, 1.0, before), tuning)
     assert better.passed and better.reasons == ["passed"]
     assert better.holdout_after - better.holdout_before == pytest.approx(0.25)
+
+
+def test_a_p_value_just_above_the_threshold_is_not_printed_as_equal_to_it():
+    decision = GateDecision(organelle=1, generation=1)
+    tuning = AssimilationTuning(window=2, uplift_threshold=-1.0, p_value=0.5)
+    rng = np.random.default_rng(0)
+    while decision.p_value is None or not 0.5 < decision.p_value < 0.5005:
+        decision = GateDecision(organelle=1, generation=1)
+        uplift_stage(decision, np.array([1.0, 0.0]), np.array([0.0, 1.0]), tuning, rng)
+        tuning = tuning.model_copy(update={"permutations": tuning.permutations + 1})
+    (reason,) = decision.reasons
+    above, threshold = reason.split("p-value ")[1].split(" above ")
+    assert float(above) > float(threshold)

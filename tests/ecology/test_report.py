@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 import shutil
 import statistics
 from collections import defaultdict
@@ -30,6 +31,7 @@ from evolora.ecology.loop import Ecology
 from evolora.ecology.report import compute, latest_attempt, load_run
 from evolora.errors import EvoloraError
 from evolora.telemetry.checkpoint import latest_checkpoint
+from evolora.telemetry.dashboard.figures import plotly_js
 from evolora.telemetry.rundir import RunDir
 
 REDONE = 3  # the generation in flight when the run was killed
@@ -231,7 +233,8 @@ def test_plots_then_a_self_contained_html_page(run_path, tmp_path):
     assert main(["report", str(run_path), "--plots"]) == 0
     pngs = sorted(p.name for p in folder.glob("*.png"))
     assert pngs == sorted(
-        f"{n}.png" for n in ("energy", "roi", "population", "accuracy", "species", "prices")
+        f"{n}.png"
+        for n in ("energy", "roi", "population", "accuracy", "species", "prices", "assimilation")
     )
     for name in pngs:
         data = (folder / name).read_bytes()
@@ -241,8 +244,13 @@ def test_plots_then_a_self_contained_html_page(run_path, tmp_path):
     assert main(["report", str(run_path), "--html"]) == 0
     page = (folder / "index.html").read_text(encoding="utf-8")
     assert page.count('<img src="data:image/png;base64,') == len(pngs)
-    assert "http:" not in page and "https:" not in page
-    assert "<script" not in page and "<link" not in page
+    # Self-contained: plotly.js is inlined; nothing is fetched from anywhere.
+    own = page.replace(plotly_js(), "")
+    assert plotly_js() in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", own)
+    assert "<script src" not in own and "<link" not in own
+    # The same interactive charts the dashboard draws, one per PNG.
+    assert page.count("Plotly.newPlot(") == len(pngs)
     assert "Last assimilation attempts" in page
 
 

@@ -48,3 +48,13 @@ def test_export_writes_a_dataset_that_loads_back_and_scores(tmp_path, capsys) ->
     assert all(score(e, e.answer) == 1.0 for e in examples)
     assert main(["tasks", "export", "--grid", "nope", str(out)]) == 2
     assert "valid grids are" in capsys.readouterr().err
+
+
+def test_export_refuses_to_overwrite_without_force(tmp_path, capsys) -> None:
+    out = tmp_path / "tasks.jsonl"
+    out.write_text("precious\n")
+    assert main(["tasks", "export", str(out), "--n", "3"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert out.read_text() == "precious\n"
+    assert main(["tasks", "export", str(out), "--n", "3", "--force"]) == 0
+    assert len(out.read_text().splitlines()) == 3

@@ -30,18 +30,30 @@ def adapter_population(host, config: EcologyConfig, n: int) -> LoRAPopulation:
     )
 
 
+def scratch_width(config: EcologyConfig) -> int:
+    """Scratch slots one learning organelle needs: the most any of the configured rules asks."""
+    from evolora.ecology.learning import RULES
+
+    return max(RULES[name].scratch_slots(config) for name in config.learning.rules)
+
+
+def slots_needed(config: EcologyConfig) -> int:
+    """Adapter slots a colony of this config uses: the merged adapter, `population.max`
+    organelles, their learning scratch and one trial merge."""
+    return 1 + config.population.max * (1 + scratch_width(config)) + 1
+
+
 class Colony:
     """Who lives where: organelle bookkeeping on top of a fixed-size LoRA population."""
 
-    def __init__(self, config: EcologyConfig, scratch_per_organelle: int = 0):
+    def __init__(self, config: EcologyConfig):
         self.config = config
         self.organelles: list[Organelle] = []
         self.next_id = 1
         self.capacity = 1 + config.population.max
-        self.scratch_width = scratch_per_organelle
+        self.scratch_width = scratch_width(config)
         # The learning rules' scratch for every organelle, then one slot for trial merges.
-        size = scratch_per_organelle * config.population.max + 1
-        self.scratch = list(range(self.capacity, self.capacity + size))
+        self.scratch = list(range(self.capacity, slots_needed(config)))
 
     def scratch_for(self, k: int) -> list[int]:
         """The scratch slots of the k-th organelle learning in a step."""

@@ -53,8 +53,18 @@ def header() -> str:
 
 
 def run_command(
-    config: str = typer.Option(
-        "default", "--config", "-c", help="Preset name (default, relaxed, debug) or a YAML file."
+    config: str | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="Preset name (default, relaxed, debug), or a YAML file laid over the default preset "
+        "(it need only hold what differs, e.g. `host: path/to/model`).",
+    ),
+    host: str | None = typer.Option(
+        None,
+        "--host",
+        help="The frozen host model: 'builtin', a local Hugging Face model folder, or a cached "
+        "'org/name' (overrides the config's host).",
     ),
     generations: int | None = typer.Option(
         None, "--generations", "-g", min=1, help="Override the number of generations."
@@ -78,54 +88,155 @@ def run_command(
     ),
 ) -> None:
     """Run the ecology: a LoRA colony on a frozen host earns, learns, reproduces and assimilates."""
-    from evolora.ecology.config import EcologyConfig
-    from evolora.ecology.loop import Ecology
-    from evolora.hosts import load_host
-    from evolora.telemetry.config_io import load_config, validate_config
     from evolora.telemetry.progress import Progress
-    from evolora.telemetry.rundir import RunDir
 
     console = Console()
     if resume is not None:
-        if learning is not None:
-            raise EvoloraError("--learning applies to new runs; a resumed run keeps its own rules.")
-        run = RunDir.open(resume)
-        cfg = run.config(EcologyConfig)
-        if generations is not None:
-            cfg = cfg.model_copy(update={"generations": generations})
-        host = load_host(cfg.host, device or cfg.device, cfg.precision)
-        ecology = Ecology.resume(cfg, host, run)
+        given = [
+            flag
+            for flag, value in [
+                ("--config", config),
+                ("--host", host),
+                ("--seed", seed),
+                ("--learning", learning),
+            ]
+            if value is not None
+        ]
+        if given:
+            raise EvoloraError(
+                f"{', '.join(given)} applies to new runs; a resumed run keeps its own config "
+                "(only --generations and --device may change)."
+            )
+        ecology, run, cfg = resume_run(resume, generations, device)
         console.print(f"Resuming [bold]{run.path}[/bold] after generation {ecology.generation}.")
     else:
-        data = load_config(preset_path(config), EcologyConfig).model_dump()
-        overrides = {"generations": generations, "seed": seed}
-        data.update({k: v for k, v in overrides.items() if v is not None})
-        if learning is not None:
-            data["learning"]["rules"] = [r.strip() for r in learning.split(",") if r.strip()]
-        cfg = validate_config(data, EcologyConfig, source="the command line")
-        host = load_host(cfg.host, device or cfg.device, cfg.precision)
-        run = RunDir.create(output, cfg, name="ecology")
-        ecology = Ecology.start(cfg, host, run)
-        console.print(f"Writing the run to [bold]{run.path}[/bold] (host: {host!r}).")
-    if ecology.finished:
-        raise EvoloraError(
-            f"Run '{run.path}' already finished its {cfg.generations} generations; pass "
-            "--generations with a larger number to extend it."
-        )
-    with Progress(cfg.generations, "ecology", console=console) as progress:
-        progress.completed = ecology.generation
-        console.print(header(), style="bold", highlight=False)
-        while not ecology.finished:
-            summary = ecology.step()
-            console.print(format_row(summary), highlight=False)
-            progress.advance(
-                summary={
-                    "merges": summary["assimilation/merges"],
-                    "reward": summary["reward/treatment"],
-                }
-            )
-    ecology.close()
+        cfg = new_config(config, host, generations, seed, learning)
+        ecology, run = start_run(cfg, output, device)
+        console.print(f"Writing the run to [bold]{run.path}[/bold] (host: {ecology.host!r}).")
+    try:
+        with Progress(cfg.generations, "ecology", console=console) as progress:
+            progress.completed = ecology.generation
+            console.print(header(), style="bold", highlight=False)
+            while not ecology.finished:
+                summary = ecology.step()
+                console.print(format_row(summary), highlight=False)
+                progress.advance(
+                    summary={
+                        "merges": summary["assimilation/merges"],
+                        "reward": summary["reward/treatment"],
+                    }
+                )
+    finally:
+        ecology.close()  # also lets go of the run folder's lock
     print_final(console, ecology, run.path)
+
+
+def new_config(
+    config: str | None,
+    host: str | None,
+    generations: int | None,
+    seed: int | None,
+    learning: str | None,
+):
+    """The validated config of a new run: a preset, or a YAML file over the default preset, then
+    the command line's overrides; a local host folder is stored as an absolute path."""
+    from evolora.ecology.config import EcologyConfig
+    from evolora.tasks.grid import TaskGrid
+    from evolora.telemetry.config_io import layered, read_yaml, validate_config
+
+    name = config or "default"
+    path = preset_path(name)
+    if not path.is_file():
+        raise EvoloraError(
+            f"Config '{name}' is neither a preset ({', '.join(PRESETS)}) nor an existing YAML file."
+        )
+    data = read_yaml(path)
+    if name not in PRESETS:
+        data = layered(read_yaml(preset_path("default")), data)
+    data = validate_config(data, EcologyConfig, source=str(path)).model_dump()
+    try:
+        TaskGrid(data["grid"]["families"], data["grid"]["difficulties"])
+    except EvoloraError as problem:
+        raise EvoloraError(f"{path}: field 'grid': {problem}") from None
+    overrides = {"generations": generations, "seed": seed, "host": host}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    if learning is not None:
+        data["learning"]["rules"] = [r.strip() for r in learning.split(",") if r.strip()]
+    if data["host"] != "builtin" and Path(data["host"]).expanduser().exists():
+        data["host"] = str(Path(data["host"]).expanduser().resolve())
+    return validate_config(data, EcologyConfig, source="the command line")
+
+
+def start_run(cfg, output: Path, device: str | None):
+    """Load the host, check the colony fits in memory, make and lock the run folder, and write
+    the generation-0 checkpoint; a failure before that checkpoint leaves no folder behind."""
+    from evolora.ecology.loop import Ecology
+    from evolora.hosts import load_host
+    from evolora.telemetry.rundir import RunDir
+
+    loaded = load_host(cfg.host, device or cfg.device, cfg.precision)
+    check_colony_fits(cfg, loaded)
+    run = RunDir.create(output, cfg, name="ecology").lock()
+    try:
+        ecology = Ecology.start(cfg, loaded, run)
+        ecology.checkpoint()
+    except BaseException:
+        run.discard()
+        raise
+    return ecology, run
+
+
+def resume_run(path: Path, generations: int | None, device: str | None):
+    """Open and lock a run folder and continue it from its latest checkpoint; a new
+    `--generations` is written to its config.yaml."""
+    from evolora.ecology.config import EcologyConfig
+    from evolora.ecology.loop import Ecology
+    from evolora.hosts import load_host
+    from evolora.telemetry.rundir import RunDir
+
+    run = RunDir.open(path).lock()
+    try:
+        cfg = run.config(EcologyConfig)
+        if run.latest_checkpoint() is None:
+            raise EvoloraError(
+                f"Run '{run.path}' has no checkpoint to resume from: it stopped before writing "
+                "its generation-0 checkpoint; start a new run instead."
+            )
+        if generations is not None:
+            cfg = cfg.model_copy(update={"generations": generations})
+        ecology = Ecology.resume(cfg, load_host(cfg.host, device or cfg.device, cfg.precision), run)
+        if ecology.finished:
+            raise EvoloraError(
+                f"Run '{run.path}' already finished {ecology.generation} generations; pass "
+                "--generations with a larger number to extend it."
+            )
+        run.save_config(cfg)
+    except BaseException:
+        run.close()
+        raise
+    return ecology, run, cfg
+
+
+def check_colony_fits(cfg, host) -> None:
+    """Refuse a host the adapters cannot adapt, and a config whose adapter slots (set by
+    population.max) cannot fit on the device."""
+    from evolora.ecology.colony import adapter_population, slots_needed
+    from evolora.hosts.loading import check_adaptable
+    from evolora.hosts.memory import check_fits
+
+    check_adaptable(host.model, cfg.host)
+
+    shapes_only = cfg.model_copy(update={"lora": cfg.lora.model_copy(update={"basis": "random"})})
+    probe = adapter_population(host, shapes_only, 0)
+    per_slot = sum(cfg.lora.rank * (d_in + d_out) for d_in, d_out in probe.layer_shapes.values())
+    probe.detach()
+    slots = slots_needed(cfg)
+    check_fits(
+        4 * per_slot * slots,
+        host.device,
+        f"population.max={cfg.population.max} ({slots:,} adapter slots of {per_slot:,} numbers)",
+        "lower population.max (or learning.es.pairs)",
+    )
 
 
 def print_final(console: Console, ecology, path: Path) -> None:
@@ -179,7 +290,8 @@ def report_command(
     ),
 ) -> None:
     """Summarise a run: ROI, energy Gini, population, species, assimilation gates, accuracy."""
-    from evolora.ecology.report import compute, load_run, sections, write_plots
+    from evolora.ecology.report import compute, load_run, run_figures, sections, write_plots
+    from evolora.telemetry.dashboard.figures import plotly_figure
     from evolora.telemetry.report import print_sections, write_html
 
     console = Console()
@@ -199,6 +311,10 @@ def report_command(
             sections(report, images),
             subtitle=f"generation {report['run']['generation']} of "
             f"{report['run']['generations']}, host {report['run']['host']}",
+            figures=[
+                plotly_figure(name, title, panels)
+                for name, (title, panels) in run_figures(records).items()
+            ],
         )
         console.print(f"Wrote [bold]{page}[/bold]", highlight=False)
 
@@ -208,6 +324,7 @@ class Member(str, Enum):
 
     best = "best"
     merged = "merged"
+    colony = "colony"
 
 
 def export_command(
@@ -217,7 +334,8 @@ def export_command(
         ...,
         "--member",
         help="best: the organelle with the largest paired edge over the merged adapter; merged: "
-        "the colony's adapter.",
+        "the colony's adapter; colony: the routed colony (its adapters and routing table, which "
+        "`evolora evaluate --adapter OUT` loads).",
     ),
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1 ... (default: the run's device)."
@@ -230,6 +348,7 @@ def export_command(
     from evolora.ecology.loop import Ecology
     from evolora.hosts import load_host
     from evolora.lora import export_peft
+    from evolora.telemetry.atomic import user_file_mode
     from evolora.telemetry.rundir import RunDir
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -243,21 +362,57 @@ def export_command(
     ecology = Ecology.resume(cfg, host, folder)
     try:
         slot, what = MERGED_SLOT, "the colony's merged adapter"
-        if member is Member.best:
+        if member is Member.colony:
+            path, what = export_colony(ecology, cfg, out), "the routed colony"
+        elif member is Member.best:
             best = best_organelle(ecology.colony)
             if best is None:
                 what += " (no organelle has paired episodes, so it is also the best)"
             else:
                 slot = best.slot
                 what = f"organelle {best.id} (species {best.species}, energy {best.energy:.2f})"
-        path = export_peft(ecology.population, slot, out, base_model_name(cfg.host))
+        if member is not Member.colony:
+            path = export_peft(ecology.population, slot, out, base_model_name(cfg.host))
     finally:
         ecology.close()
+    for written in Path(path).rglob("*"):
+        if written.is_file():
+            user_file_mode(written)  # safetensors writes 0600; an export is meant to be shared
+    how = (
+        f"score it with: evolora evaluate --host {cfg.host} --adapter {path} --dataset FILE"
+        if member is Member.colony
+        else "load it with peft.PeftModel.from_pretrained(model, path)"
+    )
     console.print(
-        f"Wrote {what} after generation {ecology.generation} to [bold]{path}[/bold] "
-        "(load it with peft.PeftModel.from_pretrained(model, path)).",
+        f"Wrote {what} after generation {ecology.generation} to [bold]{path}[/bold] ({how}).",
         highlight=False,
     )
+
+
+def export_colony(ecology, cfg, out: Path) -> Path:
+    """Write the routed colony as one PEFT folder per adapter it uses plus routing.json: each
+    cell goes where the ecology's routing check sends it (an organelle, else the merged one)."""
+    from evolora.ecology.colony import MERGED_SLOT
+    from evolora.ecology.organelle import cell_key
+    from evolora.hosts.routed import write_routing
+    from evolora.lora import export_peft
+    from evolora.tasks.grid import TaskGrid
+
+    names = {MERGED_SLOT: "merged"}
+    names.update({o.slot: f"organelle-{o.id}" for o in ecology.colony.organelles})
+    table = ecology.routes()
+    routes = {}
+    for cell in TaskGrid(cfg.grid.families, cfg.grid.difficulties).cells:
+        if table[cell] != MERGED_SLOT:
+            routes[cell_key(cell)] = names[table[cell]]
+    used = ["merged", *sorted(set(routes.values()))]
+    out.mkdir(parents=True, exist_ok=True)
+    base = base_model_name(cfg.host)
+    for slot, name in names.items():
+        if name in used:
+            export_peft(ecology.population, slot, out / name, base)
+    write_routing(out, routes, "merged", used)
+    return out
 
 
 def base_model_name(spec: str) -> str:

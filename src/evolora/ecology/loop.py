@@ -66,7 +66,7 @@ class Ecology:
         self.config, self.host, self.run = config, host, run
         self.grid = TaskGrid(config.grid.families, config.grid.difficulties)
         rule_classes = [RULES[name] for name in config.learning.rules]
-        self.colony = Colony(config, max(c.scratch_slots(config) for c in rule_classes))
+        self.colony = Colony(config)
         self.population = adapter_population(host, config, self.colony.slots_needed)
         self.genes = (
             GenePool.load(Path(config.genes.pool), host.device)
@@ -424,16 +424,7 @@ class Ecology:
         tokens = self.config.grid.max_new_tokens
         if self.host_scores is None:
             self.host_scores = slot_scores(self.host, None, [-1], self.holdout, tokens)[0]
-        settings = self.config.evaluation
-        routes = route_table(
-            self.host,
-            self.population,
-            self.colony,
-            self.route_examples,
-            tokens,
-            settings.route_z,
-            settings.route_candidates,
-        )
+        routes = self.routes()
         report, self.last_scores = evaluate(
             self.host,
             self.population,
@@ -448,6 +439,19 @@ class Ecology:
         self.last_eval = report
         self._write("evaluations", report)
         return report
+
+    def routes(self) -> dict:
+        """The routed colony's table: the slot that serves each cell (evaluation.route_table)."""
+        settings = self.config.evaluation
+        return route_table(
+            self.host,
+            self.population,
+            self.colony,
+            self.route_examples,
+            self.config.grid.max_new_tokens,
+            settings.route_z,
+            settings.route_candidates,
+        )
 
     def _probe_scores(self, slot: int) -> np.ndarray:
         """A slot's score on each reserved probe prompt; the merged adapter's are kept until it

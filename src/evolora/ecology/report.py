@@ -12,7 +12,7 @@ tables for the terminal and the HTML page; `write_plots` draws the PNGs.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,30 +22,10 @@ from evolora.ecology.config import AssimilationTuning, EcologyConfig
 from evolora.errors import EvoloraError
 from evolora.telemetry.report import Panel, Section, Table, plot_panels
 from evolora.telemetry.rundir import RunDir
+from evolora.telemetry.streams import latest_attempt
 
 STREAMS = ("gen_summaries", "episodes", "assimilation", "evaluations")
 VARIANTS = ("host", "best", "merged", "routed")  # as in evaluation.VARIANTS (no torch import here)
-
-
-def latest_attempt(records: Iterable[dict], among: Iterable[Iterable[dict]] = ()) -> list[dict]:
-    """The records of each generation's latest attempt only, in generation order.
-
-    The latest attempt of a generation is the highest `attempt` seen for it in `records` or in any
-    stream of `among` (the run's other streams), so a stale record is dropped even when the rerun
-    wrote nothing to this stream. Records without a `generation` are kept as they are.
-    """
-    records = list(records)
-    latest: dict[int, int] = {}
-    for record in [*records, *(r for stream in among for r in stream)]:
-        if "generation" in record:
-            g = record["generation"]
-            latest[g] = max(latest.get(g, 0), record.get("attempt", 0))
-    kept = [
-        r
-        for r in records
-        if "generation" not in r or r.get("attempt", 0) == latest[r["generation"]]
-    ]
-    return sorted(kept, key=lambda r: r.get("generation", -1))
 
 
 @dataclass
@@ -321,6 +301,7 @@ def sections(report: dict, images: dict[str, Path] | None = None) -> list[Sectio
                 _attempts_table("Last assimilation attempts", report["attempts"]),
                 _snapshot_table(report["snapshots"]),
             ],
+            pictures("assimilation"),
         ),
         Section(
             "Holdout accuracy",
@@ -410,64 +391,21 @@ def _fmt(value) -> str:
 
 
 def write_plots(records: RunRecords, folder: str | Path) -> dict[str, Path]:
-    """Draw the run's PNG plots into `folder`; returns {name: path}."""
-    folder = Path(folder)
-    summaries = records.summaries
-    shares: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-    prices: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-    for s in summaries:
-        for species, share in s.get("population/species_shares", {}).items():
-            shares[f"species {species}"][0].append(s["generation"])
-            shares[f"species {species}"][1].append(share)
-        for cell, price in s.get("market/prices", {}).items():
-            prices[cell][0].append(s["generation"])
-            prices[cell][1].append(price)
-    figures = {
-        "energy": [
-            Panel(
-                "energy",
-                {
-                    "mean": series(summaries, "energy/mean"),
-                    "total": series(summaries, "energy/total"),
-                },
-            ),
-            Panel("energy Gini", {"Gini": series(summaries, "energy/gini")}),
-        ],
-        "roi": [
-            Panel(
-                "mean ROI (revenue / cost)", {"mean": per_generation_mean(records.episodes, "roi")}
-            ),
-            Panel(
-                "reward",
-                {
-                    "treatment": series(summaries, "reward/treatment"),
-                    "control": series(summaries, "reward/control"),
-                },
-            ),
-        ],
-        "population": [
-            Panel(
-                "organelles",
-                {
-                    "size": series(summaries, "population/size"),
-                    "active": series(summaries, "population/active"),
-                    "effective": series(summaries, "population/effective"),
-                },
-            ),
-        ],
-        "accuracy": [Panel("holdout accuracy", dict(accuracy_curves(records.evaluations)))],
-        "species": [Panel("species share", dict(shares), kind="stack")],
-        "prices": [Panel("price", dict(sorted(prices.items())))],
-    }
-    titles = {
-        "energy": "Energy and its Gini coefficient",
-        "roi": "Return on investment and rewards",
-        "population": "Population and effective size",
-        "accuracy": "Holdout accuracy",
-        "species": "Species shares",
-        "prices": "Price per cell",
-    }
+    """Draw the run's PNG plots (the charts of `panels.figures`) into `folder`; {name: path}."""
     return {
-        name: plot_panels(folder / f"{name}.png", titles[name], panels)
-        for name, panels in figures.items()
+        name: plot_panels(Path(folder) / f"{name}.png", title, panels)
+        for name, (title, panels) in run_figures(records).items()
     }
+
+
+def run_figures(records: RunRecords) -> dict[str, tuple[str, list[Panel]]]:
+    """The ecology's charts of this run (the same ones the dashboard draws)."""
+    from evolora.ecology.panels import figures
+
+    return figures(
+        records.summaries,
+        records.episodes,
+        records.evaluations,
+        records.assimilation,
+        records.config.model_dump(mode="json"),
+    )

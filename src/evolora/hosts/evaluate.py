@@ -9,6 +9,7 @@ import numpy as np
 from rich.table import Table
 
 from evolora.hosts.host import Host
+from evolora.hosts.routed import Routed
 from evolora.tasks import Example, TaskGrid, score
 
 DEFAULT_MAX_NEW_TOKENS = 96
@@ -28,14 +29,22 @@ def evaluate(
     examples: list[Example],
     max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     batch_size: int | None = None,
+    routed: Routed | None = None,
 ) -> dict[str, Any]:
     """Greedy completions of every example, scored; accuracy (score == 1) and mean score per cell.
 
+    With `routed` (see hosts/routed.py) each example goes through the adapter serving its cell.
     Returns a JSON-ready dict: host, n, accuracy, mean_score and `cells` (one entry per family x
     difficulty with n, accuracy and mean_score).
     """
+    route = {}
+    if routed is not None:
+        route = {
+            "adapters": routed.population,
+            "adapter_ids": [routed.slot_for(e.family, e.difficulty) for e in examples],
+        }
     completions = host.generate(
-        [e.prompt for e in examples], max_new_tokens=max_new_tokens, batch_size=batch_size
+        [e.prompt for e in examples], max_new_tokens=max_new_tokens, batch_size=batch_size, **route
     )
     scores = [float(score(e, c)) for e, c in zip(examples, completions, strict=True)]
     by_cell: dict[tuple[str, int], list[float]] = defaultdict(list)

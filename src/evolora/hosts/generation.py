@@ -6,6 +6,7 @@ tokens, so a padded row computes exactly what it would compute alone.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -154,6 +155,12 @@ def _next_tokens(
 
 
 @torch.no_grad()
+def cache_keyword(model: PreTrainedModel) -> str:
+    """The forward argument that takes the KV cache: `cache` in current transformers (which
+    deprecates the older `past_key_values`, still the only name in older releases)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
 def generate_batch(
     model: PreTrainedModel,
     seqs: list[list[int]],
@@ -187,9 +194,9 @@ def generate_batch(
                 input_ids=step_ids,
                 attention_mask=full_mask[:, : width + step],
                 position_ids=step_pos,
-                past_key_values=cache,
                 use_cache=use_cache,
                 logits_to_keep=1,
+                **{cache_keyword(model): cache},
             )
             token = _next_tokens(out.logits[:, -1, :], temperature, generator)
             new = token.tolist()

@@ -39,10 +39,33 @@ def pick_device(device: str | None = None):
 
     if device is not None:
         try:
-            return torch.device(device)
+            target = torch.device(device)
         except RuntimeError as problem:
             raise EvoloraError(f"device '{device}' is not a torch device ({problem}).") from None
+        check_available(target, device)
+        return target
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_available(target, asked: str) -> None:
+    """Raise an EvoloraError unless the accelerator `target` names exists on this machine."""
+    import torch
+
+    if target.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            build = "a CPU-only torch build" if torch.version.cuda is None else "no visible GPU"
+            raise EvoloraError(
+                f"device '{asked}' needs CUDA, which this machine lacks ({build}); use "
+                "--device cpu or leave the device unset."
+            )
+        if target.index is not None and target.index >= count:
+            raise EvoloraError(
+                f"device '{asked}' does not exist: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}."
+            )
+    elif target.type == "mps" and not torch.backends.mps.is_available():
+        raise EvoloraError(f"device '{asked}' needs Apple MPS, which this machine lacks.")
 
 
 def resolve_spec(spec: str) -> Path:
@@ -173,4 +196,34 @@ def load_host(spec: str = "builtin", device: str | None = None, precision="fp32"
         raise EvoloraError(
             f"The model in {folder} could not be loaded ({_first_line(problem)})."
         ) from None
+    check_vocabulary(tokenizer, model, folder)
     return Host(model.to(target), tokenizer, name=spec, precision=precision)
+
+
+def check_vocabulary(tokenizer, model, folder: Path) -> None:
+    """Raise an EvoloraError when ordinary text or the pad/bos/eos tokens the host adds would
+    give ids past the model's embedding table (an added token that only appears when written
+    out literally, such as a spare `<|endoftext|>`, is allowed)."""
+    rows = model.get_input_embeddings().num_embeddings
+    used = [tokenizer.vocab_size - 1, tokenizer.pad_token_id, tokenizer.bos_token_id,
+            tokenizer.eos_token_id]  # fmt: skip
+    largest = max(i for i in used if i is not None)
+    if largest >= rows:
+        raise EvoloraError(
+            f"The tokenizer in {folder} makes token ids up to {largest:,} but the model's "
+            f"embedding has {rows:,} rows, so it would crash on them; save the tokenizer the "
+            "model was trained with (or resize the model's embeddings) into the folder."
+        )
+
+
+def check_adaptable(model, name: str) -> None:
+    """Raise an EvoloraError when the model keeps its projections in GPT-2-style Conv1D layers,
+    which evolora's adapters (on torch.nn.Linear layers) cannot adapt."""
+    from transformers.pytorch_utils import Conv1D
+
+    if any(isinstance(module, Conv1D) for module in model.modules()):
+        raise EvoloraError(
+            f"Host '{name}' keeps its projections in GPT-2-style Conv1D layers, which evolora's "
+            "adapters do not adapt (they adapt torch.nn.Linear layers); use a model with Linear "
+            "projections such as Llama, Qwen2, Gemma, Mistral or Phi."
+        )

@@ -10,11 +10,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
-from evolora.errors import EvoloraError
 from evolora.tasks.base import MAX_DIFFICULTY, MIN_DIFFICULTY
 from evolora.tasks.grid import TaskGrid
 from evolora.tasks.registry import family_names, get_family
 from evolora.tasks.splits import check_split, split_of
+from evolora.telemetry.atomic import check_output_file
 
 tasks_app = typer.Typer(
     name="tasks", help="List, sample and export task families.", no_args_is_help=True
@@ -63,6 +63,7 @@ def export_command(
     n: int = typer.Option(1000, "--n", min=1, help="How many examples to write."),
     split: str = typer.Option(None, "--split", help="Only from this split: train or holdout."),
     seed: int = typer.Option(0, "--seed", help="Random seed; the same seed writes the same file."),
+    force: bool = typer.Option(False, "--force", help="Replace OUT if it already exists."),
 ) -> None:
     """Write `n` examples drawn uniformly over a grid's cells to a JSONL file.
 
@@ -72,10 +73,7 @@ def export_command(
     task_grid = TaskGrid.named(grid)
     if split is not None:
         check_split(split)
-    if out.exists() and out.is_dir():
-        raise EvoloraError(f"Output path {out} is a folder; give a file name such as tasks.jsonl.")
-    if not out.parent.exists():
-        raise EvoloraError(f"Output folder {out.parent} does not exist.")
+    check_output_file(out, force)
     rng = np.random.default_rng(seed)
     lines = []
     with Progress(transient=True, console=Console(stderr=True)) as progress:

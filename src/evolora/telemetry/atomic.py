@@ -57,3 +57,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write UTF-8 `text` to `path` atomically."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_output_file(path: Path, force: bool) -> None:
+    """Raise an EvoloraError when `path` cannot be written as a file, or exists and not `force`."""
+    from evolora.errors import EvoloraError
+
+    path = Path(path)
+    if path.is_dir():
+        raise EvoloraError(f"Output path '{path}' is a folder; give a file name.")
+    if path.exists() and not force:
+        raise EvoloraError(
+            f"Output file '{path}' already exists; choose a new name or pass --force to replace it."
+        )
+    if not path.parent.is_dir():
+        raise EvoloraError(f"Output folder '{path.parent}' does not exist.")
+
+
+def user_file_mode(path: Path) -> None:
+    """Give a written file the permissions the user's umask allows (temp files start at 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

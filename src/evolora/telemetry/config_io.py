@@ -167,3 +167,14 @@ def _inner_model(annotation: Any) -> Any:
 
 def _is_model(value: Any) -> bool:
     return isinstance(value, type) and issubclass(value, BaseModel)
+
+
+def layered(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `override` laid over it: nested mappings merge key by key, the rest replace."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = layered(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

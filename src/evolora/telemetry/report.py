@@ -48,11 +48,14 @@ class Section:
 
 @dataclass
 class Panel:
-    """One subplot: named series of (x values, y values) drawn as lines or stacked areas."""
+    """One subplot: named series of (x values, y values) drawn as lines, stacked areas or
+    markers; `errors` gives a series symmetric error bars, `labels` a hover text per point."""
 
     ylabel: str
     series: dict[str, tuple[Sequence[float], Sequence[float]]]
-    kind: Literal["line", "stack"] = "line"
+    kind: Literal["line", "stack", "markers"] = "line"
+    errors: dict[str, Sequence[float]] = field(default_factory=dict)
+    labels: dict[str, Sequence[str]] = field(default_factory=dict)
 
 
 def format_value(value: Any) -> str:
@@ -138,8 +141,15 @@ img { max-width: 100%; display: block; margin: 1em 0; }
 """
 
 
-def html_page(title: str, sections: Sequence[Section], subtitle: str = "") -> str:
-    """One self-contained HTML page: inline style, tables, and images embedded as data URIs."""
+def html_page(
+    title: str,
+    sections: Sequence[Section],
+    subtitle: str = "",
+    figures: Sequence[dict] = (),
+) -> str:
+    """One self-contained HTML page: inline style, tables, images embedded as data URIs, and
+    interactive Plotly `figures` (from `evolora.telemetry.dashboard.figures`, the dashboard's
+    own figure code) with plotly.js inlined, so the page needs no other file and no network."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -148,6 +158,10 @@ def html_page(title: str, sections: Sequence[Section], subtitle: str = "") -> st
     ]
     if subtitle:
         parts.append(f"<p>{html.escape(subtitle)}</p>")
+    if figures:
+        from evolora.telemetry.dashboard.figures import figures_html
+
+        parts.append(f"<section><h2>Charts</h2>{figures_html(figures)}</section>")
     for section in sections:
         parts.append(f"<section><h2>{html.escape(section.title)}</h2>")
         parts.extend(html_table(table) for table in section.tables)
@@ -157,11 +171,17 @@ def html_page(title: str, sections: Sequence[Section], subtitle: str = "") -> st
     return "\n".join(parts) + "\n"
 
 
-def write_html(path: Path, title: str, sections: Sequence[Section], subtitle: str = "") -> Path:
+def write_html(
+    path: Path,
+    title: str,
+    sections: Sequence[Section],
+    subtitle: str = "",
+    figures: Sequence[dict] = (),
+) -> Path:
     """Write `html_page(...)` to `path` atomically and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, html_page(title, sections, subtitle))
+    atomic_write_text(path, html_page(title, sections, subtitle, figures))
     return path
 
 
@@ -209,7 +229,12 @@ def _draw(ax, panel: Panel) -> None:
         ax.stackplot(xs, ys, labels=list(series), alpha=0.85)
     else:
         for name, (x_values, y_values) in series.items():
-            ax.plot(x_values, y_values, marker="o" if len(x_values) < 30 else None, label=name)
+            if panel.kind == "markers":
+                ax.scatter(x_values, y_values, label=name)
+            elif name in panel.errors:
+                ax.errorbar(x_values, y_values, yerr=panel.errors[name], capsize=3, label=name)
+            else:
+                ax.plot(x_values, y_values, marker="o" if len(x_values) < 30 else None, label=name)
     ax.set_ylabel(panel.ylabel)
     ax.grid(alpha=0.3)
     if not series:

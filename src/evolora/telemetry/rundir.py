@@ -5,9 +5,11 @@
       meta.json          evolora version, git commit, seed, start time, machine
       <stream>.jsonl     append-only record streams (episodes, metrics, ...)
       checkpoints/       step_000012.safetensors + step_000012.json (see checkpoint.py)
+      run.lock           who is writing the run now (see lock.py)
 
-A new run always gets a new folder; nothing in an existing folder is ever truncated or overwritten.
-A resumed run opens its folder with `RunDir.open` and continues from `latest_checkpoint()`.
+A new run always gets a new folder; nothing in an existing folder is ever truncated or overwritten,
+except config.yaml when a resumed run is extended (`save_config`). A resumed run opens its folder
+with `RunDir.open`, takes its lock, and continues from `latest_checkpoint()`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from evolora.errors import EvoloraError
 from evolora.telemetry.atomic import atomic_write_text
 from evolora.telemetry.config_io import config_to_dict, dump_config, validate_config
 from evolora.telemetry.jsonl import JsonlStream, read_jsonl
+from evolora.telemetry.lock import RunLock
 from evolora.telemetry.machine import git_commit, machine_info
 
 if TYPE_CHECKING:
@@ -52,6 +55,7 @@ class RunDir:
         self.path = Path(path)
         self.meta = meta
         self._streams: dict[str, JsonlStream] = {}
+        self._lock: RunLock | None = None
 
     @classmethod
     def create(
@@ -121,6 +125,24 @@ class RunDir:
             raise EvoloraError(f"'{config_path}' cannot be read as YAML.") from problem
         return data if model is None else validate_config(data, model, source=str(config_path))
 
+    def save_config(self, config: BaseModel | Mapping[str, Any]) -> None:
+        """Replace config.yaml (a resumed run that changes its length records it here)."""
+        atomic_write_text(self.path / CONFIG_FILE, dump_config(config_to_dict(config)))
+
+    def lock(self) -> RunDir:
+        """Claim the folder for this process; EvoloraError when another live process holds it."""
+        if self._lock is None:
+            self._lock = RunLock(self.path)
+            self._lock.acquire()
+        return self
+
+    def discard(self) -> None:
+        """Delete a run folder that failed before its first checkpoint, so no orphan is left."""
+        import shutil
+
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
     # -- streams -------------------------------------------------------------------------------
 
     def stream(self, name: str) -> JsonlStream:
@@ -188,6 +210,9 @@ class RunDir:
         """Close every open stream."""
         for stream in self._streams.values():
             stream.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> RunDir:
         return self
