@@ -271,7 +271,8 @@ class Ecology:
 
     def _learn(self, active: list[Organelle], episodes: list[dict]) -> list[float]:
         """Every active organelle learns, by each configured rule in turn, on fresh training tasks
-        of its niche; the compute each rule reports is charged to the organelle.
+        of its niche (cells drawn in proportion to their market price); the compute each rule
+        reports is charged to the organelle.
         Returns each organelle's fitness (mean per-token answer log-likelihood)."""
         learning = self.config.learning
         if not active:
@@ -280,11 +281,12 @@ class Ecology:
         for _ in range(learning.steps):
             jobs = []
             for k, o in enumerate(active):
+                # The market is the curriculum: cells the colony fails (high prices) are learned
+                # more often than cells it already solves.
                 niche = self._niche_cells(o.niche)
-                batch = [
-                    self._train_example(niche[self.rng.integers(len(niche))], Role.learn)
-                    for _ in range(learning.batch)
-                ]
+                prices = np.array([self.market.prices[c] for c in niche])
+                picks = self.rng.choice(len(niche), size=learning.batch, p=prices / prices.sum())
+                batch = [self._train_example(niche[i], Role.learn) for i in picks]
                 jobs.append(LearningJob(o.slot, batch, self.colony.scratch_for(k)))
             for rule in self.rules:
                 results = rule.learn(jobs, self.rng)
