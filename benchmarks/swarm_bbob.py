@@ -1,0 +1,182 @@
+"""Swarm vs Optuna TPE, Optuna CMA-ES and random search on COCO's bbob suite (`cocoex`).
+
+Per (function, dimension, instance, seed) each method gets 100 x dimension evaluations; the figure
+is the final log10 regret (f_best - f_opt, floored at 1e-8). Per function the medians over
+dimensions x instances x seeds are compared: the swarm is better / tied / worse than a baseline
+when its median is lower / within 0.1 / higher (in log10 regret). `--ablations` repeats the swarm
+with one feature switched off at a time.
+
+    python benchmarks/swarm_bbob.py                        # fast default: dims 2 5, instance 1
+    python benchmarks/swarm_bbob.py --dims 2 5 10 --instances 1 2 3   # the issue's full suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import write_result
+
+TIE = 0.1
+ABLATIONS = {
+    "no-heatmap-overlap": {"supervisor": {"heatmap": False, "overlap": False}},
+    "no-messages": {"messages": False},
+    "no-cloning": {"supervisor": {"cloning": False}},
+    "no-reseed": {"supervisor": {"diversity_reseed": False}},
+    "no-managers": {"manager": {"every": 10**9}},
+}
+
+
+def swarm_config(seed: int, ablation: str | None):
+    """The default swarm config with one ablation applied."""
+    from evolora.swarm.config import SwarmConfig
+
+    data = SwarmConfig(seed=seed).model_dump()
+    for key, value in (ABLATIONS.get(ablation) or {}).items():
+        if isinstance(value, dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    return SwarmConfig.model_validate(data)
+
+
+def run_one(job: tuple[str, str, int, int]) -> tuple[float, float, float]:
+    """(final log10 regret, seconds, seconds per ask+tell excluding the objective) of a method."""
+    method, spec, seed, budget = job
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from evolora.swarm.objectives import load_objective
+
+    objective = load_objective(spec)
+    spent = [0.0]
+
+    def timed(params):
+        start = time.perf_counter()
+        value = objective(params)
+        spent[0] += time.perf_counter() - start
+        return value
+
+    start = time.perf_counter()
+    if method.startswith("swarm"):
+        from evolora.swarm.study import Swarm
+
+        ablation = method.split(":", 1)[1] if ":" in method else None
+        swarm = Swarm(objective.space, swarm_config(seed, ablation))
+        best = swarm.optimize(timed, budget).value
+    else:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        sampler = {
+            "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+            "cmaes": lambda: optuna.samplers.CmaEsSampler(seed=seed),
+            "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+        }[method]()
+        study = optuna.create_study(sampler=sampler)
+        dim = len(objective.space)
+        study.optimize(
+            lambda t: timed({f"x{i}": t.suggest_float(f"x{i}", -5.0, 5.0) for i in range(dim)}),
+            n_trials=budget,
+        )
+        best = study.best_value
+    total = time.perf_counter() - start
+    return math.log10(max(best, 1e-8)), total, (total - spent[0]) / budget
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--functions", type=int, nargs="+", default=list(range(1, 25)))
+    parser.add_argument("--dims", type=int, nargs="+", default=[2, 5])
+    parser.add_argument("--instances", type=int, nargs="+", default=[1])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--methods", nargs="+", default=["swarm", "tpe", "cmaes", "random"])
+    parser.add_argument("--ablations", action="store_true", help="add one swarm run per ablation")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--name", default="swarm_bbob")
+    args = parser.parse_args()
+    methods = list(args.methods)
+    if args.ablations:
+        methods += [f"swarm:{name}" for name in ABLATIONS]
+    jobs, keys = [], []
+    for fid in args.functions:
+        for dim in args.dims:
+            for inst in args.instances:
+                for seed in range(args.seeds):
+                    for method in methods:
+                        jobs.append((method, f"bbob:{fid}:{dim}:{inst}", seed, 100 * dim))
+                        keys.append((method, fid, dim))
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = list(pool.map(run_one, jobs, chunksize=4))
+    regrets: dict[str, dict[int, list[float]]] = {m: {} for m in methods}
+    per_dim: dict[str, dict[int, list[float]]] = {m: {} for m in methods}
+    seconds: dict[str, list[float]] = {m: [] for m in methods}
+    overhead: dict[str, list[float]] = {m: [] for m in methods}
+    for (method, fid, dim), (regret, total, per_trial) in zip(keys, results, strict=False):
+        regrets[method].setdefault(fid, []).append(regret)
+        per_dim[method].setdefault(dim, []).append(regret)
+        seconds[method].append(total)
+        overhead[method].append(per_trial)
+    medians = {m: {f: float(np.median(v)) for f, v in regrets[m].items()} for m in methods}
+    figures: dict = {
+        "medians": medians,
+        "tie": TIE,
+        "shared_machine": True,
+        "dims": args.dims,
+        "instances": args.instances,
+        "seeds": args.seeds,
+        "budget": "100 x dimension",
+    }
+    lines = [
+        "Median final log10 regret per function (lower is better; ties within "
+        f"{TIE}); dims {args.dims}, instances {args.instances}, {args.seeds} seeds, "
+        "budget 100 x dim. Machine shared with other work while measuring.",
+        "",
+        "| f | " + " | ".join(methods) + " |",
+        "|---" * (len(methods) + 1) + "|",
+    ]
+    for fid in args.functions:
+        lines.append(f"| f{fid} | " + " | ".join(f"{medians[m][fid]:.2f}" for m in methods) + " |")
+    lines += ["", "| swarm vs | better | tied | worse | share better |", "|---|---|---|---|---|"]
+    counts = {}
+    for other in methods[1:]:
+        diff = [medians["swarm"][f] - medians[other][f] for f in args.functions]
+        better = sum(d < -TIE for d in diff)
+        worse = sum(d > TIE for d in diff)
+        counts[other] = {"better": better, "tied": len(diff) - better - worse, "worse": worse}
+        lines.append(
+            f"| {other} | {better} | {len(diff) - better - worse} | {worse} | "
+            f"{better / len(diff):.0%} |"
+        )
+    suite_median = {m: float(np.median(list(medians[m].values()))) for m in methods}
+    lines += [
+        "",
+        "| method | median over suite | mean seconds / run | median s per ask+tell |",
+        "|---|---|---|---|",
+    ]
+    for m in methods:
+        lines.append(
+            f"| {m} | {suite_median[m]:.2f} | {np.mean(seconds[m]):.2f} | "
+            f"{np.median(overhead[m]) * 1e3:.2f} ms |"
+        )
+    figures.update(
+        counts=counts,
+        suite_median=suite_median,
+        overhead_ms={m: float(np.median(overhead[m]) * 1e3) for m in methods},
+        per_dim_median={
+            m: {d: float(np.median(v)) for d, v in per_dim[m].items()} for m in methods
+        },
+    )
+    table = "\n".join(lines)
+    print(table)
+    write_result(args.name, figures, table)
+
+
+if __name__ == "__main__":
+    main()
