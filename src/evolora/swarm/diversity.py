@@ -13,9 +13,8 @@ def mean_pairwise_distance(points: np.ndarray) -> float:
     n = len(points)
     if n < 2:
         return 0.0
-    squares = np.sum(points**2, axis=1)
-    d2 = np.clip(squares[:, None] + squares[None, :] - 2 * points @ points.T, 0.0, None)
-    total = np.sqrt(d2)[np.triu_indices(n, k=1)].mean()
+    rows, cols = np.triu_indices(n, k=1)
+    total = np.linalg.norm(points[rows] - points[cols], axis=1).mean()
     return float(total / np.sqrt(points.shape[1]))
 
 

@@ -90,11 +90,12 @@ def overlap(a: Box, b: Box) -> float:
 
 
 def split(box: Box, point: np.ndarray) -> tuple[Box, Box]:
-    """Cut the box through `point` across its widest side: (the half holding the point's
-    neighbourhood, the other half). The cut is kept between 25 % and 75 % of that side."""
+    """Cut the box across its widest side, halfway between `point` and the farther edge:
+    (the part holding the point, with room on both sides of it; the far part)."""
     axis = int(np.argmax(box.width))
     lo, hi = box.lo[axis], box.hi[axis]
-    cut = float(np.clip(point[axis], lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)))
+    x = float(np.clip(point[axis], lo, hi))
+    cut = (x + hi) / 2 if hi - x >= x - lo else (lo + x) / 2
     left_hi, right_lo = box.hi.copy(), box.lo.copy()
     left_hi[axis], right_lo[axis] = cut, cut
     left, right = Box(box.lo.copy(), left_hi), Box(right_lo, box.hi.copy())

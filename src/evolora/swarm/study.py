@@ -161,7 +161,9 @@ class Swarm:
                 for receiver in self.teams:
                     if receiver is not sender:
                         receiver.receive(message)
-        self.events.append({"event": "status", **self.status()})
+        self.events.append(
+            {"event": "status", "team": None, "reason": "supervisor cycle", **self.status()}
+        )
 
     def _update_best(self, trial: Trial) -> None:
         """The incumbent: best value at the highest rung reached (any trial without fidelity)."""
