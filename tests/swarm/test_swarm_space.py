@@ -25,7 +25,7 @@ SPACE = {
 }
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(0.0, 1.0), min_size=6, max_size=6))
 def test_decode_encode_decode_is_stable(coords):
     space = Space.from_dict(SPACE)

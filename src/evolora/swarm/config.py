@@ -21,7 +21,7 @@ class ManagerConfig(_Section):
         None,
         ge=1,
         description="an agent this many evaluations without improving is stuck "
-        "(None: 10 + 5 x dimension)",
+        "(None: 20 + 10 x dimension)",
     )
     lag_fraction: float = Field(
         0.5,
@@ -91,7 +91,7 @@ class SwarmConfig(_Section):
         ["cmaes", "trust", "random"], description="strategies given round-robin to a team's agents"
     )
     focus: float = Field(
-        2.0,
+        3.0,
         ge=0,
         description="trials go to teams and agents with weight "
         "1 / (rank + 1)^focus by their best (0 = evenly)",

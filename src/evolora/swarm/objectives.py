@@ -58,8 +58,9 @@ def load_objective(spec: str) -> Objective:
         model, _dataset = _sklearn_parts(spec)
         return Objective(spec, SKLEARN_SPACES[model], "maximize")
     if kind == "lora-sft":
-        from evolora.swarm.lora_objective import LORA_SPACE
+        from evolora.swarm.lora_objective import LORA_SPACE, parse_spec
 
+        parse_spec(spec)
         return Objective(spec, LORA_SPACE, "maximize", budgeted=True)
     _user_function(spec)
     return Objective(spec, None, "minimize")

@@ -55,7 +55,8 @@ class RandomInRegion(Strategy):
 
 class TrustRegion(Strategy):
     """A (1+1)-ES around the agent's best: Gaussian steps whose radius follows the 1/5th success
-    rule (x1.5 on success, x1.5^-1/4 on failure), in unit-cube units."""
+    rule (x1.5 on success, x1.5^-1/4 on failure), in unit-cube units, starting at a fifth of
+    the region's width."""
 
     name = "trust"
 
@@ -67,7 +68,7 @@ class TrustRegion(Strategy):
         if agent.best_u is None:
             return agent.region.sample(rng)
         step = rng.standard_normal(agent.best_u.shape) * self.radius
-        return agent.region.clip(agent.best_u + step)
+        return np.clip(agent.best_u + step, 0.0, 1.0)
 
     def observe(self, u: np.ndarray, loss: float) -> None:
         if loss < self._best:
@@ -79,7 +80,8 @@ class TrustRegion(Strategy):
 
 class CMAES(Strategy):
     """A small (mu/mu_w, lambda) CMA-ES (Hansen 2016, "The CMA Evolution Strategy: a tutorial")
-    on the unit cube, samples kept inside the region."""
+    on the unit cube. It starts in the agent's region with a step size from the region's width
+    and may follow its mean out of it (a region pins a local search's start, not its optimum)."""
 
     name = "cmaes"
 
@@ -105,7 +107,8 @@ class CMAES(Strategy):
 
     def propose(self, agent: Agent, rng: np.random.Generator, context: Context) -> np.ndarray:
         z = rng.standard_normal(self.n)
-        return agent.region.clip(self.mean + self.sigma * (self.basis @ (self.scales * z)))
+        x = self.mean + self.sigma * (self.basis @ (self.scales * z))
+        return np.clip(x, 0.0, 1.0)
 
     def observe(self, u: np.ndarray, loss: float) -> None:
         self._told.append((u, loss))

@@ -67,7 +67,7 @@ class Swarm:
         self.sign = 1.0 if self.config.direction == "minimize" else -1.0
         self.rng = np.random.default_rng(self.config.seed)
         dim = self.space.dim
-        self.patience = self.config.manager.patience or 10 + 5 * dim
+        self.patience = self.config.manager.patience or 20 + 10 * dim
         self.supervisor = Supervisor(self.config, dim)
         self.teams: list[Team] = [
             self.supervisor.new_team(box, born=0) for box in _partition(dim, self.config.teams)

@@ -93,6 +93,8 @@ class Supervisor:
         return events
 
     def _separate(self, teams: list[Team], rng: np.random.Generator) -> list[dict]:
+        """Move the worse of two teams whose bests nearly coincide, or whose regions overlap
+        while the worse one made no progress since the last cycle, to open space."""
         events = []
         moved: set[int] = set()
         for i, a in enumerate(teams):
@@ -106,9 +108,10 @@ class Supervisor:
                     and np.linalg.norm(a.best_u - b.best_u) / math.sqrt(self.dim)
                     < self.cfg.best_distance
                 )
-                if shared < self.cfg.overlap_threshold and not close:
-                    continue
                 worse = a if a.best_loss > b.best_loss else b
+                idle = worse.best_loss >= self._last_best.get(worse.id, math.inf)
+                if not close and (shared < self.cfg.overlap_threshold or not idle):
+                    continue
                 region = Box.around(self.open_space(rng, teams), self._width(len(teams)))
                 worse.relocate(region, EXPLORE)
                 moved.add(worse.id)
