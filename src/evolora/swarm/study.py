@@ -26,6 +26,9 @@ from evolora.swarm.strategies import Context
 from evolora.swarm.supervisor import Supervisor
 
 
+REDRAWS = 8
+
+
 @dataclass
 class Trial:
     """One evaluation the swarm asked for."""
@@ -78,6 +81,7 @@ class Swarm:
         self.told = 0
         self._team_turn = 0
         self._pending: dict[int, tuple[Team, Any]] = {}
+        self._seen: set[str] = set()
         self._worst = -math.inf
         self._best: Trial | None = None
 
@@ -103,9 +107,17 @@ class Swarm:
         context = Context(
             team.peers_for(agent), self.supervisor.heat if self.config.supervisor.heatmap else None
         )
-        u = np.clip(agent.ask(self.rng, context), 0.0, 1.0)
+        # The meta-memory of visited configurations: a proposal that decodes to one already
+        # tried (a step inside one cell of an int or categorical) is redrawn, a few times at most.
+        for _ in range(REDRAWS):
+            u = np.clip(agent.ask(self.rng, context), 0.0, 1.0)
+            params = self.space.decode(u)
+            key = repr(sorted(params.items()))
+            if key not in self._seen:
+                break
+        self._seen.add(key)
         budget = self.rungs.budgets[0] if self.rungs is not None else None
-        trial = Trial(len(self.trials), self.space.decode(u), u, team.id, agent.id, budget=budget)
+        trial = Trial(len(self.trials), params, u, team.id, agent.id, budget=budget)
         self.trials.append(trial)
         self._pending[trial.number] = (team, agent)
         return trial
