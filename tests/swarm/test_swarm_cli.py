@@ -59,8 +59,10 @@ def test_run_writes_trials_teams_checkpoints_and_report(tmp_path, user_config, c
         assert (folder / "report" / name).stat().st_size > 1000
 
 
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, user_config):
-    assert main(["swarm", "run", "-c", str(user_config), "-o", str(tmp_path / "full")]) == 0
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, user_config, workers):
+    args = ["swarm", "run", "-c", str(user_config), "--workers", workers]
+    assert main([*args, "-o", str(tmp_path / "full")]) == 0
     full = run_folder(tmp_path / "full")
     # A copy "killed" after trial 36: later records gone, a torn line, later checkpoints gone.
     killed = tmp_path / "killed" / full.name
@@ -101,6 +103,14 @@ def test_bad_objectives_stop_with_one_sentence(tmp_path, capsys, args, words):
     for word in words:
         assert word in err
     assert not list(tmp_path.glob("swarm-*"))
+
+
+def test_process_executor_runs_trials_in_worker_processes(tmp_path, user_config):
+    args = ["swarm", "run", "-c", str(user_config), "-n", "8", "--workers", "2"]
+    assert main([*args, "--executor", "process", "-o", str(tmp_path / "p")]) == 0
+    assert main([*args, "-o", str(tmp_path / "l")]) == 0
+    here, there = (records(run_folder(tmp_path / d), "trials") for d in ("p", "l"))
+    assert [t["value"] for t in here] == [t["value"] for t in there]
 
 
 def test_bad_space_in_config_names_the_parameter(tmp_path, capsys):
