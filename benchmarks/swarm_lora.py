@@ -51,8 +51,9 @@ def run_one(job: tuple[str, str, int, int]) -> list[tuple[float, float]]:
         from evolora.swarm import Swarm, SwarmConfig
 
         fidelity = {"enabled": True, "min_budget": 1 / 3, "max_budget": 1.0, "eta": 3}
-        config = SwarmConfig(seed=seed, direction="maximize",
-                             fidelity=fidelity if method == "swarm" else {})
+        config = SwarmConfig(
+            seed=seed, direction="maximize", fidelity=fidelity if method == "swarm" else {}
+        )
         Swarm(objective.space, config).optimize(timed, trials)
     else:
         import optuna
@@ -61,8 +62,11 @@ def run_one(job: tuple[str, str, int, int]) -> list[tuple[float, float]]:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         space = Space.from_dict(objective.space)
-        sampler = (optuna.samplers.TPESampler(seed=seed) if method == "tpe"
-                   else optuna.samplers.RandomSampler(seed=seed))
+        sampler = (
+            optuna.samplers.TPESampler(seed=seed)
+            if method == "tpe"
+            else optuna.samplers.RandomSampler(seed=seed)
+        )
         study = optuna.create_study(direction="maximize", sampler=sampler)
 
         def suggest(trial):
@@ -103,9 +107,18 @@ def main() -> None:
         logs = list(pool.map(run_one, jobs))
     best_any = max(v for log in logs for v, _ in log)
     target = 0.95 * best_any
-    rows, figures = [], {"spec": spec, "trials": args.trials, "seeds": args.seeds,
-                         "best_any": best_any, "target": target, "shared_machine": True,
-                         "methods": {}}
+    rows, figures = (
+        [],
+        {
+            "spec": spec,
+            "trials": args.trials,
+            "seeds": args.seeds,
+            "best_any": best_any,
+            "target": target,
+            "shared_machine": True,
+            "methods": {},
+        },
+    )
     for method in METHODS:
         mine = [log for (m, *_), log in zip(jobs, logs, strict=True) if m == method]
         bests = [max(v for v, _ in log) for log in mine]
@@ -113,30 +126,55 @@ def main() -> None:
         trials_needed = [r[0] for r in reached]
         cpu_needed = [r[1] for r in reached]
         total_cpu = [sum(c for _, c in log) for log in mine]
-        figures["methods"][method] = {"best": bests, "trials_to_95": trials_needed,
-                                      "cpu_to_95": cpu_needed, "cpu_total": total_cpu}
+        figures["methods"][method] = {
+            "best": bests,
+            "trials_to_95": trials_needed,
+            "cpu_to_95": cpu_needed,
+            "cpu_total": total_cpu,
+        }
         shown = [x if np.isfinite(x) else args.trials + 1 for x in trials_needed]
         seconds = [x if np.isfinite(x) else t for x, t in zip(cpu_needed, total_cpu, strict=True)]
-        rows.append(f"| {method} | {mean_std(bests)} | {sum(np.isfinite(trials_needed))}/"
-                    f"{len(mine)} | {np.median(shown):.0f} | {np.median(seconds):.0f} | "
-                    f"{np.mean(total_cpu):.0f} |")
-    tpe_cpu = np.median([c if np.isfinite(c) else t for c, t in zip(
-        figures["methods"]["tpe"]["cpu_to_95"], figures["methods"]["tpe"]["cpu_total"],
-        strict=True)])
-    swarm_cpu = np.median([c if np.isfinite(c) else t for c, t in zip(
-        figures["methods"]["swarm"]["cpu_to_95"], figures["methods"]["swarm"]["cpu_total"],
-        strict=True)])
+        rows.append(
+            f"| {method} | {mean_std(bests)} | {sum(np.isfinite(trials_needed))}/"
+            f"{len(mine)} | {np.median(shown):.0f} | {np.median(seconds):.0f} | "
+            f"{np.mean(total_cpu):.0f} |"
+        )
+    tpe_cpu = np.median(
+        [
+            c if np.isfinite(c) else t
+            for c, t in zip(
+                figures["methods"]["tpe"]["cpu_to_95"],
+                figures["methods"]["tpe"]["cpu_total"],
+                strict=True,
+            )
+        ]
+    )
+    swarm_cpu = np.median(
+        [
+            c if np.isfinite(c) else t
+            for c, t in zip(
+                figures["methods"]["swarm"]["cpu_to_95"],
+                figures["methods"]["swarm"]["cpu_total"],
+                strict=True,
+            )
+        ]
+    )
     figures["swarm_over_tpe_cpu_to_95"] = float(swarm_cpu / tpe_cpu)
-    table = "\n".join([
-        f"`{spec}`, {args.trials} trials, {args.seeds} seeds; target = 95 % of the best value "
-        f"any method found ({best_any:.3f} -> {target:.3f}). A run that never reaches it counts "
-        "its whole budget (trials + 1, all its CPU seconds). Machine shared with other work.", "",
-        "| method | best holdout accuracy | reached target | median trials to target | "
-        "median CPU s to target | mean CPU s per run |",
-        "|---|---|---|---|---|---|", *rows, "",
-        f"Swarm / TPE CPU seconds to the target (medians): {swarm_cpu / tpe_cpu:.2f} "
-        "(target <= 0.5).",
-    ])
+    table = "\n".join(
+        [
+            f"`{spec}`, {args.trials} trials, {args.seeds} seeds; target = 95 % of the best value "
+            f"any method found ({best_any:.3f} -> {target:.3f}). A run that never reaches it counts "
+            "its whole budget (trials + 1, all its CPU seconds). Machine shared with other work.",
+            "",
+            "| method | best holdout accuracy | reached target | median trials to target | "
+            "median CPU s to target | mean CPU s per run |",
+            "|---|---|---|---|---|---|",
+            *rows,
+            "",
+            f"Swarm / TPE CPU seconds to the target (medians): {swarm_cpu / tpe_cpu:.2f} "
+            "(target <= 0.5).",
+        ]
+    )
     print(table)
     write_result("swarm_lora", figures, table)
 

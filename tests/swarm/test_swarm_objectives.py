@@ -39,8 +39,16 @@ def test_bad_specs_are_one_sentence(spec):
 def test_lora_sft_trains_a_real_adapter_and_scores_the_holdout():
     objective = load_objective("lora-sft:easy:loss")
     assert objective.budgeted and objective.direction == "maximize"
-    params = {"lr": 1e-2, "rank": 2, "alpha": 4.0, "dropout": 0.0, "batch_size": 2, "steps": 5,
-              "targets": "attn", "optimizer": "adamw"}
+    params = {
+        "lr": 1e-2,
+        "rank": 2,
+        "alpha": 4.0,
+        "dropout": 0.0,
+        "batch_size": 2,
+        "steps": 5,
+        "targets": "attn",
+        "optimizer": "adamw",
+    }
     short, full = objective(params, 0.2), objective(params)
     assert np.isfinite(short) and np.isfinite(full) and short < 0 and full < 0
     assert short != full  # one step against five: the budget changes what is trained

@@ -90,13 +90,21 @@ def lora_sft_value(spec: str, params: dict[str, Any], budget: float | None = Non
     base = _host()
     model = copy.deepcopy(base.model)
     device = model.device
-    adapted = get_peft_model(model, LoraConfig(
-        r=int(params["rank"]), lora_alpha=float(params["alpha"]),
-        lora_dropout=float(params["dropout"]), target_modules=TARGETS[params["targets"]],
-    ))
+    adapted = get_peft_model(
+        model,
+        LoraConfig(
+            r=int(params["rank"]),
+            lora_alpha=float(params["alpha"]),
+            lora_dropout=float(params["dropout"]),
+            target_modules=TARGETS[params["targets"]],
+        ),
+    )
     trainable = [p for p in adapted.parameters() if p.requires_grad]
-    optimizer = (torch.optim.AdamW(trainable, lr=params["lr"]) if params["optimizer"] == "adamw"
-                 else torch.optim.SGD(trainable, lr=params["lr"], momentum=0.9))
+    optimizer = (
+        torch.optim.AdamW(trainable, lr=params["lr"])
+        if params["optimizer"] == "adamw"
+        else torch.optim.SGD(trainable, lr=params["lr"], momentum=0.9)
+    )
     steps = max(1, round(int(params["steps"]) * (1.0 if budget is None else float(budget))))
     batch = int(params["batch_size"])
     train = _examples(grid, "train", 4096, 0)

@@ -25,7 +25,6 @@ from evolora.swarm.space import Space
 from evolora.swarm.strategies import Context
 from evolora.swarm.supervisor import Supervisor
 
-
 REDRAWS = 8
 
 
