@@ -162,9 +162,9 @@ def main() -> None:
     figures["swarm_over_tpe_cpu_to_95"] = float(swarm_cpu / tpe_cpu)
     table = "\n".join(
         [
-            f"`{spec}`, {args.trials} trials, {args.seeds} seeds; target = 95 % of the best value "
-            f"any method found ({best_any:.3f} -> {target:.3f}). A run that never reaches it counts "
-            "its whole budget (trials + 1, all its CPU seconds). Machine shared with other work.",
+            f"`{spec}`, {args.trials} trials, {args.seeds} seeds; target = 95 % of the best "
+            f"value any method found ({best_any:.3f} -> {target:.3f}). A run that never reaches "
+            "it counts its whole budget (trials + 1, all its CPU seconds). Machine shared with other work.",
             "",
             "| method | best holdout accuracy | reached target | median trials to target | "
             "median CPU s to target | mean CPU s per run |",
