@@ -164,7 +164,8 @@ def main() -> None:
         [
             f"`{spec}`, {args.trials} trials, {args.seeds} seeds; target = 95 % of the best "
             f"value any method found ({best_any:.3f} -> {target:.3f}). A run that never reaches "
-            "it counts its whole budget (trials + 1, all its CPU seconds). Machine shared with other work.",
+            "it counts its whole budget (trials + 1, all its CPU seconds). Machine shared with "
+            "other work.",
             "",
             "| method | best holdout accuracy | reached target | median trials to target | "
             "median CPU s to target | mean CPU s per run |",
