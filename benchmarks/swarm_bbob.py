@@ -179,8 +179,9 @@ def main() -> None:
     for (method, fid, dim), (regret, total, per_trial) in zip(keys, results, strict=False):
         regrets[method].setdefault(fid, []).append(regret)
         per_dim[method].setdefault(dim, []).append(regret)
-        seconds[method].append(total)
-        overhead[method].append(per_trial)
+        if total is not None:  # cached baseline runs keep only their regret
+            seconds[method].append(total)
+            overhead[method].append(per_trial)
     medians = {m: {f: float(np.median(v)) for f, v in regrets[m].items()} for m in methods}
     figures: dict = {
         "medians": medians,
@@ -219,15 +220,18 @@ def main() -> None:
         "| method | median over suite | mean seconds / run | median s per ask+tell |",
         "|---|---|---|---|",
     ]
+
+    def timing(m: str) -> str:
+        if not seconds[m]:
+            return "n/a (cached run) | n/a"
+        return f"{np.mean(seconds[m]):.2f} | {np.median(overhead[m]) * 1e3:.2f} ms"
+
     for m in methods:
-        lines.append(
-            f"| {m} | {suite_median[m]:.2f} | {np.mean(seconds[m]):.2f} | "
-            f"{np.median(overhead[m]) * 1e3:.2f} ms |"
-        )
+        lines.append(f"| {m} | {suite_median[m]:.2f} | {timing(m)} |")
     figures.update(
         counts=counts,
         suite_median=suite_median,
-        overhead_ms={m: float(np.median(overhead[m]) * 1e3) for m in methods},
+        overhead_ms={m: float(np.median(overhead[m]) * 1e3) for m in methods if overhead[m]},
         per_dim_median={
             m: {d: float(np.median(v)) for d, v in per_dim[m].items()} for m in methods
         },
