@@ -91,9 +91,10 @@ def run_one(job: tuple[str, str, int, int]) -> tuple[float, float, float]:
     return math.log10(max(best, 1e-8)), total, (total - spent[0]) / budget
 
 
-def overhead(trials: int = 1000, dim: int = 10) -> dict[str, float]:
-    """Median milliseconds per ask + tell over `trials` trials (objective excluded), swarm and
-    TPE side by side on a cheap quadratic."""
+def ask_tell_overhead(trials: int = 1000, dim: int = 10, tpe_trials: int = 300) -> dict[str, float]:
+    """Median milliseconds per ask + tell (objective excluded) on a cheap quadratic: the swarm
+    over `trials` trials, Optuna's TPE side by side over its first `tpe_trials` (its cost per
+    trial grows with the trials it has seen, so this understates it)."""
     import optuna
 
     from evolora.swarm import Swarm, SwarmConfig
@@ -112,6 +113,8 @@ def overhead(trials: int = 1000, dim: int = 10) -> dict[str, float]:
         value = sum(v * v for v in trial.params.values())
         swarm.tell(trial, value)
         ours.append(time.perf_counter() - start)
+        if len(theirs) == tpe_trials:
+            continue
         start = time.perf_counter()
         other = study.ask(distributions)
         study.tell(other, sum(v * v for v in other.params.values()))
@@ -123,6 +126,7 @@ def overhead(trials: int = 1000, dim: int = 10) -> dict[str, float]:
         "swarm_ms": float(swarm_ms),
         "tpe_ms": float(tpe_ms),
         "swarm_last100_ms": float(np.median(ours[-100:]) * 1e3),
+        "tpe_trials": tpe_trials,
         "tpe_last100_ms": float(np.median(theirs[-100:]) * 1e3),
     }
 
@@ -236,14 +240,15 @@ def main() -> None:
             m: {d: float(np.median(v)) for d, v in per_dim[m].items()} for m in methods
         },
     )
-    cost = overhead()
+    cost = ask_tell_overhead()
     figures["overhead"] = cost
     lines += [
         "",
         f"Overhead per ask + tell over {cost['trials']} trials in {cost['dim']} "
         f"dimensions (objective excluded, median): swarm {cost['swarm_ms']:.2f} ms "
-        f"(last 100 trials {cost['swarm_last100_ms']:.2f} ms), Optuna TPE "
-        f"{cost['tpe_ms']:.2f} ms (last 100 {cost['tpe_last100_ms']:.2f} ms); target "
+        f"(last 100 trials {cost['swarm_last100_ms']:.2f} ms), Optuna TPE over its first "
+        f"{cost['tpe_trials']} trials {cost['tpe_ms']:.2f} ms (last 100 of those "
+        f"{cost['tpe_last100_ms']:.2f} ms); target "
         "<= 5 ms.",
     ]
     table = "\n".join(lines)
