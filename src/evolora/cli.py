@@ -93,8 +93,10 @@ def _register_groups() -> None:
     from evolora.telemetry.dashboard.commands import dashboard_command
 
     app.command("dashboard")(dashboard_command)
+    from evolora.swarm.commands import swarm_app
+
+    app.add_typer(swarm_app, name="swarm")
     for name, what, issue in [
-        ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
         ("braid", "Fuse several language models and learn how", "the braid issue"),
         ("reso", "The resonant transformer", "the reso issue"),

@@ -1,0 +1,124 @@
+"""The swarm's configuration: one pydantic model per level (agents, managers, supervisor)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from evolora.swarm.strategies import STRATEGIES
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ManagerConfig(_Section):
+    """A team manager's rules: plateau detection, reassignment, region splitting and shrinking."""
+
+    every: int = Field(6, ge=1, description="the manager acts after this many of its team's tells")
+    patience: int | None = Field(
+        None,
+        ge=1,
+        description="an agent this many evaluations without improving is stuck "
+        "(None: 20 + 10 x dimension)",
+    )
+    lag_fraction: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="an agent whose best is below this fraction of the team's "
+        "(in rank of the team's losses) adopts the meta-memory's suggestion, with jitter",
+    )
+    jitter: float = Field(0.05, ge=0, description="std of the jitter around a suggestion")
+    shrink: float = Field(0.8, gt=0, lt=1, description="region side factor when the team improves")
+    min_width: float = Field(0.05, gt=0, le=1, description="a team region's smallest side")
+
+
+class SupervisorConfig(_Section):
+    """The supervisor's rules: heatmap, overlap, cloning / retirement and diversity re-seeding."""
+
+    every: int = Field(24, ge=1, description="the supervisor acts after this many tells")
+    heatmap: bool = Field(
+        True, description="steer random proposals and reallocations to unvisited cells"
+    )
+    heat_bins: int = Field(4, ge=2, description="heatmap cells per coordinate")
+    overlap: bool = Field(True, description="detect overlapping teams and move the worse one away")
+    overlap_threshold: float = Field(0.7, gt=0, le=1, description="per-side overlap that counts")
+    best_distance: float = Field(
+        0.05, ge=0, description="teams whose bests are closer (per sqrt(dim)) overlap too"
+    )
+    cloning: bool = Field(True, description="clone the best team, retire the worst")
+    max_teams: int = Field(6, ge=1)
+    min_teams: int = Field(2, ge=1)
+    retire_after: int = Field(
+        60,
+        ge=1,
+        description="a team this many of its evaluations without improving, and worst, is retired",
+    )
+    diversity_reseed: bool = Field(
+        True,
+        description="re-seed a team into unexplored space when diversity falls below the threshold",
+    )
+    diversity_threshold: float = Field(0.08, ge=0, le=1)
+    window: int = Field(48, ge=4, description="recent evaluations the diversity is measured on")
+
+
+class FidelityConfig(_Section):
+    """Successive halving (ASHA-style): trials start at min_budget; the top 1/eta of a rung are
+    re-evaluated at eta times the budget, up to max_budget."""
+
+    enabled: bool = False
+    min_budget: float = Field(1.0, gt=0)
+    max_budget: float = Field(9.0, gt=0)
+    eta: int = Field(3, ge=2)
+
+    @model_validator(mode="after")
+    def _order(self) -> FidelityConfig:
+        if self.max_budget < self.min_budget:
+            raise ValueError("fidelity.max_budget must be at least fidelity.min_budget")
+        return self
+
+
+class SwarmConfig(_Section):
+    """Everything the swarm search decides with."""
+
+    seed: int = 0
+    direction: Literal["minimize", "maximize"] = "minimize"
+    teams: int = Field(3, ge=1, description="teams at the start")
+    agents_per_team: int = Field(3, ge=1)
+    strategies: list[str] = Field(
+        ["cmaes", "trust", "random"], description="strategies given round-robin to a team's agents"
+    )
+    focus: float = Field(
+        3.0,
+        ge=0,
+        description="trials go to teams and agents with weight "
+        "1 / (rank + 1)^focus by their best (0 = evenly)",
+    )
+    messages: bool = Field(True, description="managers exchange bests and claimed regions")
+    manager: ManagerConfig = ManagerConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    fidelity: FidelityConfig = FidelityConfig()
+
+    @field_validator("strategies")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        bad = [name for name in value if name not in STRATEGIES]
+        if bad or not value:
+            raise ValueError(f"strategies must be a non-empty list of {', '.join(STRATEGIES)}")
+        return value
+
+
+class RunConfig(_Section):
+    """`evolora swarm run`: objective, budget, execution and the swarm."""
+
+    objective: str = "bbob:1:2"
+    trials: int = Field(100, ge=1)
+    space: dict[str, Any] | None = Field(
+        None, description="search space (objectives that ship one may omit it)"
+    )
+    executor: Literal["local", "process", "ray"] = "local"
+    workers: int = Field(1, ge=1, description="trials evaluated at once")
+    checkpoint_every: int = Field(25, ge=1, description="trials between checkpoints")
+    swarm: SwarmConfig = SwarmConfig()

@@ -1,0 +1,259 @@
+"""The swarm's entry point: `Swarm.ask()` / `Swarm.tell(trial, value)` / `Swarm.optimize(...)`.
+
+One ask picks the next team (round robin) and its next agent, which proposes a unit-cube point
+in its region; the point is decoded into a configuration. One tell updates the heatmap, the
+team's memory and the agent; every `manager.every` team tells the manager acts, every
+`supervisor.every` tells the supervisor acts and the managers exchange messages. Every decision
+becomes an event (with its reason) in `swarm.events`, which the run loop writes to teams.jsonl.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from evolora.errors import EvoloraError
+from evolora.swarm.config import SwarmConfig
+from evolora.swarm.fidelity import Rungs
+from evolora.swarm.manager import Team
+from evolora.swarm.region import Box, split
+from evolora.swarm.space import Space
+from evolora.swarm.strategies import Context
+from evolora.swarm.supervisor import Supervisor
+
+REDRAWS = 8
+
+
+@dataclass
+class Trial:
+    """One evaluation the swarm asked for."""
+
+    number: int
+    params: dict[str, Any]
+    u: np.ndarray
+    team: int | None
+    agent: int | None
+    budget: float | None = None
+    rung: int = 0
+    state: str = "pending"  # pending | complete | failed
+    value: float | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """The trial as a trials.jsonl record."""
+        return {
+            "trial": self.number,
+            "state": self.state,
+            "value": self.value,
+            "params": self.params,
+            "u": self.u.round(6).tolist(),
+            "team": self.team,
+            "agent": self.agent,
+            "budget": self.budget,
+            "rung": self.rung,
+            "error": self.error,
+        }
+
+
+class Swarm:
+    """Hierarchical swarm search over a `Space` (agents, managers, supervisor)."""
+
+    def __init__(self, space: Space | Mapping[str, Any], config: SwarmConfig | None = None) -> None:
+        self.space = space if isinstance(space, Space) else Space.from_dict(space)
+        self.config = config or SwarmConfig()
+        self.sign = 1.0 if self.config.direction == "minimize" else -1.0
+        self.rng = np.random.default_rng(self.config.seed)
+        dim = self.space.dim
+        self.patience = self.config.manager.patience or 20 + 10 * dim
+        self.supervisor = Supervisor(self.config, dim)
+        self.teams: list[Team] = [
+            self.supervisor.new_team(box, born=0) for box in _partition(dim, self.config.teams)
+        ]
+        self.rungs = Rungs(self.config.fidelity) if self.config.fidelity.enabled else None
+        self.trials: list[Trial] = []
+        self.events: list[dict] = []
+        self.told = 0
+        self._team_turn = 0
+        self._pending: dict[int, tuple[Team, Any]] = {}
+        self._seen: set[str] = set()
+        self._worst = -math.inf
+        self._best: Trial | None = None
+
+    # -- ask / tell ----------------------------------------------------------------------------
+
+    def ask(self) -> Trial:
+        """The next trial to evaluate (a promotion to a larger budget when one is due)."""
+        if self.rungs is not None and (due := self.rungs.next_promotion()) is not None:
+            source, rung = self.trials[due[0]], due[1]
+            trial = Trial(
+                len(self.trials),
+                dict(source.params),
+                source.u,
+                source.team,
+                None,
+                budget=self.rungs.budgets[rung],
+                rung=rung,
+            )
+            self.trials.append(trial)
+            return trial
+        team = self._pick_team()
+        agent = team.next_agent(self.rng, self.config.focus)
+        context = Context(
+            team.peers_for(agent), self.supervisor.heat if self.config.supervisor.heatmap else None
+        )
+        # The meta-memory of visited configurations: a proposal that decodes to one already
+        # tried (a step inside one cell of an int or categorical) is redrawn, a few times at most.
+        for _ in range(REDRAWS):
+            u = np.clip(agent.ask(self.rng, context), 0.0, 1.0)
+            params = self.space.decode(u)
+            key = repr(sorted(params.items()))
+            if key not in self._seen:
+                break
+        self._seen.add(key)
+        budget = self.rungs.budgets[0] if self.rungs is not None else None
+        trial = Trial(len(self.trials), params, u, team.id, agent.id, budget=budget)
+        self.trials.append(trial)
+        self._pending[trial.number] = (team, agent)
+        return trial
+
+    def _pick_team(self) -> Team:
+        """A team drawn with weight 1 / (rank + 1)^focus by best loss: leaders get most trials,
+        every team keeps some (teams without a result rank in the middle)."""
+        return self.teams[rank_draw([t.best_loss for t in self.teams], self.rng, self.config.focus)]
+
+    def tell(self, trial: Trial | int, value: float | None, error: str | None = None) -> Trial:
+        """Record a trial's value (None, NaN or an `error` mark it failed); the hierarchy acts."""
+        trial = self.trials[trial] if isinstance(trial, int) else trial
+        if trial.state != "pending":
+            raise EvoloraError(f"Trial {trial.number} was already told ({trial.state}).")
+        failed = error is not None or value is None or not math.isfinite(float(value))
+        trial.state = "failed" if failed else "complete"
+        trial.value = None if failed else float(value)
+        trial.error = error or ("objective returned a non-finite value" if failed else None)
+        loss = self._worst if failed else self.sign * float(value)
+        if not failed:
+            self._worst = max(self._worst, loss)
+            self._update_best(trial)
+        if self.rungs is not None and not failed:
+            self.rungs.record(trial.rung, loss, trial.number)
+        owner = self._pending.pop(trial.number, None)
+        if owner is None:  # a promotion: the agents learn from rung-0 results only
+            return trial
+        team, agent = owner
+        if not math.isfinite(loss):
+            loss = 1e300
+        self.supervisor.observe(trial.u, loss)
+        if team in self.teams:
+            team.tell(agent, trial.u, loss)
+            if team.evals % self.config.manager.every == 0:
+                self.events += team.manage(
+                    self.config.manager, self.config.strategies, self.rng, self.patience
+                )
+        self.told += 1
+        if self.told % self.config.supervisor.every == 0:
+            self._supervise()
+        return trial
+
+    def _supervise(self) -> None:
+        events = self.supervisor.act(self.teams, self.told, self.rng)
+        self.events += events
+        gone = {e["team"] for e in events if e["event"] in ("retire", "reallocate", "reseed")}
+        for team in self.teams:
+            for team_id in gone:
+                team.forget(team_id)
+        if self.config.messages:
+            for sender in self.teams:
+                message = sender.message()
+                for receiver in self.teams:
+                    if receiver is not sender:
+                        receiver.receive(message)
+        self.events.append(
+            {"event": "status", "team": None, "reason": "supervisor cycle", **self.status()}
+        )
+
+    def _update_best(self, trial: Trial) -> None:
+        """The incumbent: best value at the highest rung reached (any trial without fidelity)."""
+        best = self._best
+        if (
+            best is None
+            or trial.rung > best.rung
+            or (trial.rung == best.rung and self.sign * trial.value < self.sign * best.value)
+        ):
+            self._best = trial
+
+    # -- results -------------------------------------------------------------------------------
+
+    @property
+    def best_trial(self) -> Trial:
+        """The best complete trial so far."""
+        if self._best is None:
+            raise EvoloraError("No trial has completed yet, so there is no best trial.")
+        return self._best
+
+    @property
+    def best_value(self) -> float:
+        """The best objective value so far."""
+        return float(self.best_trial.value)
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        """The configuration of the best trial."""
+        return self.best_trial.params
+
+    def status(self) -> dict[str, Any]:
+        """Flat metrics for the live table and the teams stream."""
+        return {
+            "trials": len(self.trials),
+            "best": None if self._best is None else self._best.value,
+            **self.supervisor.status(self.teams),
+            "teams": [team.summary() for team in self.teams],
+        }
+
+    def optimize(
+        self,
+        objective: Callable[..., float],
+        n_trials: int,
+        executor: Any = None,
+        workers: int = 1,
+        callback: Callable[[Trial], None] | None = None,
+    ) -> Trial:
+        """Run `n_trials` evaluations of `objective(params)` (or `objective(params, budget)` with
+        multi-fidelity), `workers` at a time through `executor`; return the best trial."""
+        from evolora.swarm.execution import evaluate_batch
+
+        while len(self.trials) < n_trials:
+            batch = [self.ask() for _ in range(min(workers, n_trials - len(self.trials)))]
+            outcomes = evaluate_batch(objective, batch, executor)
+            for trial, (value, error) in zip(batch, outcomes, strict=True):
+                self.tell(trial, value, error)
+                if callback is not None:
+                    callback(trial)
+        return self.best_trial
+
+
+def rank_draw(losses: list[float], rng: np.random.Generator, focus: float) -> int:
+    """Index drawn with probability proportional to 1 / (rank + 1)^focus (rank 0 = lowest loss)."""
+    if len(losses) == 1:
+        return 0
+    finite = [x for x in losses if math.isfinite(x)]
+    middle = float(np.median(finite)) if finite else 0.0
+    keyed = np.array([x if math.isfinite(x) else middle for x in losses])
+    ranks = np.empty(len(keyed))
+    ranks[np.argsort(keyed, kind="stable")] = np.arange(len(keyed))
+    weights = 1.0 / (ranks + 1.0) ** focus
+    return int(rng.choice(len(keyed), p=weights / weights.sum()))
+
+
+def _partition(dim: int, n: int) -> list[Box]:
+    """`n` boxes tiling the unit cube, made by halving the largest box across its widest side."""
+    boxes = [Box.unit(dim)]
+    while len(boxes) < n:
+        boxes.sort(key=lambda box: -box.volume())
+        big = boxes.pop(0)
+        boxes += list(split(big, big.center))
+    return boxes

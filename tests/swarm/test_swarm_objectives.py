@@ -1,0 +1,54 @@
+"""The shipped objectives: bbob regret, scikit-learn cross-validation, LoRA fine-tuning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evolora.errors import EvoloraError
+from evolora.swarm import Swarm, SwarmConfig
+from evolora.swarm.objectives import load_objective
+
+
+def test_bbob_regret_is_non_negative_and_the_swarm_lowers_it():
+    pytest.importorskip("cocoex")
+    objective = load_objective("bbob:1:2:1")
+    assert objective.direction == "minimize" and set(objective.space) == {"x0", "x1"}
+    rng = np.random.default_rng(0)
+    values = [objective({"x0": a, "x1": b}) for a, b in rng.uniform(-5, 5, (20, 2))]
+    assert min(values) > 0
+    best = Swarm(objective.space, SwarmConfig(seed=0)).optimize(objective, 200)
+    assert best.value < min(values) / 100
+
+
+def test_sklearn_objective_scores_cross_validated_accuracy():
+    pytest.importorskip("sklearn")
+    objective = load_objective("sklearn:knn:iris")
+    assert objective.direction == "maximize"
+    value = objective({"n_neighbors": 5, "weights": "uniform", "p": 2})
+    assert 0.85 < value <= 1.0
+
+
+@pytest.mark.parametrize("spec", ["lora-sft:nosuchgrid", "lora-sft:easy:f1", "bbob:1:7"])
+def test_bad_specs_are_one_sentence(spec):
+    with pytest.raises(EvoloraError) as problem:
+        load_objective(spec)
+    assert "\n" not in str(problem.value)
+
+
+def test_lora_sft_trains_a_real_adapter_and_scores_the_holdout():
+    objective = load_objective("lora-sft:easy:loss")
+    assert objective.budgeted and objective.direction == "maximize"
+    params = {
+        "lr": 1e-2,
+        "rank": 2,
+        "alpha": 4.0,
+        "dropout": 0.0,
+        "batch_size": 2,
+        "steps": 5,
+        "targets": "attn",
+        "optimizer": "adamw",
+    }
+    short, full = objective(params, 0.2), objective(params)
+    assert np.isfinite(short) and np.isfinite(full) and short < 0 and full < 0
+    assert short != full  # one step against five: the budget changes what is trained

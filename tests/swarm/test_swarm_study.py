@@ -1,0 +1,110 @@
+"""The ask/tell study on small seeded problems whose answer is known."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from swarm_objectives import bowl, flaky
+
+from evolora.errors import EvoloraError
+from evolora.swarm import Swarm, SwarmConfig
+from evolora.swarm.config import FidelityConfig
+
+BOX = {
+    "x": {"kind": "float", "low": -3.0, "high": 3.0},
+    "y": {"kind": "float", "low": -3.0, "high": 3.0},
+}
+
+
+def test_finds_the_minimum_of_a_bowl():
+    swarm = Swarm(BOX, SwarmConfig(seed=0))
+    best = swarm.optimize(bowl, 300)
+    assert best.value < 1e-4
+    assert best.params["x"] == pytest.approx(0.3, abs=0.01)
+    assert best.params["y"] == pytest.approx(-1.2, abs=0.01)
+
+
+def test_maximises_when_asked():
+    swarm = Swarm(BOX, SwarmConfig(seed=1, direction="maximize"))
+    best = swarm.optimize(lambda p: -bowl(p), 300)
+    assert best.value > -1e-3 and best.value == max(t.value for t in swarm.trials)
+
+
+def test_same_seed_same_search():
+    first = Swarm(BOX, SwarmConfig(seed=3))
+    second = Swarm(BOX, SwarmConfig(seed=3))
+    first.optimize(bowl, 120)
+    second.optimize(bowl, 120)
+    assert [t.params for t in first.trials] == [t.params for t in second.trials]
+    third = Swarm(BOX, SwarmConfig(seed=4))
+    third.optimize(bowl, 20)
+    assert [t.params for t in third.trials] != [t.params for t in first.trials[:20]]
+
+
+def test_failures_are_recorded_and_the_search_goes_on():
+    swarm = Swarm(BOX, SwarmConfig(seed=0))
+    best = swarm.optimize(flaky, 200)
+    failed = [t for t in swarm.trials if t.state == "failed"]
+    assert failed and all(t.value is None for t in failed)
+    assert any("diverged" in t.error for t in failed)
+    assert any("nan" in t.error.lower() for t in failed)
+    assert best.value < 1e-2 and -1 <= best.params["x"] <= 1
+
+
+def test_ask_many_before_telling():
+    swarm = Swarm(BOX, SwarmConfig(seed=0))
+    for _ in range(20):
+        batch = [swarm.ask() for _ in range(4)]
+        for trial in reversed(batch):
+            swarm.tell(trial, bowl(trial.params))
+    assert swarm.best_value < 0.5
+    with pytest.raises(EvoloraError, match="already told"):
+        swarm.tell(batch[0], 1.0)
+
+
+def test_conditional_space_is_searched():
+    space = {
+        "kind": {"kind": "categorical", "choices": ["flat", "bowl"]},
+        "x": {
+            "kind": "float",
+            "low": -3.0,
+            "high": 3.0,
+            "condition": {"parent": "kind", "values": ["bowl"]},
+        },
+    }
+    swarm = Swarm(space, SwarmConfig(seed=0))
+    best = swarm.optimize(lambda p: 1.0 if p["kind"] == "flat" else (p["x"] - 1) ** 2, 150)
+    assert best.params["kind"] == "bowl" and best.value < 1e-3
+    assert {"x"} not in [
+        set(t.params) - {"kind"} for t in swarm.trials if t.params["kind"] == "flat"
+    ]
+
+
+def test_multi_fidelity_promotes_the_top_third_and_trusts_the_top_rung():
+    calls = []
+
+    def noisy(params, budget):
+        calls.append(budget)
+        noise = math.sin(1e3 * params["x"]) / budget  # shrinks as the budget grows
+        return bowl(params) + noise
+
+    cfg = SwarmConfig(seed=0, fidelity=FidelityConfig(enabled=True, min_budget=1, max_budget=9))
+    swarm = Swarm(BOX, cfg)
+    best = swarm.optimize(noisy, 120)
+    assert swarm.rungs.budgets == [1, 3, 9]
+    # ASHA: each rung gets a fraction of the one below (more than 1/eta while the search
+    # improves, as new results beat the rung's old ones).
+    assert calls.count(1) > 2 * calls.count(3) > 0
+    assert calls.count(3) > calls.count(9) > 0
+    assert best.rung == 2 and best.budget == 9
+    promoted = [t for t in swarm.trials if t.rung > 0]
+    assert all(t.agent is None for t in promoted)
+
+
+def test_every_feature_leaves_a_trace():
+    swarm = Swarm(BOX | {"z": {"kind": "float", "low": -3, "high": 3}}, SwarmConfig(seed=0))
+    swarm.optimize(lambda p: bowl(p) + np.cos(3 * p["z"]) + p["z"] ** 2 / 10, 400)
+    kinds = {event["event"] for event in swarm.events}
+    assert {"shrink", "reassign", "clone", "reallocate", "status"} <= kinds
