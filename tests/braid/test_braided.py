@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -121,3 +123,23 @@ def test_bad_specs_are_one_sentence(pool):
         BraidSpec(tuple(pool.names), (2,), "router").check(pool.names, pool.depth)
     with pytest.raises(EvoloraError, match="at least one model"):
         BraidSpec((), (0,)).check(pool.names, pool.depth)
+
+
+def test_greedy_check_agrees_with_generation(pool):
+    from evolora.braid.generation import greedy_correct, greedy_matches
+
+    braid = BraidedLLM(pool)
+    plan = _plan(pool, BraidSpec(tuple(pool.names), (0,), "router", top_k=1))
+    made = generate(braid, PROMPTS, plan, max_new_tokens=6)
+    # A random model also emits partial UTF-8 bytes, which do not re-encode to the same tokens:
+    # keep each completion's printable-ASCII prefix, which does.
+    clean = ["".join(itertools.takewhile(lambda c: 32 <= ord(c) < 127, m)) for m in made]
+    rows = [i for i, c in enumerate(clean) if c]
+    assert rows
+    prompts, clean = [PROMPTS[i] for i in rows], [clean[i] for i in rows]
+    sub = Plan.repeat(BraidSpec(tuple(pool.names), (0,), "router", top_k=1), len(rows),
+                      pool.names, pool.depth)
+    assert greedy_matches(braid, prompts, clean, sub).tolist() == [1.0] * len(rows)
+    changed = [c + "~~" for c in clean]
+    assert greedy_matches(braid, prompts, changed, sub).tolist() == [0.0] * len(rows)
+    assert greedy_correct(braid, prompts, changed, sub).tolist() == [0.0] * len(rows)

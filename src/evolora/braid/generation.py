@@ -101,3 +101,32 @@ def answer_logprobs(braid: BraidedLLM, prompts: list[str], targets: list[str],
     columns = torch.arange(ids.shape[1] - 1, device=ids.device)
     is_target = columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
     return (token_logp * is_target).sum(-1) / lengths.clamp(min=1)
+
+
+def greedy_correct(braid: BraidedLLM, prompts: list[str], answers: list[str],
+                   plan: Plan) -> torch.Tensor:
+    """1.0 where greedy decoding would produce exactly the answer's tokens and then a newline,
+    else 0.0, (B,) on CPU: one teacher-forced forward instead of token-by-token generation."""
+    return greedy_matches(braid, prompts, [a + "\n" for a in answers], plan)
+
+
+@torch.no_grad()
+def greedy_matches(braid: BraidedLLM, prompts: list[str], targets: list[str], plan: Plan,
+                   batch_size: int = 64) -> torch.Tensor:
+    """1.0 where every token of the target is the braid's argmax after the prompt and the
+    target's earlier tokens, else 0.0, (B,) on CPU."""
+    tokenizer = braid.pool.tokenizer
+    out = torch.zeros(len(prompts))
+    for start in range(0, len(prompts), batch_size):
+        rows = list(range(start, min(start + batch_size, len(prompts))))
+        heads = encode(tokenizer, [prompts[r] for r in rows], special=True)
+        tails = encode(tokenizer, [targets[r] for r in rows], special=False)
+        seqs = [h + t for h, t in zip(heads, tails, strict=True)]
+        ids, mask, positions = left_pad(seqs, tokenizer.pad_token_id, braid.pool.device)
+        best = braid(ids, mask, positions, plan.take(rows))[:, :-1].argmax(-1)
+        hit = best == ids[:, 1:]
+        lengths = torch.tensor([len(t) for t in tails], device=ids.device)
+        columns = torch.arange(ids.shape[1] - 1, device=ids.device)
+        is_target = columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
+        out[rows] = (hit | ~is_target).all(-1).float().cpu()
+    return out
