@@ -56,6 +56,7 @@ class MetaBraider(nn.Module):
         super().__init__()
         self.members, self.n_layers, self.config = list(members), layers, config
         self.families: list[str] = []
+        self.frozen: set[str] = set()  # heads that draw uniformly at random (ablations)
         for family in families or []:
             self.family_slot(family)
         w = config.width
@@ -90,14 +91,16 @@ class MetaBraider(nn.Module):
     # ---- the network ------------------------------------------------------------------------
     def logits(self, inputs: BraidInputs) -> dict[str, torch.Tensor]:
         """Every head's logits and the value for a batch of inputs."""
-        onehot = nn.functional.one_hot(inputs.family, self.config.max_families).float()
+        known = (inputs.family >= 0).float()[:, None]  # family -1: hidden (explanations)
+        slot = inputs.family.clamp(min=0)
+        onehot = nn.functional.one_hot(slot, self.config.max_families).float() * known
         task = self.task_in(torch.cat([inputs.task, onehot], -1))
-        task = task + self.family_embedding(inputs.family)
+        task = task + self.family_embedding(slot) * known
         ids = torch.arange(len(self.members), device=inputs.models.device)
         models = self.model_in(inputs.models) + self.member_embedding(ids)
         tokens = self.encoder(torch.cat([task[:, None], models], dim=1))  # (B, 1 + M, w)
         head = tokens[:, 0]
-        return {
+        out = {
             "models": self.model_head(tokens[:, 1:]).squeeze(-1),
             "layers": self.layer_head(head),
             "strategy": self.strategy_head(head),
@@ -105,6 +108,9 @@ class MetaBraider(nn.Module):
             "top_k": self.top_k_head(head),
             "value": self.value_head(head).squeeze(-1),
         }
+        for name in self.frozen:
+            out[name] = torch.zeros_like(out[name])  # uniform, and no gradient reaches the head
+        return out
 
     def decide(self, inputs: BraidInputs, greedy: bool = False,
                generator: torch.Generator | None = None,
@@ -170,7 +176,7 @@ class MetaBraider(nn.Module):
         save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
                   str(folder / BRAIDER_FILE))
         meta = {"members": self.members, "layers": self.n_layers, "families": self.families,
-                "config": self.config.model_dump()}
+                "frozen": sorted(self.frozen), "config": self.config.model_dump()}
         atomic_write_text(folder / BRAIDER_JSON, json.dumps(meta, indent=1) + "\n")
         return folder
 
@@ -185,5 +191,6 @@ class MetaBraider(nn.Module):
         meta = json.loads((folder / BRAIDER_JSON).read_text(encoding="utf-8"))
         braider = cls(meta["members"], meta["layers"], BraiderConfig(**meta["config"]),
                       meta["families"])
+        braider.frozen = set(meta.get("frozen", []))
         braider.load_state_dict(load_file(str(folder / BRAIDER_FILE)))
         return braider.to(device) if device is not None else braider
