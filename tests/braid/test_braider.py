@@ -33,7 +33,7 @@ def _reward(decision, examples):
     out = []
     router = strategy_names().index("router")
     for row, ex in enumerate(examples):
-        models, layers, strategy, temp, k = BEST[ex.family]
+        models, layers, _, temp, k = BEST[ex.family]
         picked = {i for i, on in enumerate(decision.models[row].tolist()) if on}
         fused = {i for i, on in enumerate(decision.layers[row].tolist()) if on}
         r = 0.3 * sum((i in picked) == (i in models) for i in range(4)) / 4
@@ -70,7 +70,8 @@ def _train(braider, updates=250, seed=0):
 def test_every_head_receives_gradient():
     braider = _braider()
     examples = _tasks(np.random.default_rng(1), 32)
-    decision = braider.decide(_inputs(braider, examples), generator=torch.Generator().manual_seed(0))
+    gen = torch.Generator().manual_seed(0)
+    decision = braider.decide(_inputs(braider, examples), generator=gen)
     rewards = _reward(decision, examples)
     relevant = braider.relevance(decision)
     heads = {"models": braider.model_head, "layers": braider.layer_head,
@@ -115,7 +116,7 @@ def test_explanation_and_save_load(tmp_path):
     braider = _braider()
     _train(braider, updates=40)
     ex = [Example("math: 1 2 3 =", "6", "math", 2, {})]
-    decision, explanation = forward_with_explanation(braider, _inputs(braider, ex))
+    _, explanation = forward_with_explanation(braider, _inputs(braider, ex))
     assert [e.head for e in explanation] == list(HEADS)
     assert all(0 < e.probability <= 1 and e.drivers for e in explanation)
     assert "family" in {name for e in explanation for name, _ in e.drivers}

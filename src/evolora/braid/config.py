@@ -1,4 +1,4 @@
-"""The braid's configuration: the pool to make, fusion training, the MetaBraider and its training."""
+"""The braid's configuration: the pool to make, fusion training, the MetaBraider, its training."""
 
 from __future__ import annotations
 

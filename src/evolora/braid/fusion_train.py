@@ -59,7 +59,7 @@ def train_bank(braid: BraidedLLM, strategy: str, grid: TaskGrid, config: FusionT
             optimiser.zero_grad()
             loss.backward()
         optimiser.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if on_step is not None:
             on_step(step, losses[-1])
     return losses
