@@ -30,8 +30,8 @@ class PoolMakeConfig(_Section):
 class FusionTrainConfig(_Section):
     """Training of every strategy's fusion bank with the models frozen."""
 
-    steps: int = Field(150, ge=0)
-    batch: int = Field(24, ge=1)
+    steps: int = Field(30, ge=0)
+    batch: int = Field(16, ge=1)
     lr: float = Field(1e-2, gt=0)
     model_keep: float = Field(0.6, gt=0, le=1, description="chance each model joins a row")
     layer_keep: float = Field(0.5, gt=0, le=1, description="chance each layer fuses in a row")
@@ -75,9 +75,9 @@ class TrainConfig(_Section):
     fusion: FusionTrainConfig = FusionTrainConfig()
     braider: BraiderConfig = BraiderConfig()
     reward: RewardConfig = RewardConfig()
-    episodes: int = Field(1536, ge=1, description="braider training episodes (prompts)")
+    episodes: int = Field(2560, ge=1, description="braider training episodes (prompts)")
     batch: int = Field(32, ge=1, description="episodes per REINFORCE update")
-    lr: float = Field(3e-3, gt=0)
+    lr: float = Field(1e-2, gt=0)
     entropy: float = Field(0.01, ge=0, description="entropy bonus weight")
     value: float = Field(0.5, ge=0, description="weight of the learned baseline's loss")
     curriculum: bool = Field(True, description="easy difficulties first, harder ones later")

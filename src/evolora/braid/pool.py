@@ -145,8 +145,6 @@ def with_adapter(host: Host, factors: dict[str, tuple[torch.Tensor, torch.Tensor
 
 def load_pool(folder: str | Path, device: str | None = None) -> ModelPool:
     """Load a pool folder written by `ModelPool.save` (`evolora braid pool make`)."""
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     path = folder / POOL_FILE
     if not path.is_file():
@@ -159,7 +157,7 @@ def load_pool(folder: str | Path, device: str | None = None) -> ModelPool:
         profiles = [ModelProfile(**m) for m in members]
     except (ValueError, KeyError, TypeError) as problem:
         raise EvoloraError(f"'{path}' is not a valid pool file ({problem}).") from None
-    tensors = load_file(str(folder / ADAPTER_FILE)) if (folder / ADAPTER_FILE).is_file() else {}
+    tensors = load_adapter_tensors(folder)
     bases: dict[str, Host] = {}
     hosts = []
     for p in profiles:
@@ -171,10 +169,24 @@ def load_pool(folder: str | Path, device: str | None = None) -> ModelPool:
         if p.kind != "adapter":
             hosts.append(base if p.kind == "host" else load_host(p.source, device=device))
             continue
-        prefix = f"{p.name}/"
-        layers = sorted({k[len(prefix):-2] for k in tensors if k.startswith(prefix)})
-        if not layers or p.rank < 1:
+        factors = adapter_factors(tensors, p.name)
+        if not factors or p.rank < 1:
             raise EvoloraError(f"Pool member '{p.name}' has no adapter tensors in {ADAPTER_FILE}.")
-        factors = {k: (tensors[f"{prefix}{k}.A"], tensors[f"{prefix}{k}.B"]) for k in layers}
         hosts.append(with_adapter(base, factors, p.alpha / p.rank, p.name))
     return ModelPool(hosts, profiles)
+
+
+def adapter_factors(tensors: dict[str, torch.Tensor], member: str
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """{layer: (A, B)} of one member from a pool's flat adapter tensors (empty if it has none)."""
+    prefix = f"{member}/"
+    layers = sorted({k[len(prefix):-2] for k in tensors if k.startswith(prefix)})
+    return {k: (tensors[f"{prefix}{k}.A"], tensors[f"{prefix}{k}.B"]) for k in layers}
+
+
+def load_adapter_tensors(folder: str | Path) -> dict[str, torch.Tensor]:
+    """A pool folder's flat adapter tensors (`<member>/<layer>.A|B`)."""
+    from safetensors.torch import load_file
+
+    path = Path(folder) / ADAPTER_FILE
+    return load_file(str(path)) if path.is_file() else {}
