@@ -8,7 +8,7 @@ the host's prompt embedding), each fixed fusion strategy over the whole pool, th
 full and at half budget, and the oracle that picks the best single model per prompt. Cost per
 answer is compute per token as a share of running every pool model.
 
-    python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3]
+    python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
 """
 
 from __future__ import annotations
@@ -143,11 +143,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", type=Path, default=Path("runs/braid-pool"))
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--holdout", type=int, default=150)
-    parser.add_argument("--router-train", type=int, default=300)
-    parser.add_argument("--episodes", type=int, default=2560)
+    parser.add_argument("--holdout", type=int, default=100)
+    parser.add_argument("--router-train", type=int, default=200)
+    parser.add_argument("--episodes", type=int, default=1280)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--fusion-steps", type=int, default=40)
+    parser.add_argument("--fusion-steps", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if not (args.pool / "pool.json").is_file():
@@ -161,6 +161,11 @@ def main() -> None:
         runs.append(one_seed(pool, args.pool, seed, args))
         shown = ", ".join(f"{k} {v[0]:.3f}" for k, v in runs[-1]["results"].items())
         print(f"seed {seed}: {shown}", flush=True)
+        report(runs, args)
+
+
+def report(runs: list[dict], args) -> None:
+    """Print the table over the seeds done so far and write the result JSON and RESULTS.md."""
     names = list(runs[0]["results"])
     acc = {n: [r["results"][n][0] for r in runs] for n in names}
     comp = {n: [r["results"][n][1] for r in runs] for n in names}
@@ -179,11 +184,12 @@ def main() -> None:
               " (target >= +0.15); MetaBraider / oracle = "
               f"{targets['metabraider_over_oracle']} (target >= 0.95); half budget - full = "
               f"{targets['half_budget_minus_full']} (target >= -0.05).",
-              f"{args.seeds} seeds, {args.holdout} holdout prompts each (families "
+              f"{len(runs)} seed(s), {args.holdout} holdout prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
-              "episodes per seed. Measured on a machine shared with other work."]
+              f"episodes, fusion banks {args.fusion_steps} steps per strategy, per seed. Measured "
+              "on a machine shared with other work (load average above 20 on 2 cores)."]
     table = "\n".join(lines)
-    print(table)
+    print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,
                "args": vars(args) | {"pool": str(args.pool)}}
     write_result("braid_vs_baselines", figures, table)

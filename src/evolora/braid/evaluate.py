@@ -25,14 +25,20 @@ def evaluate_single(braid: BraidedLLM, name: str, examples: list[Example]) -> fl
 
 
 @torch.no_grad()
-def evaluate_braider(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
-                     budget: float, config: TrainConfig, latency: float = 2.0
-                     ) -> tuple[float, float]:
-    """(accuracy, mean compute share) of the braider's greedy decisions at this budget."""
+def braider_outcome(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
+                    budget: float, config: TrainConfig, latency: float = 2.0):
+    """The `Episodes` (scores, rewards, compute, latency) of the braider's greedy decisions."""
     from evolora.braid.trainer import run_episodes
 
     for ex in examples:
         braider.family_slot(ex.family)
-    _, _, episodes = run_episodes(braid, braider, examples, [budget] * len(examples),
-                                  [latency] * len(examples), config, greedy=True)
+    return run_episodes(braid, braider, examples, [budget] * len(examples),
+                        [latency] * len(examples), config, greedy=True)[2]
+
+
+def evaluate_braider(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
+                     budget: float, config: TrainConfig, latency: float = 2.0
+                     ) -> tuple[float, float]:
+    """(accuracy, mean compute share) of the braider's greedy decisions at this budget."""
+    episodes = braider_outcome(braid, braider, examples, budget, config, latency)
     return float(episodes.scores.mean()), float(episodes.compute.mean())
