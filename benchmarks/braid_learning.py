@@ -26,7 +26,7 @@ from evolora.braid.config import FAMILIES, TrainConfig
 from evolora.braid.evaluate import braider_outcome
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
-from evolora.braid.pool import load_pool
+from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.trainer import run_episodes, train_step
 from evolora.tasks import TaskGrid
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--fusion-steps", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    pool = load_pool(args.pool)
+    pool = ensure_pool(args.pool)
     grid = TaskGrid(FAMILIES, [1, 2, 3])
     rows = {name: [] for name in ("all heads learn", *[f"{h} frozen at random" for h in HEADS])}
     entropy = {h: [] for h in HEADS}

@@ -23,7 +23,7 @@ from _common import mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import MetaBraider
-from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
+from evolora.braid.config import FAMILIES, TrainConfig
 from evolora.braid.evaluate import correct, evaluate_braider
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
@@ -32,9 +32,9 @@ from evolora.braid.pool import (
     ModelPool,
     adapter_factors,
     load_adapter_tensors,
-    load_pool,
     with_adapter,
 )
+from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.reward import compute_share
 from evolora.braid.trainer import train_step
@@ -150,12 +150,7 @@ def main() -> None:
     parser.add_argument("--fusion-steps", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    if not (args.pool / "pool.json").is_file():
-        from evolora.braid.pool_make import make_pool
-
-        made, tensors = make_pool(PoolMakeConfig())
-        made.save(args.pool, tensors)
-    pool = load_pool(args.pool)
+    pool = ensure_pool(args.pool)
     runs = []
     for seed in range(args.seeds):
         runs.append(one_seed(pool, args.pool, seed, args))

@@ -95,3 +95,15 @@ def profile_table(profiles: list[ModelProfile]) -> list[dict]:
              "layers": p.layers, "hidden": p.hidden, **{f"skill/{f}": round(s, 3)
                                                         for f, s in p.skill.items()}}
             for p in profiles]
+
+
+def ensure_pool(folder, config: PoolMakeConfig | None = None, device: str | None = None):
+    """The pool in `folder`, made there first (default specialists) when it holds none."""
+    from pathlib import Path
+
+    from evolora.braid.pool import POOL_FILE, load_pool
+
+    if not (Path(folder) / POOL_FILE).is_file():
+        pool, tensors = make_pool(config or PoolMakeConfig(), device)
+        pool.save(folder, tensors)
+    return load_pool(folder, device)
