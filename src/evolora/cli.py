@@ -96,9 +96,11 @@ def _register_groups() -> None:
     from evolora.swarm.commands import swarm_app
 
     app.add_typer(swarm_app, name="swarm")
+    from evolora.braid.commands import braid_app
+
+    app.add_typer(braid_app, name="braid")
     for name, what, issue in [
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
-        ("braid", "Fuse several language models and learn how", "the braid issue"),
         ("reso", "The resonant transformer", "the reso issue"),
     ]:
         app.add_typer(_placeholder_group(name, what, issue), name=name)

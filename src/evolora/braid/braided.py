@@ -1,0 +1,178 @@
+"""`BraidedLLM`: the pool's models run side by side; at each chosen fusion layer their hidden states
+are mixed by a fusion strategy and the fused state is fed back into every selected model's residual
+stream, so every later layer of every model computes on it.
+
+At fusion slot l (after decoder layer l) model i's state becomes
+
+    h_i <- h_i + g[l, i] * (P_out_i(sum_j W[i, j] P_in_j(h_j)) - h_i)
+
+with W from the strategy (fusion.py), a learned feedback gate g = sigmoid(.) in (0, 1), and learned
+projections P_in / P_out into a shared width when hidden sizes differ (identity otherwise). The
+braid's next-token distribution mixes the selected models' distributions with the strategy's
+output-slot weights (or averages logits / multiplies experts for the output-level baselines).
+Every strategy has its own `FusionBank`; only banks train, the models stay frozen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from evolora.braid.fusion import STRATEGIES, combine_outputs, strategy_names
+from evolora.braid.plan import Plan
+from evolora.braid.pool import ModelPool
+from evolora.braid.stack import additive_mask
+from evolora.errors import EvoloraError
+from evolora.telemetry.atomic import atomic_write_text
+
+FUSION_FILE = "fusion.safetensors"
+BRAID_FILE = "braid.json"
+
+
+class FusionBank(nn.Module):
+    """One strategy's parameters for every slot: mixing, feedback gates and projections."""
+
+    def __init__(self, strategy: str, hidden: list[int], slots: int, dim: int) -> None:
+        super().__init__()
+        models = len(hidden)
+        self.mixer = STRATEGIES[strategy](models, slots + 1, dim)
+        self.feedback = nn.Parameter(torch.zeros(slots, models))  # sigmoid(0) = 0.5
+        same = all(h == dim for h in hidden)
+        self.proj_in = nn.ModuleList(nn.Identity() if same else _eye(h, dim) for h in hidden)
+        self.proj_out = nn.ModuleList(nn.Identity() if same else _eye(dim, h) for h in hidden)
+
+
+def _eye(d_in: int, d_out: int) -> nn.Linear:
+    """A Linear initialised to the (truncated or zero-padded) identity."""
+    layer = nn.Linear(d_in, d_out, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(d_out, d_in))
+    return layer
+
+
+class BraidedLLM(nn.Module):
+    """A braid over a `ModelPool` with one fusion bank per layer-fusion strategy."""
+
+    def __init__(self, pool: ModelPool, strategies: tuple[str, ...] | None = None) -> None:
+        super().__init__()
+        self.pool = pool
+        self.stacks = pool.stacks
+        hidden = [s.hidden for s in self.stacks]
+        self.dim = max(hidden)
+        self.slots = pool.depth
+        names = tuple(strategies) if strategies is not None else tuple(STRATEGIES)
+        self.banks = nn.ModuleDict(
+            {s: FusionBank(s, hidden, self.slots, self.dim) for s in names}
+        )
+        self.to(pool.device)
+
+    # ---- forward ----------------------------------------------------------------------------
+    def forward(self, ids, key_mask, positions, plan: Plan, caches=None) -> torch.Tensor:
+        """Next-token log-probs (B, T, V) for the last T tokens; `key_mask` (B, past + T)."""
+        active = [m for m in range(self.pool.size) if bool(plan.models[:, m].any())]
+        mask = additive_mask(key_mask, ids.shape[1], self.stacks[active[0]].model.dtype)
+        hs, ropes = {}, {}
+        for m in active:
+            hs[m] = self.stacks[m].embed(ids)
+            ropes[m] = self.stacks[m].rope(hs[m], positions)
+        for layer in range(max(self.stacks[m].depth for m in active)):
+            for m in active:
+                if layer < self.stacks[m].depth:
+                    cache = caches[m] if caches is not None else None
+                    hs[m] = self.stacks[m].layer(layer, hs[m], mask, positions, ropes[m], cache)
+            if layer < self.slots and bool(plan.layers[:, layer].any()):
+                self._fuse(hs, active, plan, layer)
+        normed = {m: self.stacks[m].final(hs[m]) for m in active}
+        return self._output(normed, active, plan)
+
+    def _groups(self, plan: Plan, rows: torch.Tensor):
+        """(strategy name, row indices) for each layer-fusion strategy present among `rows`."""
+        order = strategy_names()
+        for name in self.banks:
+            hit = rows & (plan.strategy == order.index(name))
+            if bool(hit.any()):
+                yield name, hit.nonzero().flatten()
+
+    def _states(self, bank: FusionBank, hs: dict, rows: torch.Tensor) -> torch.Tensor:
+        """Projected states of the rows (b, T, M, D); models not running this batch are zeros."""
+        first = next(iter(hs.values()))
+        shape = (len(rows), first.shape[1], self.dim)
+        return torch.stack([
+            bank.proj_in[m](hs[m].index_select(0, rows)) if m in hs
+            else first.new_zeros(shape) for m in range(self.pool.size)
+        ], dim=2)
+
+    def _fuse(self, hs: dict, active: list[int], plan: Plan, slot: int) -> None:
+        multi = plan.models.sum(-1) > 1  # one model alone fuses with nothing
+        for name, rows in self._groups(plan, plan.layers[:, slot] & multi):
+            bank = self.banks[name]
+            sub = plan.take(rows)
+            states = self._states(bank, hs, rows)
+            mixing = bank.mixer.mix(states, sub.models, slot, sub.temperature, sub.top_k)
+            fused = mixing @ states  # (b, T, M, M) @ (b, T, M, D) -> (b, T, M, D)
+            gates = torch.sigmoid(bank.feedback[slot])
+            for m in active:
+                old = hs[m].index_select(0, rows)
+                new = old + gates[m] * (bank.proj_out[m](fused[:, :, m]) - old)
+                keep = sub.models[:, m].view(-1, 1, 1)
+                hs[m] = hs[m].index_copy(0, rows, torch.where(keep, new, old))
+
+    def _output(self, normed: dict, active: list[int], plan: Plan) -> torch.Tensor:
+        logits = torch.stack(
+            [self.stacks[m].logits(normed[m]) for m in active], dim=2
+        ).float()  # (B, T, Ma, V)
+        logprobs = torch.log_softmax(logits, dim=-1)
+        select = plan.models[:, active]
+        out = torch.empty_like(logprobs[:, :, 0])
+        order = strategy_names()
+        done = torch.zeros_like(plan.strategy, dtype=torch.bool)
+        for name, rows in self._groups(plan, torch.ones_like(done)):
+            bank = self.banks[name]
+            sub = plan.take(rows)
+            states = self._states(bank, normed, rows)
+            mixing = bank.mixer.mix(states, sub.models, self.slots, sub.temperature, sub.top_k)
+            weights = mixing.mean(2)[:, :, active]  # (b, T, Ma)
+            out[rows] = combine_outputs(name, logprobs[rows], logits[rows], select[rows], weights)
+            done[rows] = True
+        for name in order:
+            rows = (~done & (plan.strategy == order.index(name))).nonzero().flatten()
+            if len(rows):
+                if name not in ("logit_average", "product_of_experts"):
+                    raise EvoloraError(f"This braid has no trained bank for strategy {name!r}.")
+                out[rows] = combine_outputs(name, logprobs[rows], logits[rows], select[rows], None)
+        return out
+
+    # ---- save / load ------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write fusion.safetensors (every bank's parameters) and braid.json."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tensors = {k: v.detach().cpu().contiguous() for k, v in self.banks.state_dict().items()}
+        save_file(tensors, str(folder / FUSION_FILE))
+        meta = {"version": 1, "models": self.pool.names, "strategies": list(self.banks),
+                "slots": self.slots, "dim": self.dim}
+        atomic_write_text(folder / BRAID_FILE, json.dumps(meta, indent=1) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, pool: ModelPool) -> BraidedLLM:
+        """A braid saved by `save`, over `pool` (which must hold the same members)."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not (folder / BRAID_FILE).is_file() or not (folder / FUSION_FILE).is_file():
+            raise EvoloraError(f"'{folder}' holds no saved braid ({BRAID_FILE}, {FUSION_FILE}).")
+        meta = json.loads((folder / BRAID_FILE).read_text(encoding="utf-8"))
+        if meta.get("models") != pool.names:
+            raise EvoloraError(
+                f"The braid in '{folder}' was trained for models {meta.get('models')}, but the "
+                f"pool holds {pool.names}."
+            )
+        braid = cls(pool, tuple(meta["strategies"]))
+        braid.banks.load_state_dict(load_file(str(folder / FUSION_FILE), device=str(pool.device)))
+        return braid

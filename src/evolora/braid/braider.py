@@ -1,0 +1,196 @@
+"""`MetaBraider`: looks at a task and the model pool and decides how to braid.
+
+Tokens: one task token (task features + family one-hot, plus a learned family embedding) and one
+token per pool member (its profile features, plus a learned member embedding). A small transformer
+encoder mixes them; heads read the result:
+
+- models: a Bernoulli per member token (which models run);
+- layers: a Bernoulli per fusion layer (task token);
+- strategy, temperature, top_k: categoricals (task token);
+- value: the learned REINFORCE baseline (task token).
+
+A head's log-probability enters the policy gradient only when its decision changes what runs
+(`relevance`), so each head learns from the episodes where it mattered.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from evolora.braid.config import BraiderConfig
+from evolora.braid.features import MODEL_FEATURES, TASK_FEATURES, BraidInputs
+from evolora.braid.fusion import STRATEGIES, strategy_names
+from evolora.braid.plan import Plan
+from evolora.errors import EvoloraError
+from evolora.telemetry.atomic import atomic_write_text
+
+HEADS = ("models", "layers", "strategy", "temperature", "top_k")
+BRAIDER_FILE = "braider.safetensors"
+BRAIDER_JSON = "braider.json"
+
+
+@dataclass
+class Decision:
+    """Sampled (or greedy) decisions for a batch, with log-probs and entropies per head (B,)."""
+
+    models: torch.Tensor  # (B, M) bool
+    layers: torch.Tensor  # (B, L) bool
+    strategy: torch.Tensor  # (B,) long
+    temperature: torch.Tensor  # (B,) long index into config.temperatures
+    top_k: torch.Tensor  # (B,) long index into config.top_ks
+    logp: dict[str, torch.Tensor]
+    entropy: dict[str, torch.Tensor]
+    value: torch.Tensor  # (B,)
+
+
+class MetaBraider(nn.Module):
+    """The decision network over a pool of `members` models with `layers` shared layers."""
+
+    def __init__(self, members: list[str], layers: int, config: BraiderConfig,
+                 families: list[str] | None = None) -> None:
+        super().__init__()
+        self.members, self.n_layers, self.config = list(members), layers, config
+        self.families: list[str] = []
+        self.frozen: set[str] = set()  # heads that draw uniformly at random (ablations)
+        for family in families or []:
+            self.family_slot(family)
+        w = config.width
+        self.task_in = nn.Linear(len(TASK_FEATURES) + config.max_families, w)
+        self.family_embedding = nn.Embedding(config.max_families, w)
+        self.model_in = nn.Linear(len(MODEL_FEATURES), w)
+        self.member_embedding = nn.Embedding(len(members), w)
+        layer = nn.TransformerEncoderLayer(w, config.heads, 2 * w, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
+        self.model_head = nn.Linear(w, 1)
+        self.layer_head = nn.Linear(w, layers)
+        self.strategy_head = nn.Linear(w, len(strategy_names()))
+        self.temperature_head = nn.Linear(w, len(config.temperatures))
+        self.top_k_head = nn.Linear(w, len(config.top_ks))
+        self.value_head = nn.Linear(w, 1)
+
+    def family_slot(self, family: str) -> int:
+        """The embedding slot of `family`, assigning the next free one to a new family."""
+        if family not in self.families:
+            if len(self.families) >= self.config.max_families:
+                raise EvoloraError(
+                    f"The braider knows {len(self.families)} families, its max_families; raise "
+                    f"braider.max_families to add {family!r}."
+                )
+            self.families.append(family)
+        return self.families.index(family)
+
+    def slots(self) -> dict[str, int]:
+        """{family: slot} of every family seen so far."""
+        return {f: i for i, f in enumerate(self.families)}
+
+    # ---- the network ------------------------------------------------------------------------
+    def logits(self, inputs: BraidInputs) -> dict[str, torch.Tensor]:
+        """Every head's logits and the value for a batch of inputs."""
+        known = (inputs.family >= 0).float()[:, None]  # family -1: hidden (explanations)
+        slot = inputs.family.clamp(min=0)
+        onehot = nn.functional.one_hot(slot, self.config.max_families).float() * known
+        task = self.task_in(torch.cat([inputs.task, onehot], -1))
+        task = task + self.family_embedding(slot) * known
+        ids = torch.arange(len(self.members), device=inputs.models.device)
+        models = self.model_in(inputs.models) + self.member_embedding(ids)
+        tokens = self.encoder(torch.cat([task[:, None], models], dim=1))  # (B, 1 + M, w)
+        head = tokens[:, 0]
+        out = {
+            "models": self.model_head(tokens[:, 1:]).squeeze(-1),
+            "layers": self.layer_head(head),
+            "strategy": self.strategy_head(head),
+            "temperature": self.temperature_head(head),
+            "top_k": self.top_k_head(head),
+            "value": self.value_head(head).squeeze(-1),
+        }
+        for name in self.frozen:
+            out[name] = torch.zeros_like(out[name])  # uniform, and no gradient reaches the head
+        return out
+
+    def decide(self, inputs: BraidInputs, greedy: bool = False,
+               generator: torch.Generator | None = None,
+               forced: Decision | None = None) -> Decision:
+        """Sample a decision per row (argmax when `greedy`), or score the `forced` one."""
+        out = self.logits(inputs)
+        picks, logp, entropy = {}, {}, {}
+        for name in ("models", "layers"):
+            probs = torch.sigmoid(out[name])
+            if forced is not None:
+                pick = getattr(forced, name)
+            elif greedy:
+                pick = probs > 0.5
+            else:
+                pick = torch.rand(probs.shape, generator=generator,
+                                  device=probs.device) < probs
+            if name == "models":  # at least one model: the likeliest when none was drawn
+                empty = ~pick.any(-1)
+                best = nn.functional.one_hot(out[name].argmax(-1), pick.shape[-1]).bool()
+                pick = torch.where(empty[:, None], best, pick)
+            dist = torch.distributions.Bernoulli(logits=out[name])
+            picks[name] = pick
+            logp[name] = dist.log_prob(pick.float()).sum(-1)
+            entropy[name] = dist.entropy().sum(-1)
+        for name in ("strategy", "temperature", "top_k"):
+            dist = torch.distributions.Categorical(logits=out[name])
+            if forced is not None:
+                pick = getattr(forced, name)
+            elif greedy:
+                pick = out[name].argmax(-1)
+            else:
+                u = torch.rand(out[name].shape[0], 1, generator=generator, device=out[name].device)
+                pick = (dist.probs.cumsum(-1) < u).sum(-1).clamp(max=out[name].shape[-1] - 1)
+            picks[name] = pick
+            logp[name] = dist.log_prob(pick)
+            entropy[name] = dist.entropy()
+        return Decision(**picks, logp=logp, entropy=entropy, value=out["value"])
+
+    def relevance(self, decision: Decision) -> dict[str, torch.Tensor]:
+        """Per head (B,) float: 1 where that head's choice changed what ran, else 0."""
+        multi = decision.models.sum(-1) > 1
+        hidden = decision.strategy < len(STRATEGIES)
+        router = decision.strategy == strategy_names().index("router")
+        return {"models": torch.ones_like(multi, dtype=torch.float32),
+                "strategy": multi.float(), "layers": (multi & hidden).float(),
+                "temperature": (multi & hidden).float(), "top_k": (multi & router).float()}
+
+    def plan(self, decision: Decision) -> Plan:
+        """The braid plan a decision asks for."""
+        device = decision.models.device
+        temps = torch.tensor(self.config.temperatures, device=device)
+        ks = torch.tensor(self.config.top_ks, device=device)
+        return Plan(decision.models, decision.layers, decision.strategy,
+                    temps[decision.temperature], ks[decision.top_k])
+
+    # ---- save / load ------------------------------------------------------------------------
+    def save(self, folder: str | Path) -> Path:
+        """Write braider.safetensors and braider.json (config, members, families)."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+                  str(folder / BRAIDER_FILE))
+        meta = {"members": self.members, "layers": self.n_layers, "families": self.families,
+                "frozen": sorted(self.frozen), "config": self.config.model_dump()}
+        atomic_write_text(folder / BRAIDER_JSON, json.dumps(meta, indent=1) + "\n")
+        return folder
+
+    @classmethod
+    def load(cls, folder: str | Path, device=None) -> MetaBraider:
+        """A braider saved by `save`."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        if not (folder / BRAIDER_JSON).is_file():
+            raise EvoloraError(f"'{folder}' holds no saved MetaBraider ({BRAIDER_JSON}).")
+        meta = json.loads((folder / BRAIDER_JSON).read_text(encoding="utf-8"))
+        braider = cls(meta["members"], meta["layers"], BraiderConfig(**meta["config"]),
+                      meta["families"])
+        braider.frozen = set(meta.get("frozen", []))
+        braider.load_state_dict(load_file(str(folder / BRAIDER_FILE)))
+        return braider.to(device) if device is not None else braider

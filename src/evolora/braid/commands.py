@@ -1,0 +1,207 @@
+"""`evolora braid ...`: pool make|list, train, run "prompt", eval, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from evolora.errors import EvoloraError
+
+braid_app = typer.Typer(help="Fuse several language models and learn how.", no_args_is_help=True)
+pool_app = typer.Typer(help="The model pool: make the default specialists, list a pool.",
+                       no_args_is_help=True)
+braid_app.add_typer(pool_app, name="pool")
+
+# Prompt tag -> task family, for `braid run` without --family.
+TAGS = {"math": "math", "logic": "logic", "sort asc": "sorting", "sort desc": "sorting",
+        "seq": "sequence", "json": "json_repair"}
+
+
+def _config(path: Path | None, model, **overrides):
+    from evolora.telemetry.config_io import load_config, validate_config
+
+    data = load_config(path, model).model_dump() if path is not None else {}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return validate_config(data, model, source=str(path or "the command line"))
+
+
+@pool_app.command("make")
+def pool_make(
+    out: Path = typer.Option(Path("runs/braid-pool"), "--out", "-o", help="Pool folder to write."),
+    config: Path | None = typer.Option(None, "--config", "-c", help="PoolMakeConfig YAML file."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Override the SFT steps."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the seed."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: best)."),
+) -> None:
+    """Fine-tune one LoRA specialist of the host per task family and save them as a pool."""
+    from evolora.braid.config import PoolMakeConfig
+    from evolora.braid.pool_make import make_pool
+    from evolora.telemetry.progress import Progress
+
+    cfg = _config(config, PoolMakeConfig, steps=steps, seed=seed)
+    if (out / "pool.json").exists():
+        raise EvoloraError(f"'{out}' already holds a pool; choose another --out folder.")
+    with Progress(cfg.steps, "specialists") as progress:
+        pool, tensors = make_pool(cfg, device, lambda s, loss: progress.advance(
+            summary={"loss": loss}))
+    pool.save(out, tensors)
+    _print_pool(pool.profiles)
+    Console().print(f"Wrote the pool to [bold]{out}[/bold].")
+
+
+@pool_app.command("list")
+def pool_list(folder: Path = typer.Argument(Path("runs/braid-pool"), help="Pool folder.")) -> None:
+    """Show a pool's members and their profiles."""
+    import json
+
+    path = folder / "pool.json"
+    if not path.is_file():
+        raise EvoloraError(f"'{folder}' is not a model pool: it has no pool.json.")
+    from evolora.braid.pool import ModelProfile
+
+    _print_pool([ModelProfile(**m) for m in json.loads(path.read_text())["members"]])
+
+
+def _print_pool(profiles) -> None:
+    from rich.table import Table
+
+    from evolora.braid.pool_make import profile_table
+
+    rows = profile_table(profiles)
+    table = Table(title="model pool")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.values()))
+    Console().print(table)
+
+
+@braid_app.command("train")
+def train_command(
+    config: Path | None = typer.Option(None, "--config", "-c", help="TrainConfig YAML file "
+                                       "(default: configs/braid/train.yaml values)."),
+    pool: str | None = typer.Option(None, "--pool", help="Override the pool folder."),
+    episodes: int | None = typer.Option(None, "--episodes", min=1, help="Override episodes."),
+    seed: int | None = typer.Option(None, "--seed", help="Override the seed."),
+    output: Path = typer.Option(Path("runs"), "--output", "-o", help="Runs folder."),
+    resume: Path | None = typer.Option(None, "--resume", help="Continue this run folder."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: best)."),
+) -> None:
+    """Train the fusion banks, then the MetaBraider by REINFORCE; writes a run folder."""
+    from evolora.braid.config import TrainConfig
+    from evolora.braid.trainer import train
+    from evolora.telemetry import RunDir
+    from evolora.telemetry.progress import Progress
+
+    console = Console()
+    if resume is not None:
+        run = RunDir.open(resume)
+        cfg = run.config(TrainConfig)
+    else:
+        cfg = _config(config, TrainConfig, pool=pool, episodes=episodes, seed=seed)
+        run = RunDir.create(output, cfg, name="braid")
+    console.print(f"Writing the run to [bold]{run.path}[/bold].")
+    updates = -(-cfg.episodes // cfg.batch)
+    with Progress(updates, "braider") as progress:
+        def on_update(update, total, stats):
+            progress.completed = update
+            progress.advance(summary={k: round(stats[k], 3) for k in (
+                "reward/mean", "score/mean", "budget/compute", "entropy/models",
+                "entropy/strategy")})
+
+        def on_fusion(name, step, loss):
+            if step % 10 == 0:
+                progress.set_summary(f"fusion {name} step {step} loss {loss:.3f}")
+
+        train(run, cfg, device, on_update, on_fusion)
+    run.close()
+    console.print(f"Done: braider in [bold]{run.path / 'braider'}[/bold].")
+
+
+@braid_app.command("run")
+def run_command(
+    prompt: str = typer.Argument(..., help="A task prompt, e.g. 'math: 3+4='."),
+    run: Path = typer.Option(..., "--run", "-r", help="A trained braid run folder."),
+    family: str | None = typer.Option(None, "--family", help="Task family (default: the "
+                                      "prompt's tag before ':')."),
+    difficulty: int = typer.Option(2, "--difficulty", min=1, max=5),
+    budget: float = typer.Option(1.0, "--budget", min=0.0, help="Compute budget (pool share)."),
+    latency: float = typer.Option(2.0, "--latency", min=0.0, help="Latency limit."),
+    device: str | None = typer.Option(None, "--device"),
+) -> None:
+    """Print the braider's decision for a prompt, its explanation and the braid's answer."""
+    from evolora.braid.explain import forward_with_explanation
+    from evolora.braid.features import encode_tasks
+    from evolora.braid.generation import generate
+    from evolora.tasks import Example
+
+    braid, braider, _ = _load_run(run, device)
+    tag = prompt.split(":", 1)[0].strip()
+    family = family or TAGS.get(tag, tag)
+    example = Example(prompt, "", family, difficulty, {})
+    braider.family_slot(family)
+    inputs = encode_tasks([example], braid.pool.profiles, braider.slots(), [budget], [latency],
+                          braid.pool.device)
+    decision, explanation = forward_with_explanation(braider, inputs)
+    console = Console()
+    console.print(f"[bold]decision[/bold] {braider.plan(decision).spec(0, braider.members)}")
+    for item in explanation:
+        console.print("  " + item.sentence(), highlight=False)
+    answer = generate(braid, [prompt], braider.plan(decision))[0]
+    console.print(f"[bold]answer[/bold] {answer!r}")
+
+
+def _load_run(folder: Path, device):
+    from evolora.braid.braided import BraidedLLM
+    from evolora.braid.braider import MetaBraider
+    from evolora.braid.config import TrainConfig
+    from evolora.braid.pool import load_pool
+    from evolora.telemetry import RunDir
+
+    run = RunDir.open(folder)
+    cfg = run.config(TrainConfig)
+    if not (run.path / "braider").is_dir():
+        raise EvoloraError(f"Run '{folder}' has no trained braider yet; finish it with --resume.")
+    pool = load_pool(cfg.pool, device)
+    return (BraidedLLM.load(run.path / "braid", pool),
+            MetaBraider.load(run.path / "braider", pool.device), cfg)
+
+
+@braid_app.command("eval")
+def eval_command(
+    run: Path = typer.Argument(..., help="A trained braid run folder."),
+    n: int = typer.Option(200, "--n", min=1, help="Holdout prompts."),
+    budget: float = typer.Option(1.0, "--budget", min=0.0),
+    seed: int = typer.Option(1, "--seed"),
+    device: str | None = typer.Option(None, "--device"),
+) -> None:
+    """Holdout accuracy and compute of the braider's greedy decisions against each model."""
+    from evolora.braid.evaluate import evaluate_braider, evaluate_single
+    from evolora.braid.trainer import families_of
+    from evolora.tasks import TaskGrid
+
+    braid, braider, cfg = _load_run(run, device)
+    import numpy as np
+
+    examples = TaskGrid(families_of(cfg), cfg.difficulties).sample_batch(
+        np.random.default_rng(seed), n, split="holdout")
+    console = Console()
+    for name in braid.pool.names:
+        console.print(f"  {name:<20} accuracy {evaluate_single(braid, name, examples):.3f}")
+    acc, compute = evaluate_braider(braid, braider, examples, budget, cfg)
+    console.print(f"  {'MetaBraider':<20} accuracy {acc:.3f}  compute {compute:.3f}")
+
+
+@braid_app.command("report")
+def report_command(
+    run: Path = typer.Argument(..., help="A braid run folder."),
+    plots: bool = typer.Option(False, "--plots", help="Write PNG plots to RUN/report/."),
+    html: bool = typer.Option(False, "--html", help="Write RUN/report/report.html."),
+) -> None:
+    """Summarise a braid run: reward, score, compute and per-head entropy over training."""
+    from evolora.braid.report import report
+
+    for line in report(run, plots, html):
+        Console().print(line, highlight=False)

@@ -1,0 +1,85 @@
+"""The braid's configuration: the pool to make, fusion training, the MetaBraider, its training."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+FAMILIES = ["math", "logic", "sorting", "sequence", "json_repair"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PoolMakeConfig(_Section):
+    """`evolora braid pool make`: one LoRA specialist of the host per task family."""
+
+    seed: int = 0
+    host: str = Field("builtin", description="host spec every specialist adapts")
+    families: list[str] = Field(default_factory=lambda: list(FAMILIES))
+    difficulties: list[int] = [1, 2, 3]
+    rank: int = Field(8, ge=1)
+    alpha: float = Field(16.0, gt=0)
+    steps: int = Field(300, ge=1, description="SFT steps (all specialists train in one batch)")
+    batch_per_family: int = Field(16, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    skill_examples: int = Field(24, ge=1, description="holdout examples per family for skill")
+    max_new_tokens: int = Field(48, ge=1)
+
+
+class FusionTrainConfig(_Section):
+    """Training of every strategy's fusion bank with the models frozen."""
+
+    steps: int = Field(30, ge=0)
+    batch: int = Field(16, ge=1)
+    lr: float = Field(1e-2, gt=0)
+    model_keep: float = Field(0.6, gt=0, le=1, description="chance each model joins a row")
+    layer_keep: float = Field(0.5, gt=0, le=1, description="chance each layer fuses in a row")
+
+
+class BraiderConfig(_Section):
+    """The MetaBraider network and its choice sets."""
+
+    width: int = Field(64, ge=8)
+    depth: int = Field(2, ge=1, description="transformer layers of the decision network")
+    heads: int = Field(4, ge=1)
+    max_families: int = Field(16, ge=2, description="rows of the learned family embedding")
+    temperatures: list[float] = [0.5, 1.0, 2.0]
+    top_ks: list[int] = [1, 2, 3]
+
+    @field_validator("temperatures")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if not value or any(t <= 0 for t in value):
+            raise ValueError("temperatures must be a non-empty list of numbers > 0")
+        return value
+
+
+class RewardConfig(_Section):
+    """reward = score - lam * compute - over * (compute - budget)+ - over * (latency - limit)+."""
+
+    lam: float = Field(0.1, ge=0, description="price of the full pool's compute, in score points")
+    over: float = Field(1.0, ge=0, description="penalty per unit of budget or latency overrun")
+    budgets: list[float] = [0.35, 0.5, 1.0]
+    latencies: list[float] = [1.0, 2.0]
+    sync_cost: float = Field(0.05, ge=0, description="latency of one fusion layer's sync")
+
+
+class TrainConfig(_Section):
+    """`evolora braid train`: fusion banks, then the MetaBraider by REINFORCE."""
+
+    seed: int = 0
+    pool: str = Field("runs/braid-pool", description="pool folder (`evolora braid pool make`)")
+    families: list[str] | None = Field(None, description="braider training families; None = all")
+    difficulties: list[int] = [1, 2, 3]
+    fusion: FusionTrainConfig = FusionTrainConfig()
+    braider: BraiderConfig = BraiderConfig()
+    reward: RewardConfig = RewardConfig()
+    episodes: int = Field(2560, ge=1, description="braider training episodes (prompts)")
+    batch: int = Field(32, ge=1, description="episodes per REINFORCE update")
+    lr: float = Field(1e-2, gt=0)
+    entropy: float = Field(0.01, ge=0, description="entropy bonus weight")
+    value: float = Field(0.5, ge=0, description="weight of the learned baseline's loss")
+    curriculum: bool = Field(True, description="easy difficulties first, harder ones later")
+    max_new_tokens: int = Field(40, ge=1)
+    checkpoint_every: int = Field(8, ge=1, description="updates between checkpoints")

@@ -1,0 +1,132 @@
+"""Generation and answer log-likelihood with a `BraidedLLM` (left padding, one KV cache per model).
+
+Fusion is position-wise (it mixes the models' states at the same token), so a token's fused state
+never changes once computed and every model's cache of keys and values stays valid: cached
+generation computes exactly what recomputing the whole sequence computes.
+"""
+
+from __future__ import annotations
+
+import torch
+from transformers import DynamicCache
+
+from evolora.braid.braided import BraidedLLM
+from evolora.braid.plan import Plan
+from evolora.hosts.generation import StopChecker, encode, left_pad
+
+
+@torch.no_grad()
+def generate(
+    braid: BraidedLLM,
+    prompts: list[str],
+    plan: Plan,
+    max_new_tokens: int = 48,
+    temperature: float = 0.0,
+    use_cache: bool = True,
+    seed: int | None = None,
+    batch_size: int = 64,
+) -> list[str]:
+    """Each prompt's completion up to its first newline (greedy at temperature 0), row i braided
+    as plan row i."""
+    tokenizer = braid.pool.tokenizer
+    checker = StopChecker(tokenizer, ("\n",))
+    eos = braid.pool.hosts[0].eos_ids
+    generator = None
+    if seed is not None and temperature > 0:
+        generator = torch.Generator(device=braid.pool.device).manual_seed(seed)
+    seqs = encode(tokenizer, prompts, special=True)
+    outputs = [""] * len(prompts)
+    for start in range(0, len(prompts), batch_size):
+        rows = list(range(start, min(start + batch_size, len(prompts))))
+        new = _generate_rows(braid, [seqs[r] for r in rows], plan.take(rows), eos, checker,
+                             max_new_tokens, temperature, generator, use_cache)
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True,
+                                       clean_up_tokenization_spaces=False)
+        for r, text in zip(rows, texts, strict=True):
+            outputs[r] = checker.cut(text)
+    return outputs
+
+
+def _generate_rows(braid, seqs, plan, eos, checker, max_new, temperature, generator, use_cache):
+    pad = braid.pool.tokenizer.pad_token_id
+    ids, mask, positions = left_pad(seqs, pad, braid.pool.device)
+    batch = len(seqs)
+    generated: list[list[int]] = [[] for _ in range(batch)]
+    active = list(range(batch))
+    done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
+    caches = [DynamicCache() for _ in braid.stacks] if use_cache else None
+    step_ids, step_pos = ids, positions
+    for _ in range(max_new):
+        logp = braid(step_ids, mask, step_pos, plan, caches)[:, -1]
+        if temperature > 0:
+            probs = torch.softmax(logp / temperature, dim=-1)
+            token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        else:
+            token = logp.argmax(-1)
+        new = token.tolist()
+        finished = {r for r in active if new[r] in eos}
+        for r in active:
+            if r not in finished:
+                generated[r].append(new[r])
+        finished.update(checker.stopped([r for r in active if r not in finished], generated))
+        active = [r for r in active if r not in finished]
+        if not active:
+            break
+        if finished:
+            done[list(finished)] = True
+        token = token.masked_fill(done, pad)
+        mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
+        next_pos = positions[:, -1:] + 1
+        positions = torch.cat([positions, next_pos], dim=1)
+        if use_cache:
+            step_ids, step_pos = token[:, None], next_pos
+        else:
+            ids = torch.cat([ids, token[:, None]], dim=1)
+            step_ids, step_pos = ids, positions
+    return generated
+
+
+def answer_logprobs(braid: BraidedLLM, prompts: list[str], targets: list[str],
+                    plan: Plan) -> torch.Tensor:
+    """Mean log-probability per target token of each target after its prompt, (B,) on the pool's
+    device, differentiable through the fusion banks."""
+    tokenizer = braid.pool.tokenizer
+    heads = encode(tokenizer, prompts, special=True)
+    tails = encode(tokenizer, targets, special=False)
+    seqs = [h + t for h, t in zip(heads, tails, strict=True)]
+    ids, mask, positions = left_pad(seqs, tokenizer.pad_token_id, braid.pool.device)
+    logp = braid(ids, mask, positions, plan)[:, :-1]  # (B, T-1, V): predicts tokens 1..T-1
+    token_logp = logp.gather(-1, ids[:, 1:, None]).squeeze(-1)
+    lengths = torch.tensor([len(t) for t in tails], device=ids.device)
+    columns = torch.arange(ids.shape[1] - 1, device=ids.device)
+    is_target = columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
+    return (token_logp * is_target).sum(-1) / lengths.clamp(min=1)
+
+
+def greedy_correct(braid: BraidedLLM, prompts: list[str], answers: list[str],
+                   plan: Plan) -> torch.Tensor:
+    """1.0 where greedy decoding would produce exactly the answer's tokens and then a newline,
+    else 0.0, (B,) on CPU: one teacher-forced forward instead of token-by-token generation."""
+    return greedy_matches(braid, prompts, [a + "\n" for a in answers], plan)
+
+
+@torch.no_grad()
+def greedy_matches(braid: BraidedLLM, prompts: list[str], targets: list[str], plan: Plan,
+                   batch_size: int = 64) -> torch.Tensor:
+    """1.0 where every token of the target is the braid's argmax after the prompt and the
+    target's earlier tokens, else 0.0, (B,) on CPU."""
+    tokenizer = braid.pool.tokenizer
+    out = torch.zeros(len(prompts))
+    for start in range(0, len(prompts), batch_size):
+        rows = list(range(start, min(start + batch_size, len(prompts))))
+        heads = encode(tokenizer, [prompts[r] for r in rows], special=True)
+        tails = encode(tokenizer, [targets[r] for r in rows], special=False)
+        seqs = [h + t for h, t in zip(heads, tails, strict=True)]
+        ids, mask, positions = left_pad(seqs, tokenizer.pad_token_id, braid.pool.device)
+        best = braid(ids, mask, positions, plan.take(rows))[:, :-1].argmax(-1)
+        hit = best == ids[:, 1:]
+        lengths = torch.tensor([len(t) for t in tails], device=ids.device)
+        columns = torch.arange(ids.shape[1] - 1, device=ids.device)
+        is_target = columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
+        out[rows] = (hit | ~is_target).all(-1).float().cpu()
+    return out

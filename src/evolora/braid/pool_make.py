@@ -1,0 +1,109 @@
+"""`make_pool`: the default pool of specialists — the host plus one LoRA adapter per task family,
+fine-tuned by back-propagation (all adapters in one batched forward, each row through its own
+family's adapter), with every member's skill measured on holdout prompts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from evolora.braid.config import PoolMakeConfig
+from evolora.braid.pool import ModelPool, ModelProfile, profile_of, with_adapter
+from evolora.hosts import Host, load_host
+from evolora.hosts.generation import encode, target_logprobs
+from evolora.lora import LoRAPopulation
+from evolora.tasks import TaskGrid, score_example
+
+
+def train_specialists(host: Host, config: PoolMakeConfig,
+                      on_step: Callable[[int, float], None] | None = None) -> LoRAPopulation:
+    """One LoRA adapter per family of `config.families`, trained on that family's train prompts."""
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    population = LoRAPopulation(host, len(config.families), config.rank, config.alpha,
+                                seed=config.seed)
+    params = [t.requires_grad_() for table in (population.A, population.B)
+              for t in table.values()]
+    optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
+    grids = [TaskGrid([f], config.difficulties) for f in config.families]
+    ids = [k for k in range(len(grids)) for _ in range(config.batch_per_family)]
+    try:
+        for step in range(config.steps):
+            examples = [ex for g in grids
+                        for ex in g.sample_batch(rng, config.batch_per_family, split="train")]
+            prompts = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
+            targets = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
+            with torch.enable_grad():
+                logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id,
+                                       population.route(ids))
+                lengths = torch.tensor([len(t) for t in targets], device=logp.device)
+                loss = -(logp / lengths).mean()
+                optimiser.zero_grad()
+                loss.backward()
+            optimiser.step()
+            if on_step is not None:
+                on_step(step, float(loss))
+    finally:
+        for t in params:
+            t.requires_grad_(False)
+        population.detach()
+    return population
+
+
+def measure_skill(host: Host, families: list[str], difficulties: list[int], n: int, seed: int,
+                  max_new_tokens: int) -> dict[str, float]:
+    """Mean holdout score per family of greedy completions (`n` prompts per family)."""
+    skill = {}
+    for k, family in enumerate(families):
+        rng = np.random.default_rng([seed, k])
+        examples = TaskGrid([family], difficulties).sample_batch(rng, n, split="holdout")
+        outs = host.generate([ex.prompt for ex in examples], max_new_tokens=max_new_tokens)
+        skill[family] = float(np.mean([score_example(e, o) for e, o in zip(examples, outs,
+                                                                          strict=True)]))
+    return skill
+
+
+def make_pool(config: PoolMakeConfig, device: str | None = None,
+              on_step: Callable[[int, float], None] | None = None
+              ) -> tuple[ModelPool, dict[str, torch.Tensor]]:
+    """The host and its per-family specialists as a pool, plus their adapter tensors to save."""
+    host = load_host(config.host, device=device)
+    population = train_specialists(host, config, on_step)
+    hosts, profiles, tensors = [host], [], {}
+    for k, family in enumerate(config.families):
+        name = f"{family}-lora"
+        member = population.get_member(k)
+        hosts.append(with_adapter(host, {n: (a, b) for n, (a, b) in member.items()},
+                                  population.scale, name))
+        for layer, (a, b) in member.items():
+            tensors[f"{name}/{layer}.A"], tensors[f"{name}/{layer}.B"] = a, b
+    for k, member in enumerate(hosts):
+        skill = measure_skill(member, config.families, config.difficulties,
+                              config.skill_examples, config.seed, config.max_new_tokens)
+        kind, domain = ("host", "general") if k == 0 else ("adapter", config.families[k - 1])
+        extra = {"rank": config.rank, "alpha": config.alpha} if k else {}
+        profiles.append(profile_of(member, "host" if k == 0 else member.name, kind, config.host,
+                                   domain=domain, skill=skill, **extra))
+    return ModelPool(hosts, profiles), tensors
+
+
+def profile_table(profiles: list[ModelProfile]) -> list[dict]:
+    """One row per member for display: name, kind, domain, params, cost, skill per family."""
+    return [{"name": p.name, "kind": p.kind, "domain": p.domain, "params": p.params,
+             "layers": p.layers, "hidden": p.hidden, **{f"skill/{f}": round(s, 3)
+                                                        for f, s in p.skill.items()}}
+            for p in profiles]
+
+
+def ensure_pool(folder, config: PoolMakeConfig | None = None, device: str | None = None):
+    """The pool in `folder`, made there first (default specialists) when it holds none."""
+    from pathlib import Path
+
+    from evolora.braid.pool import POOL_FILE, load_pool
+
+    if not (Path(folder) / POOL_FILE).is_file():
+        pool, tensors = make_pool(config or PoolMakeConfig(), device)
+        pool.save(folder, tensors)
+    return load_pool(folder, device)

@@ -1,0 +1,69 @@
+"""REINFORCE with a learned baseline for every head of the MetaBraider (Williams 1992).
+
+loss = - sum_h mean(relevance_h * (r - V) * log pi_h)  - entropy * sum_h mean(H_h)
+       + value * mean((V - r)^2)
+
+A head in `frozen` draws uniformly at random and never learns (the ablation of that head).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from evolora.braid.braider import HEADS, Decision, MetaBraider
+from evolora.braid.features import BraidInputs
+
+
+class Learner:
+    """Owns the braider's optimiser; `update` is one policy-gradient step on measured rewards."""
+
+    def __init__(self, braider: MetaBraider, lr: float, entropy: float = 0.01,
+                 value: float = 0.5) -> None:
+        self.braider = braider
+        self.entropy, self.value = entropy, value
+        self.optimiser = torch.optim.Adam(braider.parameters(), lr=lr)
+
+    def update(self, decision: Decision, rewards: torch.Tensor) -> dict[str, float]:
+        """One step from decisions sampled with gradients on and their rewards (B,)."""
+        rewards = rewards.to(decision.value.device)
+        advantage = (rewards - decision.value).detach()
+        relevant = self.braider.relevance(decision)
+        policy = torch.zeros((), device=rewards.device)
+        bonus = torch.zeros((), device=rewards.device)
+        for head in HEADS:
+            if head in self.braider.frozen:
+                continue
+            policy = policy - (relevant[head] * advantage * decision.logp[head]).mean()
+            bonus = bonus + decision.entropy[head].mean()
+        value_loss = ((decision.value - rewards) ** 2).mean()
+        loss = policy - self.entropy * bonus + self.value * value_loss
+        self.optimiser.zero_grad()
+        loss.backward()
+        self.optimiser.step()
+        stats = {"reward/mean": float(rewards.mean()), "loss/value": float(value_loss.detach()),
+                 "loss/policy": float(policy.detach())}
+        for head in HEADS:
+            stats[f"entropy/{head}"] = float(decision.entropy[head].detach().mean())
+            stats[f"relevant/{head}"] = float(relevant[head].mean())
+        return stats
+
+    def learn_from_feedback(self, inputs: BraidInputs, decision: Decision,
+                            rewards: torch.Tensor) -> dict[str, float]:
+        """Online learning: re-score a decision already taken (e.g. in production) and step."""
+        with torch.enable_grad():
+            scored = self.braider.decide(inputs, forced=decision)
+            return self.update(scored, rewards)
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """The optimiser's tensors (flat names) and its JSON-ready hyper-parameters."""
+        full = self.optimiser.state_dict()
+        tensors = {f"opt.{i}.{k}": v for i, s in full["state"].items() for k, v in s.items()}
+        return tensors, {"param_groups": full["param_groups"]}
+
+    def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+        """Restore what `state` returned."""
+        state: dict[int, dict] = {}
+        for name, value in tensors.items():
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+        self.optimiser.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

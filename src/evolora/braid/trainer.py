@@ -1,0 +1,153 @@
+"""`evolora braid train`: train every strategy's fusion bank (models frozen), then the
+MetaBraider by REINFORCE on measured rewards, writing everything to a run folder that resumes
+after a kill.
+
+Run folder: `fusion.jsonl` (bank losses), `decisions.jsonl` (every episode: task, decision, score,
+compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance),
+`braid/` (the trained banks), `braider/` (the final braider), `checkpoints/` (braider + optimiser
+every `checkpoint_every` updates). Each update's tasks and samples come from (seed, update), so a
+resumed run continues exactly; an interrupted fusion stage restarts from its beginning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from evolora.braid.braided import BRAID_FILE, BraidedLLM
+from evolora.braid.braider import MetaBraider
+from evolora.braid.config import TrainConfig
+from evolora.braid.features import encode_tasks
+from evolora.braid.fusion import STRATEGIES
+from evolora.braid.fusion_train import train_bank
+from evolora.braid.generation import greedy_correct
+from evolora.braid.pool import ModelPool, load_pool
+from evolora.braid.reinforce import Learner
+from evolora.braid.reward import reward
+from evolora.tasks import Example, TaskGrid
+from evolora.telemetry import RunDir
+
+
+@dataclass
+class Episodes:
+    """The outcome of one batch of braiding episodes."""
+
+    scores: torch.Tensor
+    rewards: torch.Tensor
+    compute: torch.Tensor
+    latency: torch.Tensor
+
+
+def families_of(config: TrainConfig) -> list[str]:
+    """The braider's training families."""
+    from evolora.braid.config import FAMILIES
+
+    return list(config.families or FAMILIES)
+
+
+def curriculum_weights(grid: TaskGrid, progress: float, on: bool) -> list[float] | None:
+    """Cell weights: with a curriculum, difficulties above the reached level weigh 0.1."""
+    if not on:
+        return None
+    levels = sorted(set(grid.difficulties))
+    reached = levels[min(len(levels) - 1, int(progress * len(levels) * 1.5))]
+    return [1.0 if d <= reached else 0.1 for _, d in grid.cells]
+
+
+def run_episodes(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
+                 budgets, latencies, config: TrainConfig, generator=None, greedy=False):
+    """Decide for each example, run the braids, score them; (decision, inputs, Episodes)."""
+    pool = braid.pool
+    inputs = encode_tasks(examples, pool.profiles, braider.slots(), budgets, latencies,
+                          pool.device)
+    decision = braider.decide(inputs, greedy=greedy, generator=generator)
+    plan = braider.plan(decision)
+    scores = greedy_correct(braid, [e.prompt for e in examples], [e.answer for e in examples],
+                            plan).to(pool.device)
+    value, compute, latency = reward(scores, plan, pool.profiles, inputs.budget, inputs.latency,
+                                     config.reward)
+    return decision, inputs, Episodes(scores, value, compute, latency)
+
+
+def prepare_braid(pool: ModelPool, run: RunDir, config: TrainConfig,
+                  on_step: Callable[[str, int, float], None] | None = None) -> BraidedLLM:
+    """The run's braid: loaded from `run/braid` when trained, else every bank trained now."""
+    folder = run.path / "braid"
+    if (folder / BRAID_FILE).is_file():
+        return BraidedLLM.load(folder, pool)
+    braid = BraidedLLM(pool)
+    grid = TaskGrid(families_of(config), config.difficulties)
+    stream = run.stream("fusion")
+    for k, name in enumerate(STRATEGIES):
+        def log(step, loss, name=name):
+            stream.append({"strategy": name, "step": step, "loss": loss})
+            if on_step is not None:
+                on_step(name, step, loss)
+        train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
+                   config.braider.top_ks, config.seed * 100 + k, log)
+    braid.save(folder)
+    return braid
+
+
+def train(run: RunDir, config: TrainConfig, device: str | None = None,
+          on_update: Callable[[int, int, dict], None] | None = None,
+          on_fusion: Callable[[str, int, float], None] | None = None) -> MetaBraider:
+    """Train (or resume training of) the run's fusion banks and braider; returns the braider."""
+    torch.manual_seed(config.seed)
+    pool = load_pool(config.pool, device=device)
+    braid = prepare_braid(pool, run, config, on_fusion)
+    families = families_of(config)
+    braider = MetaBraider(pool.names, pool.depth, config.braider, families).to(pool.device)
+    learner = Learner(braider, config.lr, config.entropy, config.value)
+    updates = -(-config.episodes // config.batch)
+    start = 0
+    if run.latest_checkpoint() is not None:
+        checkpoint = run.load_checkpoint(device=pool.device)
+        braider.load_state_dict({k[4:]: v for k, v in checkpoint.tensors.items()
+                                 if k.startswith("net.")})
+        learner.load_state({k: v for k, v in checkpoint.tensors.items()
+                            if k.startswith("opt.")}, checkpoint.state)
+        start = checkpoint.step
+    grid = TaskGrid(families, config.difficulties)
+    for update in range(start, updates):
+        stats = train_step(braid, braider, learner, grid, config, update, updates, run)
+        if on_update is not None:
+            on_update(update, updates, stats)
+        if (update + 1) % config.checkpoint_every == 0 or update + 1 == updates:
+            tensors, state = learner.state()
+            tensors.update({f"net.{k}": v for k, v in braider.state_dict().items()})
+            run.save_checkpoint(update + 1, tensors, state)
+    braider.save(run.path / "braider")
+    return braider
+
+
+def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, updates: int,
+               run: RunDir | None) -> dict:
+    """One REINFORCE update on a fresh batch of episodes (all randomness from seed and update)."""
+    rng = np.random.default_rng([config.seed, update])
+    generator = torch.Generator(device=braid.pool.device).manual_seed(
+        config.seed * 1_000_003 + update)
+    weights = curriculum_weights(grid, update / updates, config.curriculum)
+    examples = grid.sample_batch(rng, config.batch, split="train", weights=weights)
+    budgets = rng.choice(config.reward.budgets, size=config.batch).tolist()
+    latencies = rng.choice(config.reward.latencies, size=config.batch).tolist()
+    with torch.enable_grad():
+        decision, _, episodes = run_episodes(braid, braider, examples, budgets, latencies,
+                                             config, generator)
+        stats = learner.update(decision, episodes.rewards)
+    stats.update({"update": update, "score/mean": float(episodes.scores.mean()),
+                  "budget/compute": float(episodes.compute.mean())})
+    if run is not None:
+        plan = braider.plan(decision)
+        for row, ex in enumerate(examples):
+            run.stream("decisions").append({
+                "update": update, "family": ex.family, "difficulty": ex.difficulty,
+                "budget": budgets[row], "latency_limit": latencies[row],
+                "decision": plan.spec(row, braider.members).to_dict(),
+                "score": float(episodes.scores[row]), "reward": float(episodes.rewards[row]),
+                "compute": float(episodes.compute[row])})
+        run.stream("updates").append(stats)
+    return stats

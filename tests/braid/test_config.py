@@ -1,0 +1,28 @@
+"""The braid presets load, and a bad value or unknown key stops with a sentence naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evolora.braid.config import PoolMakeConfig, TrainConfig
+from evolora.errors import EvoloraError
+from evolora.telemetry.config_io import load_config
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "braid"
+
+
+def test_presets_load():
+    assert load_config(CONFIGS / "train.yaml", TrainConfig) == TrainConfig()
+    assert load_config(CONFIGS / "pool.yaml", PoolMakeConfig) == PoolMakeConfig()
+
+
+def test_bad_values_name_the_field(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("braider: {temperatures: [0.0]}\n")
+    with pytest.raises(EvoloraError, match="temperatures"):
+        load_config(path, TrainConfig)
+    path.write_text("reward: {lamda: 1}\n")
+    with pytest.raises(EvoloraError, match="lamda"):
+        load_config(path, TrainConfig)
