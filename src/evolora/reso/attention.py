@@ -53,8 +53,8 @@ class ResonantAttention(nn.Module):
         self.o_proj = nn.Linear(dim, dim, bias=False)
         self.resonance, self.agency = resonance, agency
         self.phase_scale = phase_scale
-        self.phase_gain = nn.Parameter(torch.ones(n_head))
-        self.goal_gain = nn.Parameter(torch.ones(n_head))
+        self.phase_gain = nn.Parameter(torch.ones(n_head)) if resonance else None
+        self.goal_gain = nn.Parameter(torch.ones(n_head)) if agency else None
 
     def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
         """Attention output (B, T, D) for x (B, T, D) in the forward context `ctx` (model.py)."""

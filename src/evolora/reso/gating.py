@@ -39,13 +39,18 @@ class HaltingUnit(nn.Module):
 
     def __init__(self, dim: int, bias_init: float) -> None:
         super().__init__()
-        self.proj = nn.Linear(dim, 1)
-        nn.init.zeros_(self.proj.weight)
-        nn.init.constant_(self.proj.bias, bias_init)
+        self.bias_init = bias_init
+        self.weight = nn.Parameter(torch.zeros(dim))
+        self.bias = nn.Parameter(torch.tensor(float(bias_init)))
+
+    def reset_parameters(self) -> None:
+        """w = 0, b = bias_init: every token starts with the same halting probability."""
+        nn.init.zeros_(self.weight)
+        nn.init.constant_(self.bias, self.bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Halting probabilities (B, T) of x (B, T, D)."""
-        return torch.sigmoid(self.proj(x).squeeze(-1))
+        return torch.sigmoid(x @ self.weight.to(x.dtype) + self.bias)
 
 
 def start(x: torch.Tensor, valid: torch.Tensor) -> HaltState:

@@ -26,11 +26,15 @@ class KuramotoSync(nn.Module):
     def __init__(self, dim: int, steps: int, coupling: float, dt: float) -> None:
         super().__init__()
         self.steps, self.dt = steps, dt
-        self.frequency = nn.Linear(dim, 1)
-        self.offset = nn.Linear(dim, 1)
-        nn.init.zeros_(self.offset.weight)
-        nn.init.zeros_(self.offset.bias)
+        self.frequency = nn.Linear(dim, 1, bias=False)  # a shared shift of ω cancels in θ_i − θ_j
+        self.offset = nn.Parameter(torch.zeros(dim))  # θ⁰ + w_θ · x, starting at the prime phase
+        self.coupling_init = coupling
         self.coupling = nn.Parameter(torch.tensor(float(coupling)))
+
+    def reset_parameters(self) -> None:
+        """w_θ = 0 and κ = the configured coupling."""
+        nn.init.zeros_(self.offset)
+        nn.init.constant_(self.coupling, self.coupling_init)
 
     def forward(
         self, x: torch.Tensor, theta0: torch.Tensor, valid: torch.Tensor, past: torch.Tensor | None
@@ -38,7 +42,7 @@ class KuramotoSync(nn.Module):
         """Synchronised phases (B, T), order parameter (B, T) and this call's step phases
         (B, T, K) to append to the history. x (B, T, D); theta0 (B, T); valid (B, S) with the
         S - T past tokens first; past (B, S - T, K): the past tokens' phases at steps 0..K-1."""
-        theta = theta0 + self.offset(x).squeeze(-1)  # (B, T)
+        theta = theta0 + x @ self.offset.to(x.dtype)  # (B, T)
         omega = self.frequency(x).squeeze(-1)  # (B, T)
         new_valid = valid[:, valid.shape[1] - theta.shape[1] :].to(theta.dtype)  # (B, T)
         past_valid = valid[:, : valid.shape[1] - theta.shape[1]].to(theta.dtype)

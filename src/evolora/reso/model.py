@@ -28,6 +28,7 @@ from transformers import DynamicCache, GenerationMixin, PreTrainedModel
 from transformers.cache_utils import DynamicLayer
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
+from evolora.errors import EvoloraError
 from evolora.reso import gating
 from evolora.reso.agency import AgencyLayer
 from evolora.reso.attention import ResonantAttention, rope_tables
@@ -171,12 +172,8 @@ class ResoForCausalLM(PreTrainedModel, GenerationMixin):
             nn.init.normal_(module.weight, std=std)
         elif isinstance(module, nn.RMSNorm):
             nn.init.ones_(module.weight)
-        elif isinstance(module, gating.HaltingUnit):
-            nn.init.zeros_(module.proj.weight)
-            nn.init.constant_(module.proj.bias, self.config.coherence_gating["halt_bias_init"])
-        elif isinstance(module, KuramotoSync):
-            nn.init.zeros_(module.offset.weight)
-            nn.init.zeros_(module.offset.bias)
+        elif isinstance(module, (gating.HaltingUnit, KuramotoSync)):
+            module.reset_parameters()
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.embed.embed_tokens
@@ -303,3 +300,29 @@ class ResoForCausalLM(PreTrainedModel, GenerationMixin):
             loss=loss, logits=logits, cache=cache, aux_loss=aux, salience=salience,
             order=order, coherence=coherence, final_hidden=x,
         )
+
+    @torch.no_grad()
+    def bind_concept(self, name: str, token_id: int) -> int:
+        """Bind concept `name` to the PRSC prime state of token `token_id`; return its slot."""
+        prsc = self.model.prsc
+        if prsc is None:
+            raise EvoloraError("bind_concept needs the PRSC layer; set prsc.enabled to true.")
+        if not 0 <= token_id < self.config.vocab_size:
+            raise EvoloraError(
+                f"token_id must be in [0, {self.config.vocab_size - 1}], got {token_id}."
+            )
+        ids = torch.tensor([[token_id]], device=self.device)
+        state = prsc.state(self.model.embed(ids), self.model.embed.phases(ids))[0, 0]
+        slot = prsc.bind(state)
+        self.config.prsc_binding_names.append(name)
+        return slot
+
+    @torch.no_grad()
+    def memory_moment(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The mean sedenion binding (C, 16) a text (1, T) writes to the memory field."""
+        if self.model.memory is None:
+            raise EvoloraError("update_memory needs temporal_smf.enabled: true.")
+        cache = DynamicCache()
+        self(input_ids, cache=cache, use_cache=True)
+        written = History(cache, self.config.num_hidden_layers).past(MEMORY)  # (1, T, 16C + 2)
+        return written[0, :, :-2].mean(0).view(self.model.memory.channels, 16)

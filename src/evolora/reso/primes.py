@@ -63,7 +63,8 @@ class PrimeEmbedding(nn.Module):
         super().__init__()
         self.embed_tokens = nn.Embedding(vocab_size, dim)
         self.enabled, self.vocab_size, self.dim = enabled, vocab_size, dim
-        self.amplitude = nn.Parameter(torch.full((dim // 2,), float(amplitude_init)))
+        self.amplitude = (nn.Parameter(torch.full((dim // 2,), float(amplitude_init)))
+                          if enabled else None)
 
     def _tables(self, device: torch.device) -> tuple[torch.Tensor, ...]:
         return phase_tables(self.vocab_size, self.dim, str(device))
