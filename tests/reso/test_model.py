@@ -109,4 +109,4 @@ def test_a_bad_section_or_knob_is_one_sentence(bad):
         preset_config("tiny", overrides=bad)
     message = str(problem.value)
     assert "\n" not in message
-    assert list(bad)[0] in message
+    assert next(iter(bad)) in message

@@ -212,9 +212,10 @@ def decode(decoders: list[Decoder], max_new_tokens: int, temperature: float, sto
                 pooled = torch.stack(logps).mean(0)
                 mixed = (1 - strength) * logps[i] + strength * pooled
             ent = entropy(mixed)
-            cfg = d.engine.model.config.sections.stability
+            cfg = d.monitor.config
             if cfg.enabled:
-                reading = d.monitor.observe(d.out.final_hidden[0, -1], ent if d.finite() else math.nan)
+                seen = ent if d.finite() else math.nan
+                reading = d.monitor.observe(d.out.final_hidden[0, -1], seen)
                 readings[i] = reading
                 if reading.warning and reading.warning not in warnings[i]:
                     warnings[i].append(reading.warning)
