@@ -68,11 +68,13 @@ def _register_groups() -> None:
 
     app.add_typer(host_app, name="host")
     app.command("evaluate")(evaluate_command)
+    from evolora.reso.commands import reso_app
+
+    app.add_typer(reso_app, name="reso")
     for name, what, issue in [
         ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
         ("braid", "Fuse several language models and learn how", "the braid issue"),
-        ("reso", "The resonant transformer", "the reso issue"),
     ]:
         app.add_typer(_placeholder_group(name, what, issue), name=name)
 
