@@ -85,10 +85,11 @@ class SedenionMemory(nn.Module):
         pos_t, ep_t = pos_s[:, -t:], ep_s[:, -t:]  # (B, T)
         gap = pos_t[:, :, None] - pos_s[:, None, :]  # (B, T, S)
         before = (gap > 0) & valid.bool()[:, None, :]
-        weight = torch.where(before, self.decay ** gap.clamp(min=0), torch.zeros_like(gap))
+        log_decay = math.log(self.decay) if self.decay > 0 else -1e4
+        weight = torch.exp(gap.clamp(min=0) * log_decay) * before
         if self.episodic:
             same = ep_t[:, :, None] == ep_s[:, None, :]
-            weight = weight * torch.where(same, 1.0, self.carry)
+            weight = weight * (self.carry + (1.0 - self.carry) * same.to(weight.dtype))
         field = weight @ hist[..., :-2]  # (B, T, 16C)
         field = field.view(b, t, self.channels, 16) + self.persistent_field().to(x.dtype)
         read = sedenion.multiply(sedenion.conjugate(k), field)  # (B, T, C, 16)

@@ -6,8 +6,8 @@ multiplies as
     (a, b)(c, d) = (a c − d* b,  d a + b c*)
 
 with conjugation (a, b)* = (a*, −b). Basis units multiply as e_i e_j = s_ij e_(i XOR j), so the
-product is computed from a precomputed sign table: (x y)_k = Σ_i s_(i, i^k) x_i y_(i^k), 256
-multiply-adds per product (not the dense 16^3 structure tensor).
+product is (x y)_k = Σ_(i XOR j = k) s_ij x_i y_j, computed as the outer product x y^T (256
+numbers) times the (256, 16) structure matrix: one GEMM, 4096 multiply-adds per product.
 
 Known facts (checked by the tests): e_0 is the unit; x x* = |x|^2 e_0; the norm is multiplicative
 on the octonion subalgebra (first 8 axes) but not on sedenions, which have zero divisors; the
@@ -60,22 +60,25 @@ def sign_table(dim: int = DIM) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _tables(dim: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
-    idx = np.arange(dim)
-    partner = idx[:, None] ^ idx[None, :]  # partner[i, k] = i ^ k
-    signs = sign_table(dim)[idx[:, None], partner]  # s[i, i ^ k]
-    return (
-        torch.as_tensor(partner, dtype=torch.long, device=device),
-        torch.as_tensor(signs, device=device),
-    )
+def structure(dim: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """The structure tensor as a (dim², dim) matrix: row i·dim + j holds s_ij at column i XOR j."""
+    table = torch.zeros(dim, dim, dim, dtype=dtype)
+    signs = torch.as_tensor(sign_table(dim), dtype=dtype)
+    for i in range(dim):
+        for j in range(dim):
+            table[i, j, i ^ j] = signs[i, j]
+    return table.reshape(dim * dim, dim).to(device)
 
 
 def multiply(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The sedenion (any 2^n-ion) product over the last dimension; shapes broadcast. (..., 16)."""
+    """The sedenion (any 2^n-ion) product over the last dimension; shapes broadcast. (..., 16).
+
+    Computed as (x ⊗ y) · S: the outer product against the structure matrix, one GEMM (faster
+    and lighter to differentiate than gathering partners)."""
     dim = x.shape[-1]
-    partner, signs = _tables(dim, str(x.device))
-    y_perm = y[..., partner]  # (..., i, k) = y_(i ^ k)
-    return (x.unsqueeze(-1) * y_perm * signs.to(x.dtype)).sum(-2)
+    x, y = torch.broadcast_tensors(x, y)
+    outer = (x.unsqueeze(-1) * y.unsqueeze(-2)).flatten(-2)  # (..., dim²)
+    return outer @ structure(dim, str(x.device), x.dtype)
 
 
 def conjugate(x: torch.Tensor) -> torch.Tensor:

@@ -117,22 +117,26 @@ def validation_loss(model: PreTrainedModel, rows: torch.Tensor, batch: int = 16)
     return total / count
 
 
+def _mean(values: torch.Tensor) -> float:
+    return float(values.detach().float().mean())
+
+
 def extension_metrics(model: PreTrainedModel, out) -> dict[str, float]:
     """The extensions' readings of one forward (empty for a plain model)."""
     if not isinstance(model, ResoForCausalLM):
         return {}
     metrics: dict[str, float] = {}
     if out.order is not None:
-        metrics["kuramoto/order"] = float(out.order.mean())
-        metrics["kuramoto/coupling"] = float(model.model.kuramoto.coupling)
+        metrics["kuramoto/order"] = _mean(out.order)
+        metrics["kuramoto/coupling"] = _mean(model.model.kuramoto.coupling)
     if out.coherence is not None:
-        metrics["prsc/coherence"] = float(out.coherence.mean())
+        metrics["prsc/coherence"] = _mean(out.coherence)
     if out.salience is not None:
-        metrics["agency/salience"] = float(out.salience.mean())
+        metrics["agency/salience"] = _mean(out.salience)
     if out.aux_loss is not None:
         skipped, total = model.last_skip
         metrics["gating/skipped"] = skipped / max(1, total)
-        metrics["gating/ponder_loss"] = float(out.aux_loss)
+        metrics["gating/ponder_loss"] = _mean(out.aux_loss)
     if out.final_hidden is not None:
         metrics["stability/lyapunov"] = lyapunov(out.final_hidden[0, -32:].detach())[0]
     return metrics
@@ -152,7 +156,7 @@ def train_step(model: PreTrainedModel, optimizer: torch.optim.Optimizer, rows: t
     torch.nn.utils.clip_grad_norm_(model.parameters(), config.optim.grad_clip)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return {"loss": float(loss), **extension_metrics(model, out)}
+    return {"loss": float(loss.detach()), **extension_metrics(model, out)}
 
 
 def training_texts(config: ResoTrainConfig) -> tuple[list[str], list[str]]:
@@ -238,3 +242,24 @@ def train_reso(config: ResoTrainConfig | None = None, out: str | Path | None = N
     run.close()
     console.print(f"trained {step} steps; model written to {export}")
     return export
+
+
+def train_for(model: PreTrainedModel, config: ResoTrainConfig, batches: MixtureBatches,
+              seconds: float | None = None, steps: int | None = None) -> dict[str, float]:
+    """Train for a wall-clock budget (or a number of steps) from step 0; returns steps, tokens,
+    seconds, tokens/s and the mean of the last 10 steps' readings (benchmarks use this)."""
+    if (seconds is None) == (steps is None):
+        raise EvoloraError("train_for needs exactly one of seconds or steps.")
+    optimizer = make_optimizer(model, config)
+    model.train()
+    step, tokens, spent, recent = 0, 0, 0.0, []
+    while (steps is not None and step < steps) or (seconds is not None and spent < seconds):
+        rows, weights = batches.batch(step, config.optim.batch_size)
+        started = time.perf_counter()
+        recent = [*recent, train_step(model, optimizer, rows, weights, config, step)][-10:]
+        spent += time.perf_counter() - started
+        step, tokens = step + 1, tokens + rows[:, :-1].numel()
+    means = {k: float(np.mean([r[k] for r in recent])) for k in recent[-1]} if recent else {}
+    model.eval()
+    return {"steps": step, "tokens": tokens, "seconds": spent, "tokens_per_s": tokens / spent,
+            **means}
