@@ -162,6 +162,8 @@ def train_step(model: PreTrainedModel, optimizer: torch.optim.Optimizer, rows: t
 def training_texts(config: ResoTrainConfig) -> tuple[list[str], list[str]]:
     """(training texts, held-out plays)."""
     train, held = split_plays(shakespeare_texts())
+    if config.max_plays is not None:
+        train, held = train[: config.max_plays], held[: config.max_plays]
     if config.extra_text:
         train = [*train, *load_extra_text(config.extra_text)]
     return train, held

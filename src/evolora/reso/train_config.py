@@ -60,6 +60,9 @@ class ResoTrainConfig(BaseModel):
         None, description="a local HF dataset folder or JSONL file with a 'text' column "
         "(the guanaco schema), mixed with the plays"
     )
+    max_plays: int | None = Field(
+        None, ge=1, description="use only this many training and held-out plays (smoke runs)"
+    )
     eval_every: int = Field(50, ge=1, description="steps between held-out evaluations")
     eval_rows: int = Field(32, ge=1, description="held-out Shakespeare rows per evaluation")
 
