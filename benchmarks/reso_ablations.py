@@ -5,7 +5,7 @@ held-out Shakespeare loss and training tokens/s against the full model (and the 
 plus
 the share of layer FFNs coherence gating skipped and the loss that costs (full vs gating off).
 
-    python benchmarks/reso_ablations.py             # tiny preset, 15 CPU s per run, 3 seeds
+    python benchmarks/reso_ablations.py             # tiny preset, 4 CPU s per run, 3 seeds
     python benchmarks/reso_ablations.py --preset small --budget 60
 """
 
@@ -25,7 +25,7 @@ from evolora.reso.sections import FORWARD_EXTENSIONS
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--budget", type=float, default=15.0,
+    parser.add_argument("--budget", type=float, default=4.0,
                         help="training CPU seconds per run")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8)

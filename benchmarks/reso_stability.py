@@ -9,7 +9,7 @@ healthy. The monitor *warns* when any step is classed periodic or divergent or f
 collapse. With adjustment off we score the warnings against the labels; with it on we count how
 many of the same generations end degenerate.
 
-    python benchmarks/reso_stability.py             # tiny preset, 30 CPU s of training, 3 seeds
+    python benchmarks/reso_stability.py             # tiny preset, 10 CPU s of training, 3 seeds
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def corrupted(engine: ResoEngine) -> ResoEngine:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--budget", type=float, default=30.0, help="training CPU seconds")
+    parser.add_argument("--budget", type=float, default=10.0, help="training CPU seconds")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)

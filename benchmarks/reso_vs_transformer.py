@@ -6,8 +6,8 @@ mixture (tasks + Shakespeare, held-out plays excluded); then: held-out Shakespea
 grid's holdout accuracy, training tokens/s, and cached generation tokens/s. Generation speed is
 also measured side by side for Reso without agency and PRSC (their overhead, the seed's "~10 %").
 
-    python benchmarks/reso_vs_transformer.py        # small preset, 30 CPU s per run, 3 seeds
-    python benchmarks/reso_vs_transformer.py --budget 10 --preset tiny   # a quick check
+    python benchmarks/reso_vs_transformer.py        # small preset, 10 CPU s per run, 3 seeds
+    python benchmarks/reso_vs_transformer.py --budget 60           # longer runs
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from reso_common import build, generation_speed, holdout_accuracy, median_ratio,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small", help="model preset of both models")
-    parser.add_argument("--budget", type=float, default=30.0,
+    parser.add_argument("--budget", type=float, default=10.0,
                         help="training CPU seconds per run")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--per-cell", type=int, default=1, help="holdout examples per task cell")
+    parser.add_argument("--repeats", type=int, default=3, help="generation-speed repeats per seed")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -50,7 +51,7 @@ def main() -> None:
         lean = build("reso", args.preset, tokenizer, seed, ablate=("agency", "prsc"))
         lean.load_state_dict(models["reso"].state_dict(), strict=False)
         generation_speed(models["reso"], tokenizer, 8)  # warm-up
-        for _ in range(5):  # alternating repeats, medians below
+        for _ in range(args.repeats):  # alternating repeats, medians below
             for name, model in (("reso", models["reso"]), ("plain", models["plain"]),
                                 ("reso_no_agency_prsc", lean)):
                 gen[name].append(generation_speed(model, tokenizer))
