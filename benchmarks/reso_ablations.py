@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    tokenizer, config, val, texts = setup(args.preset, args.batch_size)
+    tokenizer, config, val, batches = setup(args.preset, args.batch_size)
     variants = ["full", *[f"-{name}" for name in FORWARD_EXTENSIONS], "plain"]
     results: dict[str, list[dict]] = {v: [] for v in variants}
     started = time.time()
@@ -42,7 +42,7 @@ def main() -> None:
             kind = "plain" if variant == "plain" else "reso"
             ablate = (variant[1:],) if variant.startswith("-") else ()
             model = build(kind, args.preset, tokenizer, seed, ablate)
-            figures = run(model, config, tokenizer, texts, val, seed, args.budget)
+            figures = run(model, config, batches, val, seed, args.budget)
             results[variant].append(figures)
             print(f"seed {seed} {variant:22s} steps {figures['steps']:4d} "
                   f"val {figures['val_loss']:.3f} tok/s {figures['tokens_per_s']:.0f}", flush=True)

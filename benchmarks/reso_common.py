@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 
 import numpy as np
@@ -28,7 +29,8 @@ SEQ_LEN = 128
 
 
 def setup(preset: str, batch_size: int):
-    """(tokenizer, training config, held-out rows, training texts) for a preset."""
+    """(tokenizer, training config, held-out rows, training batches) for a preset; the corpus is
+    tokenised once here, and each run re-seeds a copy of the batches."""
     config = ResoTrainConfig(
         model=ResoModelSpec(preset=preset),
         data=DataSpec(seq_len=SEQ_LEN),
@@ -40,7 +42,7 @@ def setup(preset: str, batch_size: int):
     tokenizer = builtin_tokenizer()
     texts, held = training_texts(config)
     val = validation_rows(tokenizer, held, 48, SEQ_LEN)
-    return tokenizer, config, val, texts
+    return tokenizer, config, val, MixtureBatches(config.data, tokenizer, texts, config.seed)
 
 
 def build(kind: str, preset: str, tokenizer, seed: int, ablate: tuple[str, ...] = ()):
@@ -50,10 +52,11 @@ def build(kind: str, preset: str, tokenizer, seed: int, ablate: tuple[str, ...] 
     return ResoForCausalLM(cfg) if kind == "reso" else plain_model(cfg, tokenizer)
 
 
-def run(model, config: ResoTrainConfig, tokenizer, texts, val, seed: int, seconds: float):
-    """Train `model` for `seconds` on the mixture of `seed`; return its figures."""
+def run(model, config: ResoTrainConfig, batches: MixtureBatches, val, seed: int, seconds: float):
+    """Train `model` for `seconds` CPU seconds on the batches of `seed`; return its figures."""
     config = config.model_copy(update={"seed": seed})
-    batches = MixtureBatches(config.data, tokenizer, texts, seed)
+    batches = copy.copy(batches)
+    batches.seed = seed  # batch `step` depends only on (seed, step)
     figures = train_for(model, config, batches, seconds=seconds)
     figures["val_loss"] = validation_loss(model, val)
     if isinstance(model, ResoForCausalLM) and model.config.enabled("coherence_gating"):

@@ -70,12 +70,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    tokenizer, config, val, texts = setup(args.preset, 8)
+    tokenizer, config, val, batches = setup(args.preset, 8)
     per_seed = []
     started = time.time()
     for seed in range(args.seeds):
         model = build("reso", args.preset, tokenizer, seed)
-        run(model, config, tokenizer, texts, val, seed, args.budget)
+        run(model, config, batches, val, seed, args.budget)
         engines = [(ResoEngine(model, tokenizer), t) for t in TEMPERATURES]
         broken = corrupted(engines[0][0])
         cases = [(e, p, t) for e, t in engines for p in PROMPTS]

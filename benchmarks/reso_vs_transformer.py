@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    tokenizer, config, val, texts = setup(args.preset, args.batch_size)
+    tokenizer, config, val, batches = setup(args.preset, args.batch_size)
     rows: dict[str, list[dict]] = {"reso": [], "plain": []}
     gen = {"reso": [], "plain": [], "reso_no_agency_prsc": []}
     started = time.time()
@@ -41,7 +41,7 @@ def main() -> None:
         models = {}
         for kind in ("reso", "plain") if seed % 2 == 0 else ("plain", "reso"):
             model = build(kind, args.preset, tokenizer, seed)
-            figures = run(model, config, tokenizer, texts, val, seed, args.budget)
+            figures = run(model, config, batches, val, seed, args.budget)
             figures["accuracy"] = holdout_accuracy(model, tokenizer, seed, args.per_cell)
             figures["params"] = sum(p.numel() for p in model.parameters())
             rows[kind].append(figures)

@@ -68,3 +68,18 @@ def test_unknown_extension_or_knob_exits_2_with_one_line(tmp_path, capsys):
     assert main(["reso", "train", "-c", str(bad), "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "warp_drive" in err and "foci" in err
+
+
+def test_extra_text_in_the_guanaco_schema_loads_and_a_bad_one_is_one_sentence(tmp_path):
+    import pytest
+
+    from evolora.errors import EvoloraError
+    from evolora.reso.train import load_extra_text
+
+    good = tmp_path / "guanaco.jsonl"
+    good.write_text('{"text": "### Human: hi### Assistant: hello"}\n{"text": "more"}\n')
+    assert load_extra_text(str(good)) == ["### Human: hi### Assistant: hello\nmore"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "no text column"}\n')
+    with pytest.raises(EvoloraError, match="'text'"):
+        load_extra_text(str(bad))
