@@ -67,6 +67,19 @@ class ForwardContext:
     generator: torch.Generator | None
 
 
+def attention_mask_for(valid: torch.Tensor, past_len: int, t: int) -> torch.Tensor | None:
+    """The boolean mask (B, 1, T, S) of causal attention over valid keys, or None when plain
+    causal attention (no cache, no padding) does. A padded query sees itself, so no row is empty."""
+    s = valid.shape[1]
+    if past_len == 0 and bool(valid.all()):
+        return None
+    q_idx = torch.arange(past_len, s, device=valid.device)
+    k_idx = torch.arange(s, device=valid.device)
+    causal = k_idx[None, :] <= q_idx[:, None]  # (T, S)
+    mask = (causal[None] & valid[:, None, :]) | (k_idx[None, :] == q_idx[:, None])
+    return mask[:, None]
+
+
 class History:
     """Per-token extension state stored as extra layers of a DynamicCache (see module docstring)."""
 
@@ -240,17 +253,11 @@ class ResoForCausalLM(PreTrainedModel, GenerationMixin):
             window = cfg.stochastic_resonance["window"]
             repetition = repeated_bigrams(all_tokens[..., 0].long(), valid, window)[:, -t:]
 
-        attn_mask = None
-        if past_len > 0 or not bool(valid.all()):
-            q_idx = torch.arange(past_len, s, device=x.device)
-            k_idx = torch.arange(s, device=x.device)
-            causal = k_idx[None, :] <= q_idx[:, None]  # (T, S)
-            attn_mask = (causal[None] & valid[:, None, :]) | (k_idx[None, :] == q_idx[:, None])
-            attn_mask = attn_mask[:, None]  # (B, 1, T, S)
         ctx = ForwardContext(
             rope=rope_tables(position_ids, cfg.hidden_size // cfg.num_attention_heads,
                              cfg.rope_theta),
-            attn_mask=attn_mask, cache=cache, phase=phase, salience=salience,
+            attn_mask=attention_mask_for(valid, past_len, t), cache=cache, phase=phase,
+            salience=salience,
             repetition=repetition, generator=noise_generator,
         )
 
