@@ -46,20 +46,22 @@ def main() -> None:
             results[variant].append(figures)
             print(f"seed {seed} {variant:22s} steps {figures['steps']:4d} "
                   f"val {figures['val_loss']:.3f} tok/s {figures['tokens_per_s']:.0f}", flush=True)
-    figures = {"preset": args.preset, "budget_s": args.budget, "seeds": args.seeds,
-               "wall_s": round(time.time() - started, 1),
-               "machine_note": "2 shared cores, other work running while measuring",
-               "per_seed": results}
-    table = render(results, args)
+        # Written after every seed, so an interrupted run leaves the seeds it finished.
+        figures = {"preset": args.preset, "budget_s": args.budget, "seeds": seed + 1,
+                   "wall_s": round(time.time() - started, 1),
+                   "machine_note": "2 shared cores, other work running while measuring",
+                   "per_seed": results}
+        table = render(results, args)
+        write_result("reso_ablations", figures, table)
     print(table)
-    write_result("reso_ablations", figures, table)
 
 
 def render(results: dict[str, list[dict]], args) -> str:
     """Markdown: one row per variant, deltas against the full model paired by seed."""
     full = results["full"]
     lines = [
-        f"`{args.preset}` preset, {args.budget:.0f} CPU s of training per run, {args.seeds} seeds, "
+        f"`{args.preset}` preset, {args.budget:.0f} CPU s of training per run, {len(full)} seeds "
+        f"(of {args.seeds} asked), "
         f"batch {args.batch_size} x 128 tokens; 2 cores shared with other work while measuring "
         "(budgets and speeds in process CPU seconds, one thread). "
         "Δ = variant − full model, paired by seed (negative Δ loss: the model is better without "

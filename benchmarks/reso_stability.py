@@ -93,11 +93,13 @@ def main() -> None:
         }
         per_seed.append(figures)
         print(f"seed {seed}: {figures}", flush=True)
-    table = render(per_seed, args)
+        # Written after every seed, so an interrupted run leaves the seeds it finished.
+        table = render(per_seed, args)
+        write_result("reso_stability", {"preset": args.preset, "budget_s": args.budget,
+                                        "seeds": len(per_seed),
+                                        "wall_s": round(time.time() - started, 1),
+                                        "per_seed": per_seed}, table)
     print(table)
-    write_result("reso_stability", {"preset": args.preset, "budget_s": args.budget,
-                                    "wall_s": round(time.time() - started, 1),
-                                    "per_seed": per_seed}, table)
 
 
 def render(rows: list[dict], args) -> str:
@@ -106,7 +108,8 @@ def render(rows: list[dict], args) -> str:
         return mean_std([r[key] for r in rows], digits)
 
     return "\n".join([
-        f"`{args.preset}` Reso trained {args.budget:.0f} CPU s per seed, {args.seeds} seeds; "
+        f"`{args.preset}` Reso trained {args.budget:.0f} CPU s per seed, {len(rows)} seeds (of "
+        f"{args.seeds} asked); "
         f"{rows[0]['n']} generations of 48 tokens per seed ({len(PROMPTS)} prompts x "
         f"temperatures {TEMPERATURES}, plus 4 with a NaN weight). Degenerate = loops (>= half "
         "the 4-grams repeated) or non-finite logits; 2 shared cores, other work running.",

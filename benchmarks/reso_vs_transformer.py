@@ -55,15 +55,16 @@ def main() -> None:
             for name, model in (("reso", models["reso"]), ("plain", models["plain"]),
                                 ("reso_no_agency_prsc", lean)):
                 gen[name].append(generation_speed(model, tokenizer))
-    figures = summarise(rows, gen, args, time.time() - started)
-    table = render(figures, args)
+        # Written after every seed, so an interrupted run leaves the seeds it finished.
+        figures = summarise(rows, gen, args, time.time() - started)
+        table = render(figures, args)
+        write_result("reso_vs_transformer", figures, table)
     print(table)
-    write_result("reso_vs_transformer", figures, table)
 
 
 def summarise(rows: dict, gen: dict, args, wall: float) -> dict:
     """Means, stds and ratios of the per-seed figures."""
-    out: dict = {"preset": args.preset, "budget_s": args.budget, "seeds": args.seeds,
+    out: dict = {"preset": args.preset, "budget_s": args.budget, "seeds": len(rows["reso"]),
                  "batch_size": args.batch_size, "wall_s": round(wall, 1),
                  "machine_note": "2 shared cores, other work running while measuring",
                  "per_seed": rows}
@@ -89,7 +90,8 @@ def render(f: dict, args) -> str:
         return mean_std([r[key] for r in f["per_seed"][kind]], digits)
 
     lines = [
-        f"`{args.preset}` preset, {args.budget:.0f} CPU s of training per run, {args.seeds} seeds, "
+        f"`{args.preset}` preset, {args.budget:.0f} CPU s of training per run, {f['seeds']} seeds "
+        f"(of {args.seeds} asked), "
         f"batch {args.batch_size} x 128 tokens; 2 cores shared with other work while measuring "
         "(budgets and speeds in process CPU seconds, one thread; speeds are side-by-side ratios).",
         "",
