@@ -99,9 +99,11 @@ def _register_groups() -> None:
     from evolora.braid.commands import braid_app
 
     app.add_typer(braid_app, name="braid")
+    from evolora.reso.commands import reso_app
+
+    app.add_typer(reso_app, name="reso")
     for name, what, issue in [
         ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
-        ("reso", "The resonant transformer", "the reso issue"),
     ]:
         app.add_typer(_placeholder_group(name, what, issue), name=name)
 

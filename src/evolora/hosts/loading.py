@@ -127,12 +127,23 @@ def check_folder(folder: Path) -> None:
 
 
 def _check_causal(config: dict, config_file: Path) -> None:
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    from transformers import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING,
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    )
+
+    import evolora.reso  # noqa: F401  registers evolora's own architecture ("reso") with transformers
 
     model_type = config.get("model_type")
     causal_classes = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    registered = model_type in CONFIG_MAPPING and CONFIG_MAPPING[model_type] in (
+        MODEL_FOR_CAUSAL_LM_MAPPING
+    )
+    if registered:  # a causal LM registered at run time, e.g. evolora.reso's ResoForCausalLM
+        causal_classes.add(MODEL_FOR_CAUSAL_LM_MAPPING[CONFIG_MAPPING[model_type]].__name__)
     architectures = config.get("architectures") or []
-    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or (
+    if (model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and not registered) or (
         architectures and not causal_classes.intersection(architectures)
     ):
         kind = ", ".join(architectures) or f"model_type '{model_type}'"

@@ -1,0 +1,89 @@
+"""Resonant attention: causal multi-head attention with RoPE plus two stated score terms.
+
+Scores of head h, query i, key j (hs = head size, RoPE of Su et al. 2021 on q and k):
+
+    s_ij = q_i·k_j / √hs  +  β_h cos(θ_i − θ_j)  +  γ_h σ_j
+
+- resonance term (resonant_attention): θ are the Kuramoto phases; β_h = β φ^(-h) g_h, golden-ratio
+  spaced over heads (head 0 listens most to phase, later heads less), g_h learned (init 1);
+- agency term (agency): σ_j is key j's goal salience (agency.py), γ_h learned (init 1).
+
+Both are rank-1/2 terms, so they ride inside one fused SDPA call as extra query/key dimensions:
+q' = [q, √hs β_h cos θ_i, √hs β_h sin θ_i, √hs γ_h], k' = [k, cos θ_j, sin θ_j, σ_j], scale 1/√hs;
+the KV cache stores k' so cached decoding sees the same scores. Cost: 3 extra dims per head.
+With both terms disabled this is exactly the plain (Llama) attention.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from evolora.reso.primes import PHI
+
+
+def rope_tables(positions: torch.Tensor, head_size: int, base: float) -> tuple[torch.Tensor, ...]:
+    """cos and sin tables (B, 1, T, hs) for integer positions (B, T)."""
+    inv = 1.0 / base ** (torch.arange(0, head_size, 2, device=positions.device).float() / head_size)
+    angles = positions.float()[..., None] * inv  # (B, T, hs/2)
+    angles = torch.cat([angles, angles], dim=-1)[:, None]
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (B, nh, T, hs) by the RoPE tables (rotate-half convention, as Llama)."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+class ResonantAttention(nn.Module):
+    """Multi-head causal attention with the resonance and agency terms; see the module docstring."""
+
+    def __init__(self, dim: int, n_head: int, layer_idx: int, phase_scale: float,
+                 resonance: bool, agency: bool) -> None:
+        super().__init__()
+        self.n_head, self.head_size, self.layer_idx = n_head, dim // n_head, layer_idx
+        self.q_proj = nn.Linear(dim, dim, bias=False)
+        self.k_proj = nn.Linear(dim, dim, bias=False)
+        self.v_proj = nn.Linear(dim, dim, bias=False)
+        self.o_proj = nn.Linear(dim, dim, bias=False)
+        self.resonance, self.agency = resonance, agency
+        self.phase_scale = phase_scale
+        self.phase_gain = nn.Parameter(torch.ones(n_head)) if resonance else None
+        self.goal_gain = nn.Parameter(torch.ones(n_head)) if agency else None
+
+    def forward(self, x: torch.Tensor, ctx) -> torch.Tensor:
+        """Attention output (B, T, D) for x (B, T, D) in the forward context `ctx` (model.py)."""
+        b, t, d = x.shape
+        nh, hs = self.n_head, self.head_size
+        q = self.q_proj(x).view(b, t, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = self.k_proj(x).view(b, t, nh, hs).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, nh, hs).transpose(1, 2)
+        q, k = apply_rope(q, *ctx.rope), apply_rope(k, *ctx.rope)
+        q_extra, k_extra = [], []
+        root = math.sqrt(hs)
+        if self.resonance:
+            golden = PHI ** -torch.arange(nh, device=x.device, dtype=x.dtype)  # φ^-h
+            beta = (self.phase_scale * golden * self.phase_gain * root)[None, :, None, None]
+            cos = torch.cos(ctx.phase)[:, None, :, None]  # (B, 1, T, 1)
+            sin = torch.sin(ctx.phase)[:, None, :, None]
+            q_extra += [beta * cos, beta * sin]  # (B, nh, T, 1) each
+            k_extra += [cos.expand(b, nh, t, 1), sin.expand(b, nh, t, 1)]
+        if self.agency:
+            gamma = (self.goal_gain * root)[None, :, None, None]
+            q_extra.append(gamma.expand(b, nh, t, 1))
+            k_extra.append(ctx.salience[:, None, :, None].expand(b, nh, t, 1))
+        if q_extra:
+            q = torch.cat([q, *[e.to(q.dtype) for e in q_extra]], dim=-1)
+            k = torch.cat([k, *[e.to(k.dtype) for e in k_extra]], dim=-1)
+        if ctx.cache is not None:
+            k, v = ctx.cache.update(k, v, self.layer_idx)  # (B, nh, S, hs')
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=ctx.attn_mask, is_causal=ctx.attn_mask is None and t > 1,
+            scale=1.0 / root,
+        )  # (B, nh, T, hs)
+        return self.o_proj(y.transpose(1, 2).reshape(b, t, d))

@@ -1,0 +1,55 @@
+"""The SwiGLU feed-forward network with stochastic resonance (Benzi et al. 1981; Gammaitoni 1998).
+
+Repetition detector: token t is repetitive, ρ_t = 1, when its bigram (x_(t−1), x_t) already occurred
+within the last `window` positions (ρ_t = 0 otherwise, and at padding). The FFN is
+
+    FFN(x) = W_down( SiLU(W_gate x + a ρ_t std(W_gate x) ε) ⊙ W_up x ),   ε ~ N(0, I)
+
+with a = `noise_amplitude`: noise is added at the nonlinearity's threshold only where the text
+repeats itself, in training (a regulariser on loops) and in inference (a push out of loops).
+Noise comes from the generator the caller passes, else torch's global one (seeded by the run).
+Cost of the detector: `window` comparisons per token; of the noise: one Gaussian per pre-activation
+of a repetitive token.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def repeated_bigrams(tokens: torch.Tensor, valid: torch.Tensor, window: int) -> torch.Tensor:
+    """ρ (B, T) float for the last T tokens of `tokens` (B, S) (earlier ones are context)."""
+    s = tokens.shape[1]
+    ids = torch.where(valid.bool(), tokens, torch.full_like(tokens, -1))
+    prev = F.pad(ids, (1, 0), value=-2)[:, :-1]  # x_(t-1), -2 before the start
+    hit = torch.zeros_like(ids, dtype=torch.bool)
+    for lag in range(1, min(window, s - 1) + 1):
+        same = (ids[:, lag:] == ids[:, :-lag]) & (prev[:, lag:] == prev[:, :-lag])
+        same &= ids[:, lag:] >= 0
+        same &= prev[:, lag:] >= 0
+        hit[:, lag:] |= same
+    return hit.float()
+
+
+class ResonantFFN(nn.Module):
+    """SwiGLU FFN with repetition-gated noise; see the module docstring."""
+
+    def __init__(self, dim: int, hidden: int, enabled: bool, amplitude: float) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(dim, hidden, bias=False)
+        self.up_proj = nn.Linear(dim, hidden, bias=False)
+        self.down_proj = nn.Linear(hidden, dim, bias=False)
+        self.enabled, self.amplitude = enabled, amplitude
+
+    def forward(self, x: torch.Tensor, repetition: torch.Tensor | None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """FFN(x) for x (B, T, D); repetition ρ (B, T) or None (no noise)."""
+        u = self.gate_proj(x)  # (B, T, H)
+        noisy = self.enabled and repetition is not None and self.amplitude > 0
+        if noisy and bool(repetition.any()):
+            eps = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
+            scale = u.detach().std(dim=-1, keepdim=True)
+            u = u + self.amplitude * repetition[..., None].to(u.dtype) * scale * eps
+        return self.down_proj(F.silu(u) * self.up_proj(x))

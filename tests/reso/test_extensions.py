@@ -1,0 +1,89 @@
+import math
+
+import torch
+from reso_helpers import tiny, tokenizer, tokens
+
+from evolora.reso.inference import ResoEngine
+from evolora.reso.kuramoto import KuramotoSync
+from evolora.reso.prsc import coherence, compose
+from evolora.reso.resonance import repeated_bigrams
+
+
+def test_kuramoto_coupling_synchronises_the_phases():
+    x = torch.zeros(1, 20, 8)
+    theta0 = torch.linspace(0, 2 * math.pi * 0.9, 20)[None]
+    valid = torch.ones(1, 20, dtype=torch.bool)
+    orders = []
+    for coupling in (0.0, 4.0):
+        sync = KuramotoSync(8, steps=8, coupling=coupling, dt=0.5)
+        with torch.no_grad():
+            theta, _, _ = sync(x, theta0, valid, None)
+        orders.append(float(torch.exp(1j * theta.double()).mean().abs()))
+    assert orders[1] > orders[0] + 0.3
+
+
+def test_prsc_coherence_and_interference():
+    u = torch.randn(16)
+    assert abs(float(coherence(u, u)) - 1) < 1e-4
+    assert abs(float(coherence(u, 3 * u)) - 1) < 1e-4
+    opposite = compose(u, -u)
+    assert float(opposite.norm()) < 1e-6  # destructive interference
+
+
+def test_a_bound_concept_changes_the_output_of_coherent_tokens():
+    model = tiny()
+    x = tokens(batch=1)
+    with torch.no_grad():
+        before = model(x).logits
+        model.bind_concept("echo", int(x[0, 5]))
+        after = model(x).logits
+    assert model.config.prsc_binding_names == ["echo"]
+    assert not torch.allclose(before, after, atol=1e-6)
+
+
+def test_repeated_bigrams_are_detected_only_after_they_repeat():
+    ids = torch.tensor([[5, 6, 7, 5, 6, 9]])
+    rho = repeated_bigrams(ids, torch.ones_like(ids), window=8)
+    assert rho.tolist() == [[0, 0, 0, 0, 1, 0]]
+
+
+def test_memory_writes_change_the_output_and_decay():
+    model = tiny()
+    engine = ResoEngine(model, tokenizer())
+    x = tokens(batch=1)
+    with torch.no_grad():
+        before = model(x).logits
+        engine.update_memory("The king is dead; long live the king.", importance=1.0)
+        after = model(x).logits
+    assert not torch.allclose(before, after, atol=1e-6)
+    memory = model.model.memory
+    first = memory.persistent_field().clone()
+    engine.update_memory("Another moment.", importance=0.0)  # only the clock moves
+    assert memory.persistent_field().norm() < first.norm()
+
+
+def test_episodic_tagging_changes_what_is_read():
+    x = tokens(batch=1, length=16)
+    x[0, 8] = 1  # a <bos>: a new episode starts
+    outs = []
+    for episodic in (True, False):
+        model = tiny(temporal_smf={"episodic_tagging": episodic, "episode_carry": 0.0})
+        model.config.episode_boundary_ids = [1]
+        with torch.no_grad():
+            outs.append(model(x).logits)
+    assert torch.allclose(outs[0][0, :8], outs[1][0, :8], atol=1e-6)
+    assert not torch.allclose(outs[0][0, 9:], outs[1][0, 9:], atol=1e-6)
+
+
+def test_a_goal_biases_generation_and_its_progress_is_measured():
+    model = tiny()
+    engine = ResoEngine(model, tokenizer())
+    x = tokens(batch=1)
+    with torch.no_grad():
+        before = model(x).logits
+        engine.create_goal("the crown of England")
+        after = model(x).logits
+    assert not torch.allclose(before, after, atol=1e-6)
+    result = engine.generate("ROMEO:", max_new_tokens=6)
+    assert 0.0 <= result.goal_progress["the crown of England"] <= 1.0
+    assert len(result.attention_summary) == model.config.agency["max_foci"]
