@@ -35,7 +35,8 @@ def test_damped_trend_residual_by_hand():
     assert trend_residual([1.0, 0.8, 0.6], 0.6, 0.5) == pytest.approx(-0.1)
     assert expected_next([0.7], 0.5) == 0.7
     assert split_credit(0.3, ["lr", "rank", "dropout"]) == pytest.approx(
-        {"lr": 0.1, "rank": 0.1, "dropout": 0.1})
+        {"lr": 0.1, "rank": 0.1, "dropout": 0.1}
+    )
 
 
 def test_market_clears_the_budget_among_those_who_can_pay():
@@ -81,15 +82,18 @@ def test_lending_repayment_and_bankruptcy_by_hand():
 
 def _economy(**market) -> Economy:
     config = EconomyConfig.model_validate(
-        {"agents": {"roles": ["lr", "dropout"]}, "market": {"volatility": 0.0, **market}})
+        {"agents": {"roles": ["lr", "dropout"]}, "market": {"volatility": 0.0, **market}}
+    )
     return Economy(config, ["g0"])
 
 
 def test_settlement_pays_deposits_and_evaporates_as_computed_by_hand():
     economy = _economy()
     economy.probe = [1.0, 0.8]
-    economy.pending = [Proposal(1, 10, "lr", 0, 1e-3, 2e-3, 2e-3, False, 1.0),
-                       Proposal(1, 10, "dropout", 1, 0.05, 0.1, 0.1, False, 1.0)]
+    economy.pending = [
+        Proposal(1, 10, "lr", 0, 1e-3, 2e-3, 2e-3, False, 1.0),
+        Proposal(1, 10, "dropout", 1, 0.05, 0.1, 0.1, False, 1.0),
+    ]
     out = economy.settle(0.5)
     # expected 0.8 + 0.5 * (-0.2) = 0.7; credit 0.2, 0.1 each; paid 400 * 0.1 * level 1 = 40
     assert out["credit"] == pytest.approx(0.2)

@@ -82,9 +82,9 @@ def set_rank(model, rank: int, generator: torch.Generator | None = None) -> None
         U, S, Vh = torch.linalg.svd(delta(slot), full_matrices=False)
         keep = min(rank, int((S > 1e-12).sum()))
         write_factors(slot, U[:, :keep], S[:keep], Vh[:keep])
-        fresh = torch.randn(
-            (rank - keep, slot.A.shape[1]), generator=generator, device="cpu"
-        ).to(slot.A.device, slot.A.dtype)
+        fresh = torch.randn((rank - keep, slot.A.shape[1]), generator=generator, device="cpu").to(
+            slot.A.device, slot.A.dtype
+        )
         slot.A[keep:rank] = fresh / slot.A.shape[1] ** 0.5
 
 

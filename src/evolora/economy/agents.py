@@ -56,15 +56,26 @@ class Agent:
 
     def state(self) -> dict:
         """JSON-ready state."""
-        return {"role": self.role.value, "tokens": self.tokens, "risk": self.risk,
-                "tau": self.tau.tolist(), "credits": list(self.credits),
-                "rebirths": self.rebirths}
+        return {
+            "role": self.role.value,
+            "tokens": self.tokens,
+            "risk": self.risk,
+            "tau": self.tau.tolist(),
+            "credits": list(self.credits),
+            "rebirths": self.rebirths,
+        }
 
     @classmethod
     def from_state(cls, state: dict) -> Agent:
         """Inverse of `state`."""
-        return cls(Role(state["role"]), state["tokens"], state["risk"], np.asarray(state["tau"]),
-                   list(state["credits"]), state["rebirths"])
+        return cls(
+            Role(state["role"]),
+            state["tokens"],
+            state["risk"],
+            np.asarray(state["tau"]),
+            list(state["credits"]),
+            state["rebirths"],
+        )
 
 
 def remember(agent: Agent, credit: float, config: AgentsConfig) -> None:
@@ -76,8 +87,7 @@ def remember(agent: Agent, credit: float, config: AgentsConfig) -> None:
     agent.risk = (1 - config.risk_rate) * agent.risk + config.risk_rate * target
 
 
-def heuristic(role: Role, knobs: Knobs, grads: GradStats, groups: int, weight: float
-              ) -> np.ndarray:
+def heuristic(role: Role, knobs: Knobs, grads: GradStats, groups: int, weight: float) -> np.ndarray:
     """eta over the role's actions from gradient analysis (ones where it has no opinion)."""
     if role is Role.LR and grads.count > 2:
         moves = np.asarray(MOVES[role], dtype=float)

@@ -37,8 +37,9 @@ class EconomyCallback(TrainerCallback):
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
         """Build the steering on the Trainer's model and optimizer; take over gradient clipping."""
-        self.steering = Steering(self.config, model, optimizer, self.source, self.tokenizer,
-                                 self.sink)
+        self.steering = Steering(
+            self.config, model, optimizer, self.source, self.tokenizer, self.sink
+        )
         args.max_grad_norm = 0.0
 
     def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kwargs):

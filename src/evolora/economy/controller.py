@@ -77,9 +77,12 @@ class Economy:
 
     def _newborn(self, role: Role, tokens: float | None = None) -> Agent:
         size = n_actions(role, len(self.groups))
-        return Agent(role, self.config.market.initial_tokens if tokens is None else tokens,
-                     self.config.agents.risk_initial,
-                     np.full(size, self.config.pheromones.initial))
+        return Agent(
+            role,
+            self.config.market.initial_tokens if tokens is None else tokens,
+            self.config.agents.risk_initial,
+            np.full(size, self.config.pheromones.initial),
+        )
 
     # -- settlement ----------------------------------------------------------------------------
 
@@ -99,8 +102,10 @@ class Economy:
             share = shares[proposal.agent]
             paid = mkt.payment(share, self.market, cfg.market)
             tokens[agent.name] += paid
-            trades += [{**t, "kind": "repay"} for t in trading.repay(
-                self.loans, tokens, agent.name, paid, cfg.market.repay_share)]
+            trades += [
+                {**t, "kind": "repay"}
+                for t in trading.repay(self.loans, tokens, agent.name, paid, cfg.market.repay_share)
+            ]
             if cfg.pheromones.enabled:
                 agent.tau = ph.deposit(agent.tau, proposal.action, share, cfg.pheromones.deposit)
             remember(agent, share, cfg.agents)
@@ -108,12 +113,16 @@ class Economy:
             self.outcomes = [*self.outcomes, share > 0][-cfg.agents.history :]
         improved = bool(history) and probe_loss < history[-1]
         self.probe.append(probe_loss)
-        self.neuro = neuro.update(self.neuro, {
-            "myrcene": float(improved),
-            "limonene": float(not improved),
-            "pinene": float(np.mean(self.outcomes)) if self.outcomes else 0.5,
-            "linalool": 1.0 - min(1.0, self.grads.variation),
-        }, cfg.neuro)
+        self.neuro = neuro.update(
+            self.neuro,
+            {
+                "myrcene": float(improved),
+                "limonene": float(not improved),
+                "pinene": float(np.mean(self.outcomes)) if self.outcomes else 0.5,
+                "linalool": 1.0 - min(1.0, self.grads.variation),
+            },
+            cfg.neuro,
+        )
         if cfg.pheromones.enabled:
             rate = neuro.evaporation(self.neuro, cfg.pheromones.evaporation)
             for agent in self.agents.values():
@@ -145,8 +154,7 @@ class Economy:
         """Run one market round; return the proposals applied to `knobs` (pending credit)."""
         cfg = self.config
         self.round += 1
-        bids = {n: a.risk * a.tokens for n, a in self.agents.items()
-                if self.rng.random() < a.risk}
+        bids = {n: a.risk * a.tokens for n, a in self.agents.items() if self.rng.random() < a.risk}
         self.demand = len(bids)
         tokens = {n: a.tokens for n, a in self.agents.items()}
         winners = mkt.clear(bids, self.market.prices, tokens, cfg.market.budget)
@@ -156,8 +164,9 @@ class Economy:
             agent = self.agents[name]
             price = self.market.prices[name]
             agent.tokens -= price
-            eta = heuristic(agent.role, self.knobs, self.grads, len(self.groups),
-                            cfg.agents.grad_weight)
+            eta = heuristic(
+                agent.role, self.knobs, self.grads, len(self.groups), cfg.agents.grad_weight
+            )
             tau = agent.tau if cfg.pheromones.enabled else np.ones_like(agent.tau)
             probs = ph.probabilities(tau, eta, cfg.pheromones.alpha, cfg.pheromones.beta, eps)
             action = int(self.rng.choice(len(probs), p=probs))
@@ -168,8 +177,9 @@ class Economy:
         self.pending = proposals
         return proposals
 
-    def apply(self, role: Role, raw, step: int, agent: str, action: int = -1,
-              price: float = 0.0) -> Proposal:
+    def apply(
+        self, role: Role, raw, step: int, agent: str, action: int = -1, price: float = 0.0
+    ) -> Proposal:
         """Clip `raw` to the role's bounds, set the knob, and return the logged proposal."""
         field = knob_of(role)
         before = getattr(self.knobs, field)

@@ -28,8 +28,15 @@ class Knobs:
     def initial(cls, config: EconomyConfig, groups: int) -> Knobs:
         """The starting knobs of a run with `groups` data-mix groups (uniform mix)."""
         k = config.knobs
-        return cls(k.lr, k.weight_decay, k.dropout, k.grad_clip, k.accumulation,
-                   config.workload.rank, [1.0 / groups] * groups)
+        return cls(
+            k.lr,
+            k.weight_decay,
+            k.dropout,
+            k.grad_clip,
+            k.accumulation,
+            config.workload.rank,
+            [1.0 / groups] * groups,
+        )
 
     def state(self) -> dict:
         """JSON-ready values."""

@@ -47,8 +47,9 @@ class Job:
         base = self.host.model if host is None else copy.deepcopy(self.host.model)
         self.model = peft_model(base, config.workload, config.seed)
         self.optimizer = torch.optim.AdamW(lora_parameters(self.model), lr=config.knobs.lr)
-        self.steering = Steering(config, self.model, self.optimizer, self.source, self.tokenizer,
-                                 self._sink)
+        self.steering = Steering(
+            config, self.model, self.optimizer, self.source, self.tokenizer, self._sink
+        )
         self.micro = 0
         self.accumulated = 0
         self.started = time.perf_counter()
@@ -68,7 +69,7 @@ class Job:
         work = self.config.workload
         examples = self.source.train_batch(self.micro, work.batch_size, knobs.mix)
         loss = mean_loss(self.model, encode(self.tokenizer, examples, self.device))
-        record: dict = {"step": self.micro + 1, "loss": float(loss)}
+        record: dict = {"step": self.micro + 1, "loss": loss.item()}
         if not math.isfinite(record["loss"]):
             self.optimizer.zero_grad(set_to_none=True)
             self.accumulated = 0
@@ -87,7 +88,7 @@ class Job:
         record.update(self.steering.after_micro(self.micro))
         record.update({k: v for k, v in knobs.state().items()})
         self._sink("steps", record)
-        if self.micro % work.checkpoint_every == 0 and self.accumulated == 0:
+        if self.micro % work.checkpoint_every == 0:
             self.checkpoint()
         return record
 
@@ -110,10 +111,14 @@ class Job:
         if accuracy:
             tests = self.source.test_examples(self.config.workload.test_per_cell)
             final["task_accuracy"] = task_accuracy(
-                self.model, self.tokenizer, tests, self.config.workload.max_new_tokens)
-        final.update(steps=self.micro, optimizer_steps=steering.opt_steps,
-                     rounds=steering.economy.round,
-                     wall_seconds=self.elapsed + time.perf_counter() - self.started)
+                self.model, self.tokenizer, tests, self.config.workload.max_new_tokens
+            )
+        final.update(
+            steps=self.micro,
+            optimizer_steps=steering.opt_steps,
+            rounds=steering.economy.round,
+            wall_seconds=self.elapsed + time.perf_counter() - self.started,
+        )
         self._sink("summary", final)
         return final
 
@@ -127,11 +132,15 @@ class Job:
         for index, entry in self.optimizer.state_dict()["state"].items():
             for key, value in entry.items():
                 tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().clone()
+        for index, param in enumerate(lora_parameters(self.model)):
+            if param.grad is not None:  # a checkpoint inside an accumulation window
+                tensors[f"grad.{index}"] = param.grad.detach().clone()
         tensors["rng.torch"] = torch.get_rng_state()
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
-        state.update(micro=self.micro,
-                     wall_seconds=self.elapsed + time.perf_counter() - self.started)
+        state.update(
+            micro=self.micro, wall_seconds=self.elapsed + time.perf_counter() - self.started
+        )
         self.run.save_checkpoint(self.micro, tensors, state)
 
     def _restore(self) -> None:
@@ -149,22 +158,33 @@ class Job:
         torch.set_rng_state(tensors["rng.torch"].cpu())
         if "rng.cuda" in tensors:
             torch.cuda.set_rng_state(tensors["rng.cuda"].cpu(), self.device)
+        for index, param in enumerate(lora_parameters(self.model)):
+            param.grad = tensors.get(f"grad.{index}")
         self.micro = checkpoint.state["micro"]
+        self.accumulated = checkpoint.state["accumulated"]
         self.elapsed = checkpoint.state["wall_seconds"]
 
 
 def _summary(record: dict, steering: Steering) -> dict:
     eco = steering.economy
-    out = {"loss": record["loss"], "lr": steering.knobs.lr, "rank": steering.knobs.rank,
-           "anxiety": eco.anxiety.level}
+    out = {
+        "loss": record["loss"],
+        "lr": steering.knobs.lr,
+        "rank": steering.knobs.rank,
+        "anxiety": eco.anxiety.level,
+    }
     if "val_loss" in record:
         out["val"] = record["val_loss"]
     return out
 
 
-def run_economy(config: EconomyConfig, run: RunDir | None = None, host=None,
-                progress_factory: Callable[[int], Progress] | None = None,
-                accuracy: bool = True) -> dict:
+def run_economy(
+    config: EconomyConfig,
+    run: RunDir | None = None,
+    host=None,
+    progress_factory: Callable[[int], Progress] | None = None,
+    accuracy: bool = True,
+) -> dict:
     """Train a steered job to its budget and return the final metrics."""
     job = Job(config, run, host)
     if progress_factory is None:

@@ -30,15 +30,17 @@ class Market:
         return {"level": self.level, "prices": dict(self.prices), "changes": list(self.changes)}
 
 
-def clear(bids: dict[str, float], costs: dict[str, float], tokens: dict[str, float],
-          budget: int) -> list[str]:
+def clear(
+    bids: dict[str, float], costs: dict[str, float], tokens: dict[str, float], budget: int
+) -> list[str]:
     """The agents allowed to act: the `budget` highest bids among those who can pay their cost."""
     able = [name for name in bids if tokens[name] >= costs[name]]
     return sorted(able, key=lambda name: (-bids[name], name))[:budget]
 
 
-def reprice(market: Market, roles: list[str], demand: int, config: MarketConfig,
-            rng: np.random.Generator) -> None:
+def reprice(
+    market: Market, roles: list[str], demand: int, config: MarketConfig, rng: np.random.Generator
+) -> None:
     """Next round's prices from inflation, excess demand over the budget and a random shock."""
     market.level *= 1.0 + config.inflation
     excess = max(0, demand - config.budget) / config.budget

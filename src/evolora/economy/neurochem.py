@@ -2,12 +2,14 @@
 
 Each level lives in [0, 1] and follows its signal by an exponential moving average:
 
-| modulator | rises with | changes |
-|---|---|---|
-| myrcene (calm) | rounds where the probe loss improved | the pheromone evaporation rate: base x (1 - 0.5 myrcene) (trails of a working regime last longer) |
-| limonene (energy) | rounds where the probe loss stagnated | the step size of every knob move: exponent 0.5 + limonene on the move factor |
-| pinene (focus) | the share of recent proposals that earned positive credit | the exploration rate: min + (max - min) x (1 - pinene) |
-| linalool (ease) | steady gradients (1 - coefficient of variation of recent grad norms) | the panic threshold: base x (1 + linalool) |
+- myrcene (calm) rises with rounds where the probe loss improved; it slows pheromone
+  evaporation: rate = base x (1 - 0.5 myrcene), so the trails of a working regime last longer.
+- limonene (energy) rises with rounds where the probe loss stagnated; it enlarges every knob
+  move: the move factor is raised to the power 0.5 + limonene.
+- pinene (focus) follows the share of recent proposals that earned positive credit; it narrows
+  exploration: rate = min + (max - min) x (1 - pinene).
+- linalool (ease) follows steady gradients (1 - coefficient of variation of recent grad norms);
+  it raises the panic threshold: base x (1 + linalool).
 
 With the modulators disabled every level stays at 0.5.
 """

@@ -43,8 +43,15 @@ def _no_sink(stream: str, record: dict) -> None:
 class Steering:
     """The economy's hands on one model + optimizer (see the module docstring)."""
 
-    def __init__(self, config: EconomyConfig, model, optimizer, source: TaskSource, tokenizer,
-                 sink: Sink | None = None) -> None:
+    def __init__(
+        self,
+        config: EconomyConfig,
+        model,
+        optimizer,
+        source: TaskSource,
+        tokenizer,
+        sink: Sink | None = None,
+    ) -> None:
         self.config = config
         self.model = model
         self.optimizer = optimizer
@@ -98,7 +105,7 @@ class Steering:
         return norm
 
     def after_optimizer_step(self, micro: int) -> list[Proposal]:
-        """Count the step; every `decide_every` steps run a decision round (returns its proposals)."""
+        """Count the step; every `decide_every` steps run a decision round (its proposals)."""
         self.opt_steps += 1
         if self.opt_steps % self.config.agents.decide_every:
             return []
@@ -131,17 +138,25 @@ class Steering:
         """One row of market.jsonl: prices, tokens, pheromones, modulators, anxiety."""
         eco = self.economy
         return {
-            "round": eco.round, "step": micro, "probe_logloss": probe,
-            "credit": settled["credit"], "bankrupt": settled["bankrupt"],
-            "price_level": eco.market.level, "prices": dict(eco.market.prices),
-            "volatility": mkt.volatility(eco.market), "demand": eco.demand,
-            "pressure": eco.demand / self.config.market.budget, "acted": len(eco.pending),
+            "round": eco.round,
+            "step": micro,
+            "probe_logloss": probe,
+            "credit": settled["credit"],
+            "bankrupt": settled["bankrupt"],
+            "price_level": eco.market.level,
+            "prices": dict(eco.market.prices),
+            "volatility": mkt.volatility(eco.market),
+            "demand": eco.demand,
+            "pressure": eco.demand / self.config.market.budget,
+            "acted": len(eco.pending),
             "tokens": {n: a.tokens for n, a in eco.agents.items()},
             "risk": {n: a.risk for n, a in eco.agents.items()},
             "pheromones": {n: a.tau.tolist() for n, a in eco.agents.items()},
             "debt": sum(loan.owed for loan in eco.loans),
-            "neuro": eco.neuro.state(), "anxiety": eco.anxiety.level,
-            "exploration": eco.exploration(), "knobs": eco.knobs.state(),
+            "neuro": eco.neuro.state(),
+            "anxiety": eco.anxiety.level,
+            "exploration": eco.exploration(),
+            "knobs": eco.knobs.state(),
         }
 
     # -- validation, panic, bursts -------------------------------------------------------------
@@ -166,11 +181,16 @@ class Steering:
         if event["proposal"] is not None:
             self.sink("proposals", event["proposal"].record())
             self.sync()
-        metrics.update(anxiety=self.economy.anxiety.level, panic=event["panic"],
-                       rollback=event["rollback"])
+        metrics.update(
+            anxiety=self.economy.anxiety.level, panic=event["panic"], rollback=event["rollback"]
+        )
         cfg = self.config.bursts
-        if (cfg.enabled and self.burst is None and not event["rollback"]
-                and self.economy.anxiety.stagnant >= cfg.patience):
+        if (
+            cfg.enabled
+            and self.burst is None
+            and not event["rollback"]
+            and self.economy.anxiety.stagnant >= cfg.patience
+        ):
             metrics["burst"] = self.start_burst(micro, metrics["val_loss"])
         return metrics
 
@@ -183,8 +203,7 @@ class Steering:
         """Snapshot, perturb along top singular directions, and wait for the judgement."""
         self.snapshot = lora_state(self.model)
         scale = self.config.bursts.scale * neurochem.step_scale(self.economy.neuro)
-        change = burst(self.model, self.knobs.rank, self.config.bursts.top_k, scale,
-                       self.generator)
+        change = burst(self.model, self.knobs.rank, self.config.bursts.top_k, scale, self.generator)
         self.burst = {"micro": micro, "reference": val_loss, "scale": scale, "change": change}
         self.economy.anxiety.stagnant = 0
         return change
@@ -202,8 +221,9 @@ class Steering:
     def on_nan(self, micro: int) -> None:
         """A non-finite loss: roll back to the best weights and back the lr off."""
         self.rollback(self.best)
-        proposal = self.economy.apply(Role.LR, self.knobs.lr * self.config.anxiety.lr_backoff,
-                                      micro, "nan_guard")
+        proposal = self.economy.apply(
+            Role.LR, self.knobs.lr * self.config.anxiety.lr_backoff, micro, "nan_guard"
+        )
         self.sink("proposals", proposal.record())
         self.sync()
 
@@ -222,14 +242,14 @@ class Steering:
         if self.snapshot is not None:
             tensors.update({f"snap.{k}": v for k, v in self.snapshot.items()})
         tensors["rng.burst"] = self.generator.get_state()
-        state = {"economy": self.economy.state(), "opt_steps": self.opt_steps,
-                 "burst": self.burst}
+        state = {"economy": self.economy.state(), "opt_steps": self.opt_steps, "burst": self.burst}
         return state, tensors
 
     def load_state(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
         """Inverse of `state`."""
+
         def part(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
         self.economy.load_state(state["economy"])
         self.opt_steps = state["opt_steps"]

@@ -28,8 +28,9 @@ class Loan:
         return asdict(self)
 
 
-def lend(tokens: dict[str, float], prices: dict[str, float], config: MarketConfig
-         ) -> tuple[list[dict], list[Loan]]:
+def lend(
+    tokens: dict[str, float], prices: dict[str, float], config: MarketConfig
+) -> tuple[list[dict], list[Loan]]:
     """Move tokens from rich to needy agents (in place); return the trades and the new loans."""
     trades, loans = [], []
     need = {name: config.need_multiple * prices[name] for name in tokens}
@@ -39,8 +40,10 @@ def lend(tokens: dict[str, float], prices: dict[str, float], config: MarketConfi
         if not rich:
             break
         lender = max(rich, key=lambda n: (tokens[n] - 2 * need[n], n))
-        amount = min(need[borrower] - tokens[borrower],
-                     config.lend_fraction * (tokens[lender] - 2 * need[lender]))
+        amount = min(
+            need[borrower] - tokens[borrower],
+            config.lend_fraction * (tokens[lender] - 2 * need[lender]),
+        )
         tokens[lender] -= amount
         tokens[borrower] += amount
         loans.append(Loan(lender, borrower, amount * (1 + config.interest)))
@@ -48,8 +51,9 @@ def lend(tokens: dict[str, float], prices: dict[str, float], config: MarketConfi
     return trades, loans
 
 
-def repay(loans: list[Loan], tokens: dict[str, float], borrower: str, earned: float,
-          share: float) -> list[dict]:
+def repay(
+    loans: list[Loan], tokens: dict[str, float], borrower: str, earned: float, share: float
+) -> list[dict]:
     """Pay `share` of a positive `earned` toward `borrower`'s loans, oldest first (in place)."""
     budget = share * max(0.0, earned)
     paid = []

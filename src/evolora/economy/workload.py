@@ -90,8 +90,11 @@ class TaskSource:
         if self.grid is None:
             pools = self._pools["holdout"]
             return [ex for g in sorted(pools) for ex in pools[g][: per_cell * 4]]
-        return [self.grid.sample(rng, cell, "holdout") for cell in self.grid.cells
-                for _ in range(per_cell)]
+        return [
+            self.grid.sample(rng, cell, "holdout")
+            for cell in self.grid.cells
+            for _ in range(per_cell)
+        ]
 
 
 @dataclass
@@ -174,7 +177,9 @@ def task_accuracy(model, tokenizer, examples: list[Example], max_new_tokens: int
 
 def chunks(tokenizer, examples: list[Example], device: torch.device, size: int = 32) -> list[Batch]:
     """Fixed examples tokenised in batches of `size`."""
-    return [encode(tokenizer, examples[i : i + size], device) for i in range(0, len(examples), size)]
+    return [
+        encode(tokenizer, examples[i : i + size], device) for i in range(0, len(examples), size)
+    ]
 
 
 def peft_model(model, config: WorkloadConfig, seed: int):
