@@ -68,9 +68,11 @@ def _register_groups() -> None:
 
     app.add_typer(host_app, name="host")
     app.command("evaluate")(evaluate_command)
+    from evolora.economy.commands import economy_app
+
+    app.add_typer(economy_app, name="economy")
     for name, what, issue in [
         ("swarm", "Hierarchical swarm hyperparameter search", "the swarm issue"),
-        ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
         ("braid", "Fuse several language models and learn how", "the braid issue"),
         ("reso", "The resonant transformer", "the reso issue"),
     ]:
