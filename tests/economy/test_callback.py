@@ -14,8 +14,13 @@ from evolora.economy.callback import EconomyCallback
 from evolora.economy.config import Role
 from evolora.economy.workload import TaskSource, encode, peft_model
 
-FORCED = {Role.LR: 1.234e-3, Role.WEIGHT_DECAY: 0.05, Role.DROPOUT: 0.25,
-          Role.GRAD_CLIP: 0.06, Role.RANK: 6}
+FORCED = {
+    Role.LR: 1.234e-3,
+    Role.WEIGHT_DECAY: 0.05,
+    Role.DROPOUT: 0.25,
+    Role.GRAD_CLIP: 0.06,
+    Role.RANK: 6,
+}
 
 
 class Recorder(TrainerCallback):
@@ -27,10 +32,15 @@ class Recorder(TrainerCallback):
     def on_optimizer_step(self, args, state, control, model=None, optimizer=None, **kwargs):
         grads = [p.grad.norm() for p in model.parameters() if p.grad is not None]
         group = optimizer.param_groups[0]
-        self.steps.append({"lr": group["lr"], "wd": group["weight_decay"],
-                           "norm": float(torch.linalg.vector_norm(torch.stack(grads))),
-                           "dropout": lora_slots(model)[0].dropout.p,
-                           "rank": active_rank(model)})
+        self.steps.append(
+            {
+                "lr": group["lr"],
+                "wd": group["weight_decay"],
+                "norm": float(torch.linalg.vector_norm(torch.stack(grads))),
+                "dropout": lora_slots(model)[0].dropout.p,
+                "rank": active_rank(model),
+            }
+        )
 
 
 class Forcer(TrainerCallback):
@@ -42,8 +52,12 @@ class Forcer(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
         if state.global_step == 2:
             steering = self.economy.steering
-            steering.apply([steering.economy.apply(role, value, 2, role.value)
-                            for role, value in FORCED.items()])
+            steering.apply(
+                [
+                    steering.economy.apply(role, value, 2, role.value)
+                    for role, value in FORCED.items()
+                ]
+            )
 
 
 def _trainer(host, tmp_path, callbacks):
@@ -56,10 +70,21 @@ def _trainer(host, tmp_path, callbacks):
         return vars(encode(host.tokenizer, batch, host.device))
 
     args = TrainingArguments(
-        output_dir=str(tmp_path), max_steps=5, per_device_train_batch_size=4,
-        learning_rate=5e-3, lr_scheduler_type="linear", warmup_steps=3, max_grad_norm=1.0,
-        weight_decay=0.0, report_to=[], save_strategy="no", logging_strategy="no",
-        use_cpu=True, seed=0, disable_tqdm=True, remove_unused_columns=False,
+        output_dir=str(tmp_path),
+        max_steps=5,
+        per_device_train_batch_size=4,
+        learning_rate=5e-3,
+        lr_scheduler_type="linear",
+        warmup_steps=3,
+        max_grad_norm=1.0,
+        weight_decay=0.0,
+        report_to=[],
+        save_strategy="no",
+        logging_strategy="no",
+        use_cpu=True,
+        seed=0,
+        disable_tqdm=True,
+        remove_unused_columns=False,
     )
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collate)
     economy = EconomyCallback(config, host.tokenizer)
@@ -71,8 +96,7 @@ def _trainer(host, tmp_path, callbacks):
 
 
 def test_the_scheduler_cannot_overwrite_what_the_economy_owns(host, tmp_path):
-    trainer, config, recorder = _trainer(
-        host, tmp_path, lambda economy: [economy, Forcer(economy)])
+    trainer, config, recorder = _trainer(host, tmp_path, lambda economy: [economy, Forcer(economy)])
     trainer.train()
     first, later = recorder.steps[:2], recorder.steps[2:]
     for step in first:  # the economy's starting lr, not the scheduler's warm-up value

@@ -82,8 +82,11 @@ def test_accumulation_and_data_mix_proposals_change_the_next_steps(host, monkeyp
     spy = StepSpy(job)
     mixes = []
     original = job.source.train_batch
-    monkeypatch.setattr(job.source, "train_batch",
-                        lambda step, n, mix: mixes.append(list(mix)) or original(step, n, mix))
+    monkeypatch.setattr(
+        job.source,
+        "train_batch",
+        lambda step, n, mix: mixes.append(list(mix)) or original(step, n, mix),
+    )
     job.step()
     _force(job, Role.ACCUMULATION, 2)
     _force(job, Role.DATA_MIX, [0.8, 0.05, 0.05, 0.05, 0.05])
@@ -146,7 +149,9 @@ def test_a_burst_moves_only_the_top_singular_direction(host):
     slot = lora_slots(job.model)[0]
     before = (slot.scale * slot.B @ slot.A).detach().clone()
     U, S, _ = torch.linalg.svd(before)
-    change = burst(job.model, rank=4, top_k=1, scale=0.5, generator=torch.Generator().manual_seed(1))
+    change = burst(
+        job.model, rank=4, top_k=1, scale=0.5, generator=torch.Generator().manual_seed(1)
+    )
     after = (slot.scale * slot.B @ slot.A).detach()
     assert change > 0
     values = torch.linalg.svdvals(after)[:4]

@@ -22,7 +22,9 @@ economy_app = typer.Typer(
 def preset_path(name_or_path: str) -> Path:
     """A config file path, or the packaged preset of that name (default, debug)."""
     if name_or_path in PRESETS:
-        return Path(str(resources.files("evolora") / "configs" / "economy" / f"{name_or_path}.yaml"))
+        return Path(
+            str(resources.files("evolora") / "configs" / "economy" / f"{name_or_path}.yaml")
+        )
     return Path(name_or_path)
 
 
@@ -61,7 +63,8 @@ def run_command(
         cfg = run.config(EconomyConfig)
         if steps is not None:
             cfg = cfg.model_copy(
-                update={"workload": cfg.workload.model_copy(update={"steps": steps})})
+                update={"workload": cfg.workload.model_copy(update={"steps": steps})}
+            )
         console.print(f"Resuming [bold]{run.path}[/bold] from its last checkpoint.")
     else:
         data = load_config(preset_path(config), EconomyConfig).model_dump(mode="json")
@@ -76,11 +79,15 @@ def run_command(
     if device is not None:
         cfg = cfg.model_copy(update={"device": device})
     final = run_economy(
-        cfg, run, progress_factory=lambda total: Progress(total, "economy", console=console),
-        accuracy=accuracy)
+        cfg,
+        run,
+        progress_factory=lambda total: Progress(total, "economy", console=console),
+        accuracy=accuracy,
+    )
     run.close()
-    shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                      for k, v in final.items())
+    shown = "  ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in final.items()
+    )
     console.print(f"final: {shown}", highlight=False)
     console.print(f"run folder: {run.path}")
 
@@ -103,9 +110,13 @@ def report_command(
     console.print(agent_table(data))
     if data["summary"]:
         final = data["summary"][-1]
-        console.print("final: " + "  ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in final.items()),
-            highlight=False)
+        console.print(
+            "final: "
+            + "  ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in final.items()
+            ),
+            highlight=False,
+        )
     if plots or html:
         pngs = plot_panels(data, run.path / "report")
         console.print(f"plots: {run.path / 'report'} ({len(pngs)} panels)")

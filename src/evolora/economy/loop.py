@@ -139,7 +139,9 @@ class Job:
         if self.device.type == "cuda":
             tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
         state.update(
-            micro=self.micro, wall_seconds=self.elapsed + time.perf_counter() - self.started
+            micro=self.micro,
+            accumulated=self.accumulated,
+            wall_seconds=self.elapsed + time.perf_counter() - self.started,
         )
         self.run.save_checkpoint(self.micro, tensors, state)
 

@@ -56,10 +56,15 @@ def agent_table(data: dict[str, list[dict]]) -> Table:
     for name in sorted(actions):
         values = credits.get(name, [])
         mean = sum(values) / len(values) if values else 0.0
-        table.add_row(name, str(actions[name]), str(clipped[name]), f"{mean:+.4f}",
-                      f"{sum(values):+.4f}", f"{last['tokens'].get(name, 0.0):.1f}"
-                      if name in last["tokens"] else "-",
-                      f"{last['risk'][name]:.2f}" if name in last["risk"] else "-")
+        table.add_row(
+            name,
+            str(actions[name]),
+            str(clipped[name]),
+            f"{mean:+.4f}",
+            f"{sum(values):+.4f}",
+            f"{last['tokens'].get(name, 0.0):.1f}" if name in last["tokens"] else "-",
+            f"{last['risk'][name]:.2f}" if name in last["risk"] else "-",
+        )
     return table
 
 
@@ -155,14 +160,20 @@ def plot_panels(data: dict[str, list[dict]], folder: Path) -> list[Path]:
 def write_html(run: RunDir, data: dict[str, list[dict]], pngs: list[Path]) -> Path:
     """One self-contained page: the final metrics and every panel inlined."""
     final = data["summary"][-1] if data["summary"] else {}
-    rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
-                   for k, v in final.items())
+    rows = "".join(
+        f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>"
+        for k, v in final.items()
+    )
     images = "".join(
         f'<h3>{p.stem}</h3><img src="data:image/png;base64,'
-        f'{base64.b64encode(p.read_bytes()).decode()}">' for p in pngs)
-    page = (f"<html><head><meta charset='utf-8'><title>{html.escape(run.path.name)}</title>"
-            f"</head><body><h1>economy run {html.escape(run.path.name)}</h1>"
-            f"<table>{rows}</table>{images}</body></html>")
+        f'{base64.b64encode(p.read_bytes()).decode()}">'
+        for p in pngs
+    )
+    page = (
+        f"<html><head><meta charset='utf-8'><title>{html.escape(run.path.name)}</title>"
+        f"</head><body><h1>economy run {html.escape(run.path.name)}</h1>"
+        f"<table>{rows}</table>{images}</body></html>"
+    )
     out = run.path / "report" / "report.html"
     out.parent.mkdir(exist_ok=True)
     out.write_text(page, encoding="utf-8")
