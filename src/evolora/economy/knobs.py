@@ -64,5 +64,5 @@ def clip_value(role: Role, value, config: EconomyConfig):
     bounds = getattr(k, f"{role.value}_bounds")
     out = min(max(value, bounds.low), bounds.high)
     if role is Role.ACCUMULATION:
-        out = int(round(out))
+        out = round(out)
     return out, out != value
