@@ -6,7 +6,7 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
   mean final validation loss over the seeds;
 - cosine: linear warm-up (10 % of the steps) then cosine decay to 0, at the best grid rate;
 - trainer: transformers.Trainer with its default arguments (lr 5e-5, linear decay, AdamW);
-- ablations (with --ablations): the economy without pheromones, trading, anxiety or bursts, and
+- ablations (with --part ablations): the economy without pheromones, trading, anxiety or bursts, and
   a single agent steering only the learning rate.
 All runs see the same micro-batches (a function of seed and step) and the same budget of
 micro-batches; the economy and the fixed schedules validate every `eval_every` micro-batches and
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import tempfile
 import time
 
 import numpy as np
@@ -59,10 +60,10 @@ def base_config(task: str, seed: int, steps: int, batch: int) -> dict:
             "rank": 8,
             "max_rank": 16,
             "targets": ["q_proj", "v_proj"],
-            "val_examples": 48,
+            "val_examples": 32,
             "probe_examples": 16,
             "test_per_cell": per_cell,
-            "max_new_tokens": 64,
+            "max_new_tokens": 48,
             "eval_every": 15,
             "checkpoint_every": 10**6,
         },
@@ -153,18 +154,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="json_repair", help="a family or a grid (default: mixed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=120, help="micro-batches per run")
+    parser.add_argument("--steps", type=int, default=80, help="micro-batches per run")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--ablations", action="store_true", help="also run the ablations")
+    parser.add_argument(
+        "--part",
+        choices=["schedules", "ablations"],
+        default="schedules",
+        help="the economy against the schedules, or the economy against its ablations",
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     host = load_host("builtin")
-    import tempfile
-
     results: dict[str, list[dict]] = {}
 
-    def record(name: str, result: dict, started: float) -> None:
+    def record(name: str, result: dict, started: float) -> dict:
         result["seconds"] = round(time.perf_counter() - started, 1)
         results.setdefault(name, []).append(result)
         print(
@@ -172,36 +176,30 @@ def main() -> None:
             f"({result['seconds']}s)",
             flush=True,
         )
+        return result
 
-    grid_by_seed: dict[int, list[dict]] = {}
     for seed in args.seeds:
         config = base_config(args.task, seed, args.steps, args.batch)
         print(f"seed {seed}", flush=True)
         t = time.perf_counter()
         record("economy", run_economy(host, merged(config, {})), t)
-        if args.ablations:
+        if args.part == "ablations":
             for name, update in ABLATIONS.items():
                 t = time.perf_counter()
                 record(name, run_economy(host, merged(config, update)), t)
-        grid_by_seed[seed] = []
+            continue
         for lr in GRID:
             t = time.perf_counter()
-            result = run_schedule(host, config, lambda step, lr=lr: lr)
-            result["lr"] = lr
-            record(f"grid {lr:.1e}", result, t)
-            grid_by_seed[seed].append(result)
+            record(f"grid {lr:.1e}", run_schedule(host, config, lambda step, lr=lr: lr), t)
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()
             record("trainer", run_trainer(host, config, tmp), t)
-    best = int(
-        np.argmin(
-            [
-                np.mean([grid_by_seed[s][i]["val_loss"] for s in args.seeds])
-                for i in range(len(GRID))
-            ]
-        )
-    )
-    results["best_grid"] = [grid_by_seed[s][best] for s in args.seeds]
+    if args.part == "ablations":
+        report_ablations(args, results)
+        return
+    means = [np.mean([r["val_loss"] for r in results[f"grid {lr:.1e}"]]) for lr in GRID]
+    best = int(np.argmin(means))
+    results["best_grid"] = results[f"grid {GRID[best]:.1e}"]
     for seed in args.seeds:
         t = time.perf_counter()
         config = base_config(args.task, seed, args.steps, args.batch)
@@ -209,40 +207,68 @@ def main() -> None:
     report(args, results, best)
 
 
-def report(args, results: dict[str, list[dict]], best: int) -> None:
-    """Print the table and write the JSON + RESULTS.md section."""
-    rows = ["economy", "best_grid", "cosine", "trainer", *[a for a in ABLATIONS if a in results]]
-    lines = [
+def _header(args) -> list[str]:
+    return [
         f"PEFT LoRA (q_proj, v_proj; rank 8) of the built-in host on `{args.task}`: "
         f"{args.steps} micro-batches of {args.batch}, seeds {args.seeds}; mean ± std over seeds. "
-        f"The machine was shared with other work while measuring (learning figures only).",
+        "The machine was shared with other work while measuring (learning figures only).",
         "",
         "| method | runs per seed | final val loss | holdout task accuracy |",
         "|---|---:|---:|---:|",
     ]
+
+
+def _row(label: str, runs: int, results: list[dict]) -> str:
+    vals = [r["val_loss"] for r in results]
+    accs = [r["task_accuracy"] for r in results]
+    return f"| {label} | {runs} | {mean_std(vals, 4)} | {mean_std(accs, 3)} |"
+
+
+def _suffix(args) -> str:
+    return "" if args.task == "json_repair" else f"_{args.task}"
+
+
+def report_ablations(args, results: dict[str, list[dict]]) -> None:
+    """The economy against each ablation: table, JSON and RESULTS.md section."""
+    lines = _header(args) + [_row(name, 1, results[name]) for name in ["economy", *ABLATIONS]]
+    econ = [r["val_loss"] for r in results["economy"]]
+    deltas = {
+        name: float(np.mean([r["val_loss"] for r in results[name]]) - np.mean(econ))
+        for name in ABLATIONS
+    }
+    lines += [
+        "",
+        "Val loss of each ablation minus the full economy's (positive: the mechanism "
+        "helped): " + ", ".join(f"{k} {v:+.4f}" for k, v in deltas.items()),
+    ]
+    table = "\n".join(lines)
+    print(table)
+    write_result(
+        f"economy_ablations{_suffix(args)}",
+        {"results": results, "deltas": deltas, "steps": args.steps},
+        table,
+    )
+
+
+def report(args, results: dict[str, list[dict]], best: int) -> None:
+    """The economy against the schedules: table, JSON and RESULTS.md section."""
     runs = {"economy": 1, "best_grid": 8, "cosine": 1, "trainer": 1}
-    for name in rows:
+    lines = _header(args)
+    for name, count in runs.items():
         label = f"best constant lr ({GRID[best]:.1e})" if name == "best_grid" else name
-        vals = [r["val_loss"] for r in results[name]]
-        accs = [r["task_accuracy"] for r in results[name]]
-        lines.append(
-            f"| {label} | {runs.get(name, 1)} | {mean_std(vals, 4)} | {mean_std(accs, 3)} |"
-        )
-    grid = [results[f"grid {lr:.1e}"] for lr in GRID]
+        lines.append(_row(label, count, results[name]))
+    mean = {name: float(np.mean([r["val_loss"] for r in results[name]])) for name in runs}
     lines += [
         "",
         "Constant-lr grid (mean final val loss): "
         + ", ".join(
-            f"{lr:.1e}: {np.mean([r['val_loss'] for r in g]):.4f}"
-            for lr, g in zip(GRID, grid, strict=True)
+            f"{lr:.1e}: {np.mean([r['val_loss'] for r in results[f'grid {lr:.1e}']]):.4f}"
+            for lr in GRID
         ),
     ]
-    econ = np.mean([r["val_loss"] for r in results["economy"]])
     target = {
-        "economy_le_best_grid": bool(
-            econ <= np.mean([r["val_loss"] for r in results["best_grid"]])
-        ),
-        "economy_lt_cosine": bool(econ < np.mean([r["val_loss"] for r in results["cosine"]])),
+        "economy_le_best_grid": mean["economy"] <= mean["best_grid"],
+        "economy_lt_cosine": mean["economy"] < mean["cosine"],
     }
     lines += [
         "",
@@ -252,9 +278,8 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
     ]
     table = "\n".join(lines)
     print(table)
-    name = "economy_vs_schedules" + ("" if args.task == "json_repair" else f"_{args.task}")
     write_result(
-        name,
+        f"economy_vs_schedules{_suffix(args)}",
         {
             "results": results,
             "grid": GRID,
