@@ -31,6 +31,7 @@ from evolora.economy.adapters import (
 from evolora.economy.bursts import burst
 from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.controller import Economy, Proposal
+from evolora.economy.credit import performance
 from evolora.economy.workload import TaskSource, chunks, evaluate_loss
 
 Sink = Callable[[str, dict], None]
@@ -66,6 +67,7 @@ class Steering:
         self.opt_steps = 0
         self.best = lora_state(model)
         self.burst: dict | None = None
+        self.reference: float | None = None  # the first validation loss: performance 0
         self.snapshot: dict[str, torch.Tensor] | None = None
         set_rank(model, self.economy.knobs.rank, self.generator)
         set_dropout(model, self.economy.knobs.dropout)
@@ -173,6 +175,9 @@ class Steering:
     def validate(self, micro: int) -> dict:
         """Measure validation metrics and let anxiety, panic and bursts act on them."""
         metrics = evaluate_loss(self.model, self.val)
+        if self.reference is None:
+            self.reference = metrics["val_loss"]
+        metrics["performance"] = performance(metrics["val_loss"], self.reference)
         event = self.economy.observe_validation(metrics["val_loss"], micro)
         if event["outcome"] == "improved":
             self.best = lora_state(self.model)
@@ -242,7 +247,12 @@ class Steering:
         if self.snapshot is not None:
             tensors.update({f"snap.{k}": v for k, v in self.snapshot.items()})
         tensors["rng.burst"] = self.generator.get_state()
-        state = {"economy": self.economy.state(), "opt_steps": self.opt_steps, "burst": self.burst}
+        state = {
+            "economy": self.economy.state(),
+            "opt_steps": self.opt_steps,
+            "burst": self.burst,
+            "reference": self.reference,
+        }
         return state, tensors
 
     def load_state(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
@@ -254,6 +264,7 @@ class Steering:
         self.economy.load_state(state["economy"])
         self.opt_steps = state["opt_steps"]
         self.burst = state["burst"]
+        self.reference = state["reference"]
         load_lora_state(self.model, part("lora."))
         self.best = part("best.")
         self.snapshot = part("snap.") or None

@@ -85,11 +85,12 @@ class TaskSource:
         return self.sample(np.random.default_rng([self.seed, purpose]), n, split)
 
     def test_examples(self, per_cell: int) -> list[Example]:
-        """Holdout examples for task accuracy: `per_cell` per grid cell (or per dataset group)."""
+        """Holdout examples for task accuracy: `per_cell` per grid cell; for a dataset, the first
+        `per_cell` x 5 holdout examples of each group (as many as a family's five cells)."""
         rng = np.random.default_rng([self.seed, 3])
         if self.grid is None:
             pools = self._pools["holdout"]
-            return [ex for g in sorted(pools) for ex in pools[g][: per_cell * 4]]
+            return [ex for g in sorted(pools) for ex in pools[g][: per_cell * 5]]
         return [
             self.grid.sample(rng, cell, "holdout")
             for cell in self.grid.cells
