@@ -50,7 +50,7 @@ ABLATIONS = {
 
 def base_config(task: str, seed: int, steps: int, batch: int) -> dict:
     """The benchmark's economy config as a dict (small: two adapted projections)."""
-    per_cell = 8 if task in ("math", "logic", "sorting", "sequence", "json_repair") else 2
+    per_cell = 5 if task in ("math", "logic", "sorting", "sequence", "json_repair") else 1
     return {
         "seed": seed,
         "workload": {
@@ -60,10 +60,10 @@ def base_config(task: str, seed: int, steps: int, batch: int) -> dict:
             "rank": 8,
             "max_rank": 16,
             "targets": ["q_proj", "v_proj"],
-            "val_examples": 32,
-            "probe_examples": 16,
+            "val_examples": 24,
+            "probe_examples": 8,
             "test_per_cell": per_cell,
-            "max_new_tokens": 48,
+            "max_new_tokens": 40,
             "eval_every": 15,
             "checkpoint_every": 10**6,
         },
@@ -154,7 +154,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="json_repair", help="a family or a grid (default: mixed)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=80, help="micro-batches per run")
+    parser.add_argument("--steps", type=int, default=60, help="micro-batches per run")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument(
         "--part",
