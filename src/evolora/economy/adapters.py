@@ -53,11 +53,6 @@ def set_dropout(model, p: float) -> None:
         slot.dropout.p = p
 
 
-def get_dropout(model) -> float:
-    """The dropout probability of the first LoRA layer (all are kept equal)."""
-    return float(lora_slots(model)[0].dropout.p)
-
-
 def delta(slot: LoraSlot) -> torch.Tensor:
     """The exact update ΔW = s·B·A of one layer (out, in)."""
     return slot.scale * slot.B.detach() @ slot.A.detach()
