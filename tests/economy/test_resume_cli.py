@@ -66,3 +66,6 @@ def test_a_bad_config_is_one_sentence_and_exit_2(tmp_path, capsys):
     config.write_text("agents: {roles: [lr, fortune_telling]}\n")
     assert main(["economy", "run", "-c", str(config), "-o", str(tmp_path)]) == 2
     assert "agents.roles" in capsys.readouterr().err
+    assert main(["economy", "run", "--task", "astrology", "-o", str(tmp_path / "r")]) == 2
+    assert "Unknown task grid 'astrology'" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

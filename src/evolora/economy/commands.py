@@ -52,6 +52,7 @@ def run_command(
     """Fine-tune LoRA adapters of a host while an agent economy steers the hyperparameters."""
     from evolora.economy.config import EconomyConfig
     from evolora.economy.loop import run_economy
+    from evolora.economy.workload import TaskSource
     from evolora.telemetry import Progress, RunDir
     from evolora.telemetry.config_io import load_config, validate_config
 
@@ -74,6 +75,7 @@ def run_command(
             if value is not None:
                 data["workload"][key] = value
         cfg = validate_config(data, EconomyConfig, source="the command line")
+        TaskSource(cfg.workload.task, cfg.seed)  # a bad task stops before a run folder is made
         run = RunDir.create(output, cfg, name="economy")
         console.print(f"Writing the run to [bold]{run.path}[/bold].")
     if device is not None:
