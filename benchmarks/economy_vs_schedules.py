@@ -8,7 +8,8 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - trainer: transformers.Trainer with its default arguments (lr 5e-5, linear decay, AdamW);
 - ablations (with --part ablations): the economy without pheromones, trading, anxiety or bursts, and
   a single agent steering only the learning rate.
-All runs see the same micro-batches (a function of seed and step) and the same budget of
+Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
+stopped. All runs see the same micro-batches (a function of seed and step) and the same budget of
 micro-batches; the economy and the fixed schedules validate every `eval_every` micro-batches and
 end on their best validated weights, the Trainer on its last. Validation loss is on holdout
 examples, task accuracy (exact answers, greedy) on other holdout examples.
@@ -18,13 +19,14 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import math
 import tempfile
 import time
 
 import numpy as np
 import torch
-from _common import mean_std, write_result
+from _common import RESULTS_DIR, mean_std, write_result
 
 from evolora.economy.config import EconomyConfig
 from evolora.economy.loop import Job
@@ -100,6 +102,11 @@ def run_schedule(host, config: dict, schedule) -> dict:
     return job.finish()
 
 
+def constant(lr: float):
+    """A constant learning rate."""
+    return lambda step: lr
+
+
 def cosine(peak: float, steps: int):
     """Linear warm-up over 10 % of the steps, then cosine decay to 0."""
     warm = max(1, steps // 10)
@@ -167,9 +174,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     host = load_host("builtin")
     results: dict[str, list[dict]] = {}
+    cache = RunCache(args)
 
-    def record(name: str, result: dict, started: float) -> dict:
-        result["seconds"] = round(time.perf_counter() - started, 1)
+    def record(name: str, seed: int, run, *run_args) -> dict:
+        result = cache.get(name, seed)
+        if result is None:
+            started = time.perf_counter()
+            result = run(*run_args)
+            result["seconds"] = round(time.perf_counter() - started, 1)
+            cache.put(name, seed, result)
         results.setdefault(name, []).append(result)
         print(
             f"{name:>14} val={result['val_loss']:.4f} acc={result['task_accuracy']:.3f} "
@@ -181,30 +194,56 @@ def main() -> None:
     for seed in args.seeds:
         config = base_config(args.task, seed, args.steps, args.batch)
         print(f"seed {seed}", flush=True)
-        t = time.perf_counter()
-        record("economy", run_economy(host, merged(config, {})), t)
+        record("economy", seed, run_economy, host, merged(config, {}))
         if args.part == "ablations":
             for name, update in ABLATIONS.items():
-                t = time.perf_counter()
-                record(name, run_economy(host, merged(config, update)), t)
+                record(name, seed, run_economy, host, merged(config, update))
             continue
         for lr in GRID:
-            t = time.perf_counter()
-            record(f"grid {lr:.1e}", run_schedule(host, config, lambda step, lr=lr: lr), t)
+            record(f"grid {lr:.1e}", seed, run_schedule, host, config, constant(lr))
         with tempfile.TemporaryDirectory() as tmp:
-            t = time.perf_counter()
-            record("trainer", run_trainer(host, config, tmp), t)
+            record("trainer", seed, run_trainer, host, config, tmp)
     if args.part == "ablations":
         report_ablations(args, results)
         return
     means = [np.mean([r["val_loss"] for r in results[f"grid {lr:.1e}"]]) for lr in GRID]
     best = int(np.argmin(means))
     results["best_grid"] = results[f"grid {GRID[best]:.1e}"]
+    schedule = cosine(GRID[best], args.steps)
     for seed in args.seeds:
-        t = time.perf_counter()
         config = base_config(args.task, seed, args.steps, args.batch)
-        record("cosine", run_schedule(host, config, cosine(GRID[best], args.steps)), t)
+        result = record(f"cosine {GRID[best]:.1e}", seed, run_schedule, host, config, schedule)
+        results.setdefault("cosine", []).append(result)
     report(args, results, best)
+
+
+class RunCache:
+    """Finished runs in `results/economy_runs.jsonl`, so an interrupted benchmark resumes
+    where it stopped (a run is keyed by task, steps, batch, seed and method)."""
+
+    def __init__(self, args) -> None:
+        self.path = RESULTS_DIR / "economy_runs.jsonl"
+        self.base = {"task": args.task, "steps": args.steps, "batch": args.batch}
+        self.done: dict[tuple, dict] = {}
+        if self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                self.done[self._key(entry["method"], entry["seed"], entry)] = entry["result"]
+
+    def _key(self, method: str, seed: int, base: dict) -> tuple:
+        return (base["task"], base["steps"], base["batch"], seed, method)
+
+    def get(self, method: str, seed: int) -> dict | None:
+        """A finished run's result, or None."""
+        return self.done.get(self._key(method, seed, self.base))
+
+    def put(self, method: str, seed: int, result: dict) -> None:
+        """Record a finished run."""
+        entry = {**self.base, "seed": seed, "method": method, "result": result}
+        RESULTS_DIR.mkdir(exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        self.done[self._key(method, seed, self.base)] = result
 
 
 def _header(args) -> list[str]:
