@@ -69,14 +69,6 @@ def root(
     """Adapt and compose small language models with populations of agents."""
 
 
-def _placeholder_group(name: str, what: str, issue: str) -> typer.Typer:
-    """A sub-command group whose commands arrive with a later issue; its help says so."""
-    group = typer.Typer(
-        name=name, help=f"{what} (not built yet: arrives with {issue}).", no_args_is_help=True
-    )
-    return group
-
-
 def _register_groups() -> None:
     from evolora.ecology.commands import export_command, report_command, run_command
 
@@ -93,6 +85,9 @@ def _register_groups() -> None:
     from evolora.telemetry.dashboard.commands import dashboard_command
 
     app.command("dashboard")(dashboard_command)
+    from evolora.economy.commands import economy_app
+
+    app.add_typer(economy_app, name="economy")
     from evolora.swarm.commands import swarm_app
 
     app.add_typer(swarm_app, name="swarm")
@@ -102,10 +97,6 @@ def _register_groups() -> None:
     from evolora.reso.commands import reso_app
 
     app.add_typer(reso_app, name="reso")
-    for name, what, issue in [
-        ("economy", "Agent economy steering LoRA fine-tuning", "the economy issue"),
-    ]:
-        app.add_typer(_placeholder_group(name, what, issue), name=name)
 
 
 _register_groups()

@@ -1,0 +1,273 @@
+"""`Steering`: the economy joined to a live model and optimizer.
+
+It owns the steered hyperparameters: before every optimizer step it writes lr and weight decay
+into the optimizer's LoRA param groups (whatever a scheduler wrote there), clips the gradients at
+the economy's clip value (recording the norm for gradient analysis) and masks the slots beyond the
+active rank. After every `decide_every` optimizer steps it runs a decision round and applies every
+proposal (dropout and rank to the model at once, lr / weight decay at the next step, clip,
+accumulation and data mix as the loop reads them). Every `eval_every` micro-batches it validates:
+anxiety, panic (lr back-off, rollback to the best weights, more exploration), the best weights,
+and quantum bursts with their keep-or-rollback judgement. Used by the plain loop (loop.py) and by
+`EconomyCallback` (callback.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from evolora.economy import market as mkt
+from evolora.economy import neurochem
+from evolora.economy.adapters import (
+    load_lora_state,
+    lora_parameters,
+    lora_state,
+    mask_gradients,
+    set_dropout,
+    set_rank,
+)
+from evolora.economy.bursts import burst
+from evolora.economy.config import EconomyConfig, Role
+from evolora.economy.controller import Economy, Proposal
+from evolora.economy.credit import performance
+from evolora.economy.workload import TaskSource, chunks, evaluate_loss
+
+Sink = Callable[[str, dict], None]
+
+
+def _no_sink(stream: str, record: dict) -> None:
+    return None
+
+
+class Steering:
+    """The economy's hands on one model + optimizer (see the module docstring)."""
+
+    def __init__(
+        self,
+        config: EconomyConfig,
+        model,
+        optimizer,
+        source: TaskSource,
+        tokenizer,
+        sink: Sink | None = None,
+    ) -> None:
+        self.config = config
+        self.model = model
+        self.optimizer = optimizer
+        self.sink = sink or _no_sink
+        self.economy = Economy(config, source.groups)
+        device = next(model.parameters()).device
+        work = config.workload
+        self.val = chunks(tokenizer, source.fixed(1, work.val_examples, "holdout"), device)
+        self.probe = chunks(tokenizer, source.fixed(2, work.probe_examples, "train"), device)
+        self.params = lora_parameters(model)
+        self.generator = torch.Generator().manual_seed(config.seed + 13)
+        self.opt_steps = 0
+        self.best = lora_state(model)
+        self.burst: dict | None = None
+        self.reference: float | None = None  # the first validation loss: performance 0
+        self.snapshot: dict[str, torch.Tensor] | None = None
+        set_rank(model, self.economy.knobs.rank, self.generator)
+        set_dropout(model, self.economy.knobs.dropout)
+        self.sync()
+
+    @property
+    def knobs(self):
+        """The economy's current knobs."""
+        return self.economy.knobs
+
+    def owned_groups(self, optimizer=None) -> list[dict]:
+        """The optimizer's param groups holding LoRA factors (the ones the economy steers)."""
+        ids = {id(p) for p in self.params}
+        groups = (optimizer or self.optimizer).param_groups
+        return [g for g in groups if any(id(p) in ids for p in g["params"])]
+
+    def sync(self, optimizer=None) -> None:
+        """Write the economy's lr and weight decay into the LoRA param groups."""
+        for group in self.owned_groups(optimizer):
+            group["lr"] = self.knobs.lr
+            group["weight_decay"] = self.knobs.weight_decay
+
+    def reset_moments(self) -> None:
+        """Forget the optimizer state of the LoRA factors (after their values were replaced)."""
+        for p in self.params:
+            self.optimizer.state.pop(p, None)
+
+    # -- around each optimizer step ------------------------------------------------------------
+
+    def before_optimizer_step(self, optimizer=None) -> float:
+        """Own the step: sync lr / wd, clip at the economy's value, mask inactive rank slots;
+        return the gradient norm before clipping."""
+        self.sync(optimizer)
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.knobs.grad_clip))
+        mask_gradients(self.model, self.knobs.rank)
+        self.economy.grads.observe(norm)
+        return norm
+
+    def after_optimizer_step(self, micro: int) -> list[Proposal]:
+        """Count the step; every `decide_every` steps run a decision round (its proposals)."""
+        self.opt_steps += 1
+        if self.opt_steps % self.config.agents.decide_every:
+            return []
+        return self.decision_round(micro)
+
+    def decision_round(self, micro: int) -> list[Proposal]:
+        """Settle the last round on the probe, decide, apply, and log everything."""
+        probe = math.log(evaluate_loss(self.model, self.probe)["val_loss"])
+        settled = self.economy.settle(probe)
+        for proposal in settled["proposals"]:
+            self.sink("proposals", proposal.record())
+        for trade in settled["trades"]:
+            self.sink("trades", {"round": self.economy.round, "step": micro, **trade})
+        proposals = self.economy.decide(micro)
+        self.apply(proposals)
+        self.sink("market", self.market_record(micro, probe, settled))
+        return proposals
+
+    def apply(self, proposals: list[Proposal]) -> None:
+        """Put applied proposals into the model / optimizer now (the loop reads the rest)."""
+        roles = {p.agent for p in proposals}
+        if Role.DROPOUT.value in roles:
+            set_dropout(self.model, self.knobs.dropout)
+        if Role.RANK.value in roles:
+            set_rank(self.model, self.knobs.rank, self.generator)
+            self.reset_moments()
+        self.sync()
+
+    def market_record(self, micro: int, probe: float, settled: dict) -> dict:
+        """One row of market.jsonl: prices, tokens, pheromones, modulators, anxiety."""
+        eco = self.economy
+        return {
+            "round": eco.round,
+            "step": micro,
+            "probe_logloss": probe,
+            "credit": settled["credit"],
+            "bankrupt": settled["bankrupt"],
+            "price_level": eco.market.level,
+            "prices": dict(eco.market.prices),
+            "volatility": mkt.volatility(eco.market),
+            "demand": eco.demand,
+            "pressure": eco.demand / self.config.market.budget,
+            "acted": len(eco.pending),
+            "tokens": {n: a.tokens for n, a in eco.agents.items()},
+            "risk": {n: a.risk for n, a in eco.agents.items()},
+            "pheromones": {n: a.tau.tolist() for n, a in eco.agents.items()},
+            "debt": sum(loan.owed for loan in eco.loans),
+            "neuro": eco.neuro.state(),
+            "anxiety": eco.anxiety.level,
+            "exploration": eco.exploration(),
+            "knobs": eco.knobs.state(),
+        }
+
+    # -- validation, panic, bursts -------------------------------------------------------------
+
+    def after_micro(self, micro: int) -> dict:
+        """Validation, anxiety and bursts when due; returns the metrics it measured (or {})."""
+        out: dict = {}
+        if self.burst is not None and micro >= self.burst["micro"] + self.config.bursts.window:
+            out.update(self.judge_burst(micro))
+        if micro % self.config.workload.eval_every == 0:
+            out.update(self.validate(micro))
+        return out
+
+    def validate(self, micro: int) -> dict:
+        """Measure validation metrics and let anxiety, panic and bursts act on them."""
+        metrics = evaluate_loss(self.model, self.val)
+        if self.reference is None:
+            self.reference = metrics["val_loss"]
+        metrics["performance"] = performance(metrics["val_loss"], self.reference)
+        event = self.economy.observe_validation(metrics["val_loss"], micro)
+        if event["outcome"] == "improved":
+            self.best = lora_state(self.model)
+        if event["rollback"]:
+            self.rollback(self.best)
+        if event["proposal"] is not None:
+            self.sink("proposals", event["proposal"].record())
+            self.sync()
+        metrics.update(
+            anxiety=self.economy.anxiety.level, panic=event["panic"], rollback=event["rollback"]
+        )
+        cfg = self.config.bursts
+        if (
+            cfg.enabled
+            and self.burst is None
+            and not event["rollback"]
+            and self.economy.anxiety.stagnant >= cfg.patience
+        ):
+            metrics["burst"] = self.start_burst(micro, metrics["val_loss"])
+        return metrics
+
+    def rollback(self, weights: dict[str, torch.Tensor]) -> None:
+        """Restore LoRA weights and forget their optimizer moments."""
+        load_lora_state(self.model, weights)
+        self.reset_moments()
+
+    def start_burst(self, micro: int, val_loss: float) -> float:
+        """Snapshot, perturb along top singular directions, and wait for the judgement."""
+        self.snapshot = lora_state(self.model)
+        scale = self.config.bursts.scale * neurochem.step_scale(self.economy.neuro)
+        change = burst(self.model, self.knobs.rank, self.config.bursts.top_k, scale, self.generator)
+        self.burst = {"micro": micro, "reference": val_loss, "scale": scale, "change": change}
+        self.economy.anxiety.stagnant = 0
+        return change
+
+    def judge_burst(self, micro: int) -> dict:
+        """Keep the burst if validation loss fell below its reference, else restore the snapshot."""
+        val = evaluate_loss(self.model, self.val)["val_loss"]
+        kept = val < self.burst["reference"]
+        if not kept:
+            self.rollback(self.snapshot)
+        self.sink("bursts", {**self.burst, "judged_at": micro, "val_loss": val, "kept": kept})
+        self.burst, self.snapshot = None, None
+        return {"burst_kept": kept}
+
+    def on_nan(self, micro: int) -> None:
+        """A non-finite loss: roll back to the best weights and back the lr off."""
+        self.rollback(self.best)
+        proposal = self.economy.apply(
+            Role.LR, self.knobs.lr * self.config.anxiety.lr_backoff, micro, "nan_guard"
+        )
+        self.sink("proposals", proposal.record())
+        self.sync()
+
+    def flush(self) -> None:
+        """Log the proposals still waiting for credit (the run ends before their settlement)."""
+        for proposal in self.economy.pending:
+            self.sink("proposals", proposal.record())
+        self.economy.pending = []
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def state(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """(JSON state, tensors) to continue exactly."""
+        tensors = {f"lora.{k}": v for k, v in lora_state(self.model).items()}
+        tensors.update({f"best.{k}": v for k, v in self.best.items()})
+        if self.snapshot is not None:
+            tensors.update({f"snap.{k}": v for k, v in self.snapshot.items()})
+        tensors["rng.burst"] = self.generator.get_state()
+        state = {
+            "economy": self.economy.state(),
+            "opt_steps": self.opt_steps,
+            "burst": self.burst,
+            "reference": self.reference,
+        }
+        return state, tensors
+
+    def load_state(self, state: dict, tensors: dict[str, torch.Tensor]) -> None:
+        """Inverse of `state`."""
+
+        def part(prefix: str) -> dict[str, torch.Tensor]:
+            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+        self.economy.load_state(state["economy"])
+        self.opt_steps = state["opt_steps"]
+        self.burst = state["burst"]
+        self.reference = state["reference"]
+        load_lora_state(self.model, part("lora."))
+        self.best = part("best.")
+        self.snapshot = part("snap.") or None
+        self.generator.set_state(tensors["rng.burst"])
+        set_dropout(self.model, self.knobs.dropout)
+        self.sync()
