@@ -89,7 +89,8 @@ def _prepare_tokenizer(run: RunDir, config: HostTrainConfig, texts: list[str]):
     return tokenizer
 
 
-def _checkpoint_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+def checkpoint_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """A model's weights and its optimizer's state as one flat tensor dict (for RunDir)."""
     tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
     for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
@@ -97,7 +98,10 @@ def _checkpoint_tensors(model: torch.nn.Module, optimizer: torch.optim.Optimizer
     return tensors
 
 
-def _restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tensors: dict) -> None:
+def restore_tensors(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, tensors: dict
+) -> None:
+    """Load what `checkpoint_tensors` returned back into the model and its optimizer."""
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, value in tensors.items():
@@ -135,7 +139,7 @@ def train_host(
     step, tokens_seen, elapsed = 0, 0, 0.0
     if run.latest_checkpoint() is not None:
         checkpoint = run.load_checkpoint()
-        _restore(model, optimizer, checkpoint.tensors)
+        restore_tensors(model, optimizer, checkpoint.tensors)
         step, tokens_seen = checkpoint.state["step"], checkpoint.state["tokens_seen"]
         elapsed = checkpoint.state["wall_seconds"]
         console.print(f"resumed at step {step}")
@@ -176,7 +180,7 @@ def train_host(
             progress.advance(summary={"loss": record["loss"], "tok/s": int(tokens / seconds)})
             if step % optim.checkpoint_every == 0 or step == optim.steps:
                 state = {"step": step, "tokens_seen": tokens_seen, "wall_seconds": elapsed}
-                run.save_checkpoint(step, _checkpoint_tensors(model, optimizer), state)
+                run.save_checkpoint(step, checkpoint_tensors(model, optimizer), state)
     export = run.path / EXPORT_DIR
     model.eval()
     with quiet_transformers():

@@ -22,7 +22,13 @@ from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from evolora.errors import EvoloraError
 from evolora.hosts.corpus import MixtureBatches, shakespeare_texts
 from evolora.hosts.loading import BUILTIN_DIR, quiet_transformers
-from evolora.hosts.train import learning_rate, make_optimizer, weighted_loss
+from evolora.hosts.train import (
+    checkpoint_tensors,
+    learning_rate,
+    make_optimizer,
+    restore_tensors,
+    weighted_loss,
+)
 from evolora.hosts.train_config import ModelShape
 from evolora.reso.config import ResoConfig, preset_config
 from evolora.reso.model import ResoForCausalLM
@@ -169,25 +175,6 @@ def training_texts(config: ResoTrainConfig) -> tuple[list[str], list[str]]:
     return train, held
 
 
-def _state(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    tensors = {f"model.{k}": v.detach().clone() for k, v in model.state_dict().items()}
-    for index, state in optimizer.state_dict()["state"].items():
-        for key, value in state.items():
-            tensors[f"optim.{index}.{key}"] = torch.as_tensor(value).detach().clone()
-    return tensors
-
-
-def _load_state(model: torch.nn.Module, optimizer: torch.optim.Optimizer, tensors: dict) -> None:
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith("optim."):
-            _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": state,
-                               "param_groups": optimizer.state_dict()["param_groups"]})
-
-
 def train_reso(config: ResoTrainConfig | None = None, out: str | Path | None = None,
                resume: str | Path | None = None, console: Console | None = None,
                device: str | None = None) -> Path:
@@ -209,7 +196,7 @@ def train_reso(config: ResoTrainConfig | None = None, out: str | Path | None = N
     step = 0
     if run.latest_checkpoint() is not None:
         checkpoint = run.load_checkpoint()
-        _load_state(model, optimizer, checkpoint.tensors)
+        restore_tensors(model, optimizer, checkpoint.tensors)
         step = checkpoint.state["step"]
         console.print(f"resumed at step {step}")
     train_texts, held = training_texts(config)
@@ -235,7 +222,7 @@ def train_reso(config: ResoTrainConfig | None = None, out: str | Path | None = N
                 summary["val"] = round(val_loss, 3)
             progress.advance(summary=summary)
             if step % config.optim.checkpoint_every == 0 or step == steps:
-                run.save_checkpoint(step, _state(model, optimizer), {"step": step})
+                run.save_checkpoint(step, checkpoint_tensors(model, optimizer), {"step": step})
     export = run.path / EXPORT_DIR
     model.eval()
     with quiet_transformers():
