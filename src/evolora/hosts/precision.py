@@ -195,26 +195,27 @@ def probe_decode(model, batch: int = 16, prompt: int = 24, steps: int = 5) -> fl
     alternating), on random tokens."""
     import torch
 
-    from evolora.hosts.generation import preallocated_cache
+    from evolora.hosts.generation import cache_keyword, preallocated_cache
 
     device = next(model.parameters()).device
     vocab = model.get_input_embeddings().num_embeddings
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(0, vocab, (batch, prompt + 1), generator=gen).to(device)
     caches = {}
+    keyword = cache_keyword(model)  # transformers' current name for the cache argument
     with torch.no_grad():
         for name in ("fp32", "bf16"):
             with run_in(model, name):
                 caches[name] = preallocated_cache(prompt + steps + 1)
-                model(input_ids=ids[:, :prompt], past_key_values=caches[name], use_cache=True,
-                      logits_to_keep=1)
+                model(input_ids=ids[:, :prompt], use_cache=True, logits_to_keep=1,
+                      **{keyword: caches[name]})
         best = {"fp32": float("inf"), "bf16": float("inf")}
         for _ in range(steps):
             for name in ("fp32", "bf16"):
                 with run_in(model, name):
                     start = time.perf_counter()
-                    model(input_ids=ids[:, prompt:], past_key_values=caches[name],
-                          use_cache=True, logits_to_keep=1)
+                    model(input_ids=ids[:, prompt:], use_cache=True, logits_to_keep=1,
+                          **{keyword: caches[name]})
                     best[name] = min(best[name], time.perf_counter() - start)
     return best["fp32"] / best["bf16"]
 
