@@ -97,12 +97,14 @@ class GenePool:
         return len(self.genes)
 
     def add(self, gene: Gene) -> bool:
-        """Add a gene (evicting the weakest evictable one when full); False if nothing could go."""
+        """Add a gene, replacing an older gene of the same name (else evicting the weakest
+        evictable one when full); False if nothing could go."""
         if gene.factors and gene_rank(gene) > self.rank:
             raise EvoloraError(
                 f"Gene {gene.name!r} has rank {gene_rank(gene)}; this pool holds rank "
                 f"{self.rank} (cut it with gene_from_slot)."
             )
+        self.genes = [g for g in self.genes if g.name != gene.name]
         if len(self.genes) >= self.capacity:
             evictable = [g for g in self.genes if g.origin != "import"]
             if not evictable:

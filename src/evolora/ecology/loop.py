@@ -173,7 +173,7 @@ class Ecology:
         self.generation += 1
         active = self._pay_tickets()
         episodes = self._forage(active)
-        learned = self._learn(active, episodes)
+        learned = self._learn(active)
         self._guard_diversity()
         born, died = self._reproduce_and_cull()
         decision = self._try_assimilation()
@@ -269,7 +269,7 @@ class Ecology:
             self._write("episodes", record)
         return records
 
-    def _learn(self, active: list[Organelle], episodes: list[dict]) -> list[float]:
+    def _learn(self, active: list[Organelle]) -> list[float]:
         """Every active organelle learns, by each configured rule in turn, on fresh training tasks
         of its niche (cells drawn in proportion to their market price); the compute each rule
         reports is charged to the organelle.
@@ -478,7 +478,6 @@ class Ecology:
             self.population, slot, self.genes.rank, name, origin, self.generation, niche
         )
         gene.scores = {cell: total / n for cell, (total, _, n) in edges.items() if n}
-        self.genes.genes = [g for g in self.genes.genes if g.name != name]
         self.genes.add(gene)
 
     def _niche_cells(self, niche: str | None) -> list:
