@@ -75,6 +75,9 @@ def _register_groups() -> None:
     app.command("run")(run_command)
     app.command("report")(report_command)
     app.command("export")(export_command)
+    from evolora.ecology.genes_commands import genes_app
+
+    app.add_typer(genes_app, name="genes")
     from evolora.tasks.commands import tasks_app
 
     app.add_typer(tasks_app, name="tasks")

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from evolora.errors import EvoloraError
-from evolora.lora import merge
+from evolora.lora import merge, read_peft_update
 
 POOL_FILE = "pool.json"
 _BLOCK = re.compile(r"\.(\d+)\.")
@@ -75,6 +75,23 @@ def gene_from_slot(
         k: (population.A[k][slot].float(), population.scale * population.B[k][slot].float())
         for k in population.layer_names
     }
+    return gene_from_factors(adapter, rank, name, origin, generation, niche)
+
+
+def gene_from_peft(path: str | Path, rank: int, name: str, niche: str | None = None) -> Gene:
+    """A gene from a PEFT LoRA adapter folder (its exact update, cut to `rank` when larger)."""
+    return gene_from_factors(read_peft_update(path), rank, name, "import", 0, niche)
+
+
+def gene_from_factors(
+    adapter: dict[str, Factors],
+    rank: int,
+    name: str,
+    origin: str,
+    generation: int,
+    niche: str | None = None,
+) -> Gene:
+    """A gene from per-layer factors (A, B with the scale folded into B), cut to `rank`."""
     result = merge([adapter], method="svd_soup", rank=rank)
     kept = min(result.kept_energy.values()) if result.kept_energy else 1.0
     factors = {k: (a.detach().clone(), b.detach().clone()) for k, (a, b) in result.tensors.items()}
@@ -112,6 +129,26 @@ class GenePool:
             self.genes.remove(min(evictable, key=lambda g: max(g.scores.values(), default=0.0)))
         self.genes.append(gene)
         return True
+
+    def check_layers(self, population) -> None:
+        """One clear error when a gene does not cover exactly the population's layers and shapes
+        (a pool made on another host, or with other LoRA targets)."""
+        for gene in self.genes:
+            missing = sorted(set(population.layer_names) - set(gene.factors))
+            extra = sorted(set(gene.factors) - set(population.layer_names))
+            if missing or extra:
+                which = f"lacks {missing[0]}" if missing else f"has {extra[0]} (not on the host)"
+                raise EvoloraError(
+                    f"Gene {gene.name!r} {which}: a gene pool only mixes into a population on "
+                    "the host and LoRA targets its genes were made for."
+                )
+            for layer, (a, b) in gene.factors.items():
+                d_in, d_out = population.layer_shapes[layer]
+                if a.shape[1] != d_in or b.shape[0] != d_out:
+                    raise EvoloraError(
+                        f"Gene {gene.name!r} layer {layer} maps {a.shape[1]} -> {b.shape[0]}, "
+                        f"the host's maps {d_in} -> {d_out}."
+                    )
 
     def compose(
         self, population, slot: int, genes: list[int], coefficients: torch.Tensor, groups: list[int]

@@ -73,6 +73,7 @@ class Ecology:
             if config.genes.pool
             else GenePool(config.genes.rank, config.genes.capacity)
         )
+        self.genes.check_layers(self.population)
         self.rules = [
             c(getattr(config.learning, c.name), host, self.population, self.genes)
             for c in rule_classes
