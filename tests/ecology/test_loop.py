@@ -4,7 +4,7 @@ import torch
 from ecology_helpers import hash_scorer, small_config
 
 import evolora.ecology.evaluation as evaluation_module
-import evolora.ecology.loop as loop_module
+import evolora.ecology.phases.foraging as foraging_module
 from evolora.ecology.loop import Ecology
 from evolora.ecology.roles import Role, role_of
 from evolora.telemetry.rundir import RunDir
@@ -115,8 +115,8 @@ def test_probe_forage_and_learning_prompts_never_overlap(tiny_host, tmp_path):
     config = small_config(generations=1)
     run = RunDir.create(tmp_path, config, name="ecology")
     ecology = Ecology.start(config, tiny_host, run)
-    learned = {ecology._train_example(("math", 2), Role.learn).prompt for _ in range(60)}
-    foraged = {ecology._train_example(("math", 2), Role.forage).prompt for _ in range(60)}
+    learned = {ecology.train_example(("math", 2), Role.learn).prompt for _ in range(60)}
+    foraged = {ecology.train_example(("math", 2), Role.forage).prompt for _ in range(60)}
     probe = {ex.prompt for ex in ecology.probe}
     assert learned.isdisjoint(foraged) and learned.isdisjoint(probe) and foraged.isdisjoint(probe)
     assert {ex.prompt for ex in ecology.holdout}.isdisjoint(learned | foraged | probe)
@@ -131,7 +131,7 @@ def test_probe_forage_and_learning_prompts_never_overlap(tiny_host, tmp_path):
 def test_a_merge_changes_the_colony_adapter_and_seeds_offspring(tiny_host, tmp_path, monkeypatch):
     # The tiny host answers nothing right, so a hashed scorer makes adapters win at random; with
     # lenient gates the first attempt merges.
-    monkeypatch.setattr(loop_module, "score", hash_scorer("merge"))
+    monkeypatch.setattr(foraging_module, "score", hash_scorer("merge"))
     monkeypatch.setattr(evaluation_module, "score", hash_scorer("merge"))
     config = small_config(
         generations=6,
@@ -173,7 +173,7 @@ def test_the_diversity_guard_and_the_species_cap_act_inside_the_loop(
 ):
     # Random wins make energies unequal and cheap reproduction lets lineages grow: a low Gini cap
     # and a low species cap must step in.
-    monkeypatch.setattr(loop_module, "score", hash_scorer("guard"))
+    monkeypatch.setattr(foraging_module, "score", hash_scorer("guard"))
     config = small_config(
         generations=5,
         energy={"m": 0.2, "initial": 6.0},

@@ -23,7 +23,7 @@ import pytest
 from ecology_helpers import hash_scorer, small_config
 
 import evolora.ecology.evaluation as evaluation_module
-import evolora.ecology.loop as loop_module
+import evolora.ecology.phases.foraging as foraging_module
 from evolora.cli import main
 from evolora.ecology.colony import MERGED_SLOT, Colony
 from evolora.ecology.evaluation import best_organelle
@@ -61,7 +61,7 @@ def config(host_dir):
 @pytest.fixture(scope="module")
 def run_path(tiny_host, config, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
-        for module in (loop_module, evaluation_module):
+        for module in (foraging_module, evaluation_module):
             patch.setattr(module, "score", hash_scorer("before"))
         run = RunDir.create(tmp_path_factory.mktemp("runs"), config, name="ecology")
         ecology = Ecology.start(config, tiny_host, run)
@@ -73,7 +73,7 @@ def run_path(tiny_host, config, tmp_path_factory):
             path.unlink()
         # After the resume nothing is assimilated, so the recent windows survive to the end and
         # the best organelle is not the merged adapter.
-        for module in (loop_module, evaluation_module):
+        for module in (foraging_module, evaluation_module):
             patch.setattr(module, "score", hash_scorer("after"))
         quiet = config.model_copy(
             update={

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 from enum import Enum
 
-from evolora.tasks import Example
+import numpy as np
+
+from evolora.tasks import Example, TaskGrid
 
 
 class Role(str, Enum):
@@ -31,3 +33,41 @@ def role_of(example: Example, probe_fraction: float, forage_fraction: float) -> 
     if u < probe_fraction + forage_fraction:
         return Role.forage
     return Role.learn
+
+
+def draw_example(grid: TaskGrid, rng: np.random.Generator, cell, role: Role, split) -> Example:
+    """A train-split example of `cell` whose prompt is reserved for `role` (split: the run's
+    `train_split` settings)."""
+    while True:
+        example = grid.sample(rng, cell=cell, split="train")
+        if role_of(example, split.probe_fraction, split.forage_fraction) is role:
+            return example
+
+
+def routing_prompts(grid: TaskGrid, split, per_cell: int, seed: int) -> dict:
+    """Per cell, up to `per_cell` distinct forage-role prompts for the routing check (the same for
+    the whole run; fewer where a cell holds fewer distinct prompts)."""
+    rng = np.random.default_rng([seed, 31337])
+    out = {}
+    for cell in grid.cells:
+        seen: dict[str, Example] = {}
+        for _ in range(20 * per_cell):
+            example = grid.sample(rng, cell=cell, split="train")
+            if role_of(example, split.probe_fraction, split.forage_fraction) is Role.forage:
+                seen.setdefault(example.prompt, example)
+                if len(seen) == per_cell:
+                    break
+        out[cell] = list(seen.values())
+    return out
+
+
+def probe_prompts(grid: TaskGrid, split, size: int, seed: int) -> list[Example]:
+    """Assimilation's holdout probe: `size` probe-role examples, the grid's cells in turn."""
+    rng = np.random.default_rng([seed, 104729])
+    probe = []
+    while len(probe) < size:
+        cell = grid.cells[len(probe) % len(grid.cells)]
+        example = grid.sample(rng, cell=cell, split="train")
+        if role_of(example, split.probe_fraction, split.forage_fraction) is Role.probe:
+            probe.append(example)
+    return probe
