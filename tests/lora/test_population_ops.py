@@ -100,3 +100,10 @@ def test_bad_operations_raise_clear_errors(population):
     state.pop(f"{name}.B")
     with pytest.raises(EvoloraError, match="does not match"):
         population.load_state_tensors(state)
+
+
+def test_routing_is_the_running_rows_adapters_inside_route_and_none_outside(population):
+    assert population.routing is None
+    with population.route([2, -1, 0]):
+        assert population.routing.ids.tolist() == [2, -1, 0]
+    assert population.routing is None

@@ -100,6 +100,11 @@ class LoRAPopulation:
         """Number of members."""
         return self.A[self.layer_names[0]].shape[0]
 
+    @property
+    def routing(self) -> Routing | None:
+        """The adapter of each row of the forward running inside `route(...)` (None outside)."""
+        return self._routing
+
     @contextmanager
     def route(self, adapter_ids: Sequence[int] | torch.Tensor) -> Iterator[None]:
         """Within the block, row b of every forward of the host uses adapter ``adapter_ids[b]``."""

@@ -36,7 +36,7 @@ class _Traces:
         self.tokens = 1
 
     def __call__(self, module: PopulationLinear, inputs, output: torch.Tensor) -> torch.Tensor:
-        routing = self.population._routing
+        routing = self.population.routing
         name = module.layer_name
         batch = routing.ids.shape[0]
         x3 = inputs[0].reshape(batch, -1, inputs[0].shape[-1])  # (B, T, in)
