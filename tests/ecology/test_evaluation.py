@@ -106,3 +106,33 @@ def test_forgetting_the_control_clears_the_edge_and_the_window():
     first.forget_control()
     assert best_organelle(colony) is None
     assert first.recent == [] and first.wins == 0
+
+
+def test_a_small_edge_on_every_cell_of_a_niche_routes_when_pooled_and_only_then():
+    # +12 points on each of three cells: too few prompts to clear z on any one cell alone, clear
+    # on the niche's 150 prompts together.
+    colony, first, _ = _colony_with_two_organelles(niches=("math", "logic"))
+    cells = [("math", 1), ("math", 2), ("math", 3)]
+    examples = _route_examples(cells, n=50)
+    flat = [ex for batch in examples.values() for ex in batch]
+    host = AnsweringHost(flat, {MERGED_SLOT: 0.4, first.slot: 0.52})
+    alone = route_table(host, None, colony, examples, 8, z=1.645, pooled=False)
+    pooled = route_table(host, None, colony, examples, 8, z=1.645, pooled=True)
+    assert sum(slot == first.slot for slot in alone.values()) < len(cells)
+    assert all(
+        pooled[c] == (first.slot if _edge(host, first.slot, examples[c]) >= 0 else MERGED_SLOT)
+        for c in cells
+    )
+    assert sum(slot == first.slot for slot in pooled.values()) > sum(
+        slot == first.slot for slot in alone.values()
+    )
+
+
+def _edge(host, slot, examples):
+    prompts = [ex.prompt for ex in examples]
+    mine = host.generate(prompts, 8, None, [slot] * len(prompts))
+    merged = host.generate(prompts, 8, None, [MERGED_SLOT] * len(prompts))
+    answers = [ex.answer for ex in examples]
+    return sum(a == x for a, x in zip(answers, mine, strict=True)) - sum(
+        a == x for a, x in zip(answers, merged, strict=True)
+    )

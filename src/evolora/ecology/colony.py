@@ -74,8 +74,9 @@ class Colony:
         generation: int,
         niche: str | None = None,
     ) -> Organelle | None:
-        """A new organelle in a free slot (None when full); its species and niche follow the
-        parent's, or are new (`niche`) for an organelle seeded by the colony."""
+        """A new organelle in a free slot (None when full); its species follows the parent's (a
+        new one for an organelle seeded by the colony), its niche is `niche` when given, else
+        the parent's."""
         free = self.free_slots()
         if not free:
             return None
@@ -86,7 +87,7 @@ class Colony:
             parent=parent.id if parent else None,
             born=generation,
             energy=energy,
-            niche=parent.niche if parent else niche,
+            niche=niche if niche is not None or parent is None else parent.niche,
         )
         self.next_id += 1
         self.organelles.append(organelle)

@@ -82,6 +82,14 @@ class SpecialisationConfig(_Section):
         description="family: one task family (all its difficulties); cell: one (family, "
         "difficulty) cell; none: every organelle is a generalist",
     )
+    offspring: Literal["adaptive", "parent"] = Field(
+        "adaptive",
+        description="an offspring's niche. adaptive: while a niche has no organelle the "
+        "offspring colonises it (starting from the gene pool's best gene for that niche, else "
+        "from the merged adapter); otherwise an offspring of a family specialist narrows to the "
+        "family's cell the market prices highest that no organelle holds yet (starting from its "
+        "parent's adapter). parent: offspring keep their parent's niche and adapter",
+    )
 
 
 class EnergyConfig(_Section):
@@ -296,11 +304,27 @@ class EvaluationConfig(_Section):
     route_candidates: int = Field(
         3, ge=1, description="organelles per cell the routing check compares (largest edges)"
     )
+    route_pooled: bool = Field(
+        True,
+        description="also route a cell to an organelle whose edge pooled over its niche's cells "
+        "clears zero by route_z, when its edge on the cell itself is not negative",
+    )
     route_z: float = Field(
         2.0,
         ge=0,
         description="standard errors by which an organelle's paired edge on a cell must clear "
         "zero before the routed colony sends it that cell",
+    )
+
+
+class ExecutionConfig(_Section):
+    """Where the learning phase runs: in this process, or sharded over Ray actors that each hold
+    a replica of the host and learn for a share of the organelles."""
+
+    engine: Literal["local", "ray"] = "local"
+    workers: int = Field(2, ge=1, description="Ray actors (one CPU each; a host replica each)")
+    address: str | None = Field(
+        None, description="a Ray cluster to join (e.g. 'auto'); empty: start a local one"
     )
 
 
@@ -327,6 +351,7 @@ class EcologyConfig(_Section):
     assimilation_tuning: AssimilationTuning = AssimilationTuning()
     diversity: DiversityConfig = DiversityConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    execution: ExecutionConfig = ExecutionConfig()
 
     @model_validator(mode="after")
     def _compose_fits(self) -> EcologyConfig:

@@ -63,14 +63,19 @@ def route_table(
     max_new_tokens: int,
     z: float = 2.0,
     candidates: int = 3,
+    pooled: bool = True,
 ) -> dict[Cell, int]:
     """The slot the routed colony sends each cell to.
 
     A cell's candidates are the organelles whose niche holds it (at most `candidates`, those with
     the largest foraging edge there). Each candidate and the merged adapter answer the cell's
-    routing prompts (reserved foraging prompts, never trained on) in one batched generation; the
-    cell goes to the candidate whose paired accuracy edge over the merged adapter has the highest
-    lower confidence bound (mean - z standard errors) above zero, else to the merged adapter.
+    routing prompts (reserved foraging prompts, never trained on) in one batched generation. A
+    candidate qualifies for the cell when its paired accuracy edge over the merged adapter has a
+    lower confidence bound (mean - z standard errors) above zero on the cell; or, with `pooled`,
+    on all the routing prompts of its niche's cells together while its edge on the cell itself is
+    not negative (a family specialist's gain spread over three cells is seen with three times
+    the prompts). The cell goes to the qualifying candidate with the largest edge there, else to
+    the merged adapter.
     """
     wanted = {}
     for cell in route_examples:
@@ -88,14 +93,27 @@ def route_table(
     correct: dict[tuple[Cell, int], list[float]] = defaultdict(list)
     for (slot, cell, k), completion in zip(jobs, completions, strict=True):
         correct[(cell, slot)].append(float(score(route_examples[cell][k], completion) >= 1.0))
+
+    def edge(slot: int, cells: list[Cell]) -> dict:
+        return paired_difference(
+            [x for c in cells for x in correct[(c, slot)]],
+            [x for c in cells for x in correct[(c, MERGED_SLOT)]],
+        )
+
+    niche_cells = {
+        o.slot: [c for c in wanted if o.slot in wanted[c][1:]] for o in colony.organelles
+    }
     table = {}
     for cell, slots in wanted.items():
-        best, best_bound = MERGED_SLOT, 0.0
+        best, best_edge = MERGED_SLOT, 0.0
         for slot in slots[1:]:
-            edge = paired_difference(correct[(cell, slot)], correct[(cell, MERGED_SLOT)])
-            bound = edge["mean"] - z * edge["se"]
-            if bound > best_bound:
-                best, best_bound = slot, bound
+            here = edge(slot, [cell])
+            qualifies = here["mean"] - z * here["se"] > 0
+            if pooled and not qualifies and here["mean"] >= 0:
+                niche = edge(slot, niche_cells[slot])
+                qualifies = niche["mean"] - z * niche["se"] > 0
+            if qualifies and here["mean"] > best_edge:
+                best, best_edge = slot, here["mean"]
         table[cell] = best
     return table
 

@@ -19,7 +19,7 @@ from evolora.ecology.colony import Colony, adapter_population
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.evaluation import holdout_examples
 from evolora.ecology.genes import GenePool, gene_from_slot
-from evolora.ecology.learning import RULES
+from evolora.ecology.learning import build_rules
 from evolora.ecology.market import CellMarket, UCBBandit
 from evolora.ecology.organelle import in_niche
 from evolora.ecology.phases import (
@@ -33,23 +33,10 @@ from evolora.ecology.phases import (
 )
 from evolora.ecology.phases.summary import generation_summary
 from evolora.ecology.roles import Role, draw_example, probe_prompts, routing_prompts
+from evolora.ecology.shards import LearningShards
+from evolora.ecology.state import learning_state, load_learning_state, split_tensors
 from evolora.tasks import Example, TaskGrid
 from evolora.telemetry.rundir import RunDir
-
-
-def split_tensors(tensors: dict) -> tuple[dict, dict[str, dict]]:
-    """A checkpoint's tensors split into the population's and the other parts' ("rule/NAME",
-    "genes"), each with its own keys."""
-    population, parts = {}, {}
-    for key, value in tensors.items():
-        if key.startswith("rule/"):
-            _, name, rest = key.split("/", 2)
-            parts.setdefault(f"rule/{name}", {})[rest] = value
-        elif key.startswith("genes/"):
-            parts.setdefault("genes", {})[key.split("/", 1)[1]] = value
-        else:
-            population[key] = value
-    return population, parts
 
 
 class Ecology:
@@ -58,7 +45,6 @@ class Ecology:
     def __init__(self, config: EcologyConfig, host, run: RunDir):
         self.config, self.host, self.run = config, host, run
         self.grid = TaskGrid(config.grid.families, config.grid.difficulties)
-        rule_classes = [RULES[name] for name in config.learning.rules]
         self.colony = Colony(config)
         self.population = adapter_population(host, config, self.colony.slots_needed)
         self.genes = (
@@ -67,10 +53,8 @@ class Ecology:
             else GenePool(config.genes.rank, config.genes.capacity)
         )
         self.genes.check_layers(self.population)
-        self.rules = [
-            c(getattr(config.learning, c.name), host, self.population, self.genes)
-            for c in rule_classes
-        ]
+        self.rules = build_rules(config, host, self.population, self.genes)
+        self._shards: LearningShards | None = None  # started by the first sharded learning
         self.market = CellMarket(self.grid.cells, config.environment)
         self.bandit = UCBBandit(self.grid.cells, config.environment.ucb_c)
         self.rng = np.random.default_rng(config.seed)
@@ -112,10 +96,8 @@ class Ecology:
         """Continue a run from its latest good checkpoint, exactly as if it had never stopped."""
         checkpoint = run.load_checkpoint(device=host.device)
         ecology = cls(config, host, run)
-        population, parts = split_tensors(checkpoint.tensors)
-        ecology.population.load_state_tensors(population)
-        for rule in ecology.rules:
-            rule.load_state_tensors(parts.get(f"rule/{rule.name}", {}))
+        load_learning_state(ecology.population, ecology.rules, checkpoint.tensors)
+        _, parts = split_tensors(checkpoint.tensors)
         ecology.genes.genes = GenePool.from_state(
             checkpoint.state["genes"], parts.get("genes", {}), host.device
         ).genes
@@ -146,15 +128,16 @@ class Ecology:
             "rng": self.rng.bit_generator.state,
             "genes": self.genes.state(),
         }
-        tensors = dict(self.population.state_tensors())
-        for rule in self.rules:
-            tensors.update({f"rule/{rule.name}/{k}": v for k, v in rule.state_tensors().items()})
+        tensors = learning_state(self.population, self.rules)
         tensors.update({f"genes/{k}": v for k, v in self.genes.state_tensors().items()})
         self.run.save_checkpoint(self.generation, tensors, state)
 
     def close(self) -> None:
         """Save the gene pool into RUN/genes, give the host back its plain layers and close the
         run's streams."""
+        if self._shards is not None:
+            self._shards.close()
+            self._shards = None
         if len(self.genes):
             self.genes.save(self.run.path / "genes")
         self.population.detach()
@@ -205,6 +188,13 @@ class Ecology:
         )
         gene.scores = {cell: total / n for cell, (total, _, n) in edges.items() if n}
         self.genes.add(gene)
+
+    def learning_shards(self) -> LearningShards | None:
+        """The Ray actors the learning phase is sharded over (`execution.engine: ray`), started
+        on first use; None when learning runs in this process."""
+        if self.config.execution.engine == "ray" and self._shards is None:
+            self._shards = LearningShards(self.config, self.host)
+        return self._shards
 
     def niche_cells(self, niche: str | None) -> list:
         """The grid's cells in a niche."""

@@ -71,6 +71,11 @@ class RayExecutor(Executor):
             self._owns_ray = True
         self._task = ray.remote(max_retries=1, retry_exceptions=False)(_apply)
 
+    @property
+    def ray(self) -> Any:
+        """The initialised `ray` module, for work that needs actors rather than tasks."""
+        return self._ray
+
     def map(self, fn: Callable[[Item], Result], items: Iterable[Item]) -> list[Result]:
         """`[fn(item) for item in items]` as Ray tasks, results in input order."""
         ray = self._ray

@@ -86,6 +86,14 @@ def register_rule(cls: type[LearningRule]) -> type[LearningRule]:
     return cls
 
 
+def build_rules(config, host, population, genes=None) -> list[LearningRule]:
+    """The rules `config.learning.rules` names, in order, on this host and population."""
+    return [
+        RULES[name](getattr(config.learning, name), host, population, genes)
+        for name in config.learning.rules
+    ]
+
+
 def rule_names() -> list[str]:
     """Every registered rule's name."""
     return sorted(RULES)

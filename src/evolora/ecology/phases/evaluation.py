@@ -39,4 +39,5 @@ def routes(eco) -> dict:
         eco.config.grid.max_new_tokens,
         settings.route_z,
         settings.route_candidates,
+        settings.route_pooled,
     )

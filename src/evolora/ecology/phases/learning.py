@@ -1,7 +1,16 @@
 """Lifetime learning: every active organelle learns on fresh tasks of its niche by the configured
-rules (learning/), and pays for the compute each rule reports."""
+rules (learning/), and pays for the compute each rule reports.
+
+The phase is planned before it runs: the training batches of every step and one seed per
+organelle are drawn from the run's generator first, and each organelle then learns from its own
+plan alone. So the organelles are independent of each other and of where they learn: in this
+process, or sharded over Ray actors (shards.py) with the same result.
+"""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -9,6 +18,18 @@ from evolora.ecology.energy import Compute, apply, compute_cost
 from evolora.ecology.learning import LearningJob
 from evolora.ecology.organelle import Organelle
 from evolora.ecology.roles import Role
+from evolora.tasks import Example
+
+
+@dataclass
+class LearningPlan:
+    """One organelle's learning this generation: its slot, its scratch slots, the examples of
+    each step and the seed of the rules' randomness."""
+
+    slot: int
+    scratch: list[int]
+    batches: list[list[Example]]
+    seed: int
 
 
 def learn(eco, active: list[Organelle]) -> list[float]:
@@ -16,28 +37,52 @@ def learn(eco, active: list[Organelle]) -> list[float]:
     of its niche (cells drawn in proportion to their market price); the compute each rule
     reports is charged to the organelle.
     Returns each organelle's fitness (mean per-token answer log-likelihood)."""
-    learning = eco.config.learning
     if not active:
         return []
-    fitness, tokens = np.zeros(len(active)), np.zeros(len(active))
+    plans = plan_learning(eco, active)
+    shards = eco.learning_shards()
+    if shards is not None:
+        outcomes = shards.learn(eco, plans)
+    else:
+        outcomes = [learn_from_plan(eco.rules, plan) for plan in plans]
+    for o, (_, spent) in zip(active, outcomes, strict=True):
+        compute = Compute(eco.flops_per_token * spent, 0.0, eco.adapter_params)
+        cost = compute_cost(compute, eco.config.energy)
+        o.energy = apply(o.energy, -cost, eco.config.energy.cap)
+        o.cost += cost
+    return [fitness for fitness, _ in outcomes]
+
+
+def plan_learning(eco, active: list[Organelle]) -> list[LearningPlan]:
+    """Draw every organelle's training batches (step by step, organelle by organelle) and then
+    one seed per organelle from the run's generator."""
+    learning = eco.config.learning
+    batches: list[list[list[Example]]] = [[] for _ in active]
     for _ in range(learning.steps):
-        jobs = []
         for k, o in enumerate(active):
             # The market is the curriculum: cells the colony fails (high prices) are learned
             # more often than cells it already solves.
             niche = eco.niche_cells(o.niche)
             prices = np.array([eco.market.prices[c] for c in niche])
             picks = eco.rng.choice(len(niche), size=learning.batch, p=prices / prices.sum())
-            batch = [eco.train_example(niche[i], Role.learn) for i in picks]
-            jobs.append(LearningJob(o.slot, batch, eco.colony.scratch_for(k)))
-        for rule in eco.rules:
-            results = rule.learn(jobs, eco.rng)
-            acted = np.array([r.fitness for r in results])
-            fitness = np.where(np.isfinite(acted), acted, fitness)
-            tokens += [r.tokens for r in results]
-    for o, spent in zip(active, tokens, strict=True):
-        compute = Compute(eco.flops_per_token * spent, 0.0, eco.adapter_params)
-        cost = compute_cost(compute, eco.config.energy)
-        o.energy = apply(o.energy, -cost, eco.config.energy.cap)
-        o.cost += cost
-    return fitness.tolist()
+            batches[k].append([eco.train_example(niche[i], Role.learn) for i in picks])
+    seeds = eco.rng.integers(0, 2**63 - 1, size=len(active))
+    return [
+        LearningPlan(o.slot, eco.colony.scratch_for(k), batches[k], int(seeds[k]))
+        for k, o in enumerate(active)
+    ]
+
+
+def learn_from_plan(rules, plan: LearningPlan) -> tuple[float, float]:
+    """Run one organelle's plan: each step, each rule in turn. Returns its last fitness and the
+    compute spent (forward-token equivalents)."""
+    rng = np.random.default_rng(plan.seed)
+    fitness, tokens = 0.0, 0.0
+    for batch in plan.batches:
+        job = LearningJob(plan.slot, batch, plan.scratch)
+        for rule in rules:
+            (result,) = rule.learn([job], rng)
+            if math.isfinite(result.fitness):
+                fitness = result.fitness
+            tokens += result.tokens
+    return fitness, tokens
