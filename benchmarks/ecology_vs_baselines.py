@@ -13,6 +13,8 @@ deduplicated holdout (the holdout split, never trained on, `evaluation.per_cell`
   no_assim      the ecology with assimilation off
   no_guard      the ecology with the diversity guard off
   no_routing    the ecology scored through its merged adapter alone (no per-cell routing)
+  no_recombination  offspring keep their parent's niche and adapter (no colonising from the
+                gene pool, no narrowing to a cell: specialisation.offspring: parent)
   no_niches     the ecology with generalist organelles (specialisation.niche: none)
 
 python benchmarks/ecology_vs_baselines.py [--budget 300] [--seeds 0 1 2] [--methods ...]
@@ -43,7 +45,7 @@ from evolora.telemetry.rundir import RunDir
 
 METHODS = (
     "host", "monolith", "ecology", "backprop", "es", "hebbian", "compose",
-    "no_assim", "no_guard", "no_routing", "no_niches",
+    "no_assim", "no_guard", "no_routing", "no_recombination", "no_niches",
 )
 
 
@@ -121,6 +123,8 @@ RUNNERS = {
         _with(c, assimilation_tuning={"enabled": False}), h, x, b),
     "no_guard": lambda c, h, x, b: run_ecology(_with(c, diversity={"enabled": False}), h, x, b),
     "no_routing": lambda c, h, x, b: run_ecology(c, h, x, b, variant="merged"),
+    "no_recombination": lambda c, h, x, b: run_ecology(
+        _with(c, specialisation={"offspring": "parent"}), h, x, b),
     "no_niches": lambda c, h, x, b: run_ecology(
         _with(c, specialisation={"niche": "none"}), h, x, b),
 }
@@ -190,7 +194,7 @@ def tables(base, args, results) -> tuple[dict, str]:
     if {"ecology", "monolith"} <= mean.keys():
         notes.append(f"ecology - monolith: {100 * (mean['ecology'] - mean['monolith']):+.1f} "
                      "points (target >= +3)")
-    for method in ("no_assim", "no_guard", "no_routing", "no_niches"):
+    for method in ("no_assim", "no_guard", "no_routing", "no_recombination", "no_niches"):
         if {"ecology", method} <= mean.keys():
             notes.append(f"ablation {method}: {100 * (mean[method] - mean['ecology']):+.1f} "
                          "points against the full ecology")

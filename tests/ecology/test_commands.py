@@ -63,3 +63,11 @@ def test_run_on_the_built_in_host_goes_end_to_end(tmp_path, capsys):
     (run,) = (tmp_path / "runs").iterdir()
     (evaluation,) = RunDir.open(run).read_stream("evaluations")
     assert evaluation["routed_vs_host"]["n"] == evaluation["host"]["n"] > 0
+
+
+def test_the_run_folder_records_the_precision_the_host_ran_in(config_file, tmp_path):
+    assert main(["run", "-c", str(config_file), "-o", str(tmp_path / "runs"), "-g", "1"]) == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    recorded = RunDir.open(run).meta["host_precision"]
+    assert recorded["precision"] == "fp32" and recorded["precision_requested"] == "fp32"
+    assert main(["run", "--resume", str(run), "-g", "2"]) == 0

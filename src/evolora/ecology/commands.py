@@ -176,7 +176,8 @@ def start_run(cfg, output: Path, device: str | None):
 
     loaded = load_host(cfg.host, device or cfg.device, cfg.precision)
     check_colony_fits(cfg, loaded)
-    run = RunDir.create(output, cfg, name="ecology").lock()
+    extra = {"host_precision": loaded.precision.record()}
+    run = RunDir.create(output, cfg, name="ecology", extra=extra).lock()
     try:
         ecology = Ecology.start(cfg, loaded, run)
         ecology.checkpoint()
@@ -192,6 +193,7 @@ def resume_run(path: Path, generations: int | None, device: str | None):
     from evolora.ecology.config import EcologyConfig
     from evolora.ecology.loop import Ecology
     from evolora.hosts import load_host
+    from evolora.hosts.precision import Precision
     from evolora.telemetry.rundir import RunDir
 
     run = RunDir.open(path).lock()
@@ -204,7 +206,10 @@ def resume_run(path: Path, generations: int | None, device: str | None):
             )
         if generations is not None:
             cfg = cfg.model_copy(update={"generations": generations})
-        ecology = Ecology.resume(cfg, load_host(cfg.host, device or cfg.device, cfg.precision), run)
+        # The precision the run started in (an `auto` choice is not probed again).
+        recorded = run.meta.get("host_precision")
+        precision = Precision.from_record(recorded) if recorded else cfg.precision
+        ecology = Ecology.resume(cfg, load_host(cfg.host, device or cfg.device, precision), run)
         if ecology.finished:
             raise EvoloraError(
                 f"Run '{run.path}' already finished {ecology.generation} generations; pass "

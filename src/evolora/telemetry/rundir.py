@@ -64,10 +64,12 @@ class RunDir:
         config: BaseModel | Mapping[str, Any],
         seed: int | None = None,
         name: str | None = None,
+        extra: Mapping[str, Any] | None = None,
     ) -> RunDir:
         """Make a new, never-used folder `<root>/<name>-<YYYYmmdd-HHMMSS>[-N]` and record the run.
 
-        `seed` defaults to the config's `seed` entry when it has one.
+        `seed` defaults to the config's `seed` entry when it has one; `extra` entries (e.g. the
+        host's resolved precision) are added to meta.json.
         """
         name = name or "run"
         if not _NAME.match(name):
@@ -88,6 +90,7 @@ class RunDir:
             "started_at": started.isoformat(timespec="seconds"),
             "argv": list(sys.argv),
             "machine": machine_info(),
+            **(extra or {}),
         }
         atomic_write_text(path / CONFIG_FILE, dump_config(data))
         # meta.json last: a folder is a run folder once it exists.
