@@ -12,7 +12,8 @@ deduplicated holdout (the holdout split, never trained on, `evaluation.per_cell`
                 without a pool it has nothing to recombine and is skipped
   no_assim      the ecology with assimilation off
   no_guard      the ecology with the diversity guard off
-  no_routing    the ecology scored through its merged adapter alone (no per-cell routing)
+  no_routing    the same ecology run as `ecology`, scored through its merged adapter alone
+                (no per-cell routing; needs `ecology` in the methods)
   no_recombination  offspring keep their parent's niche and adapter (no colonising from the
                 gene pool, no narrowing to a cell: specialisation.offspring: parent)
   no_niches     the ecology with generalist organelles (specialisation.niche: none)
@@ -85,7 +86,7 @@ def run_monolith(cfg, host, holdout, budget):
         population.detach()
 
 
-def run_ecology(cfg, host, holdout, budget, variant="routed"):
+def run_ecology(cfg, host, holdout, budget):
     cfg = cfg.model_copy(update={"generations": 10**6}, deep=True)
     cfg.evaluation.every = 10**6  # no evaluations inside the budget
     with tempfile.TemporaryDirectory() as root:
@@ -97,8 +98,9 @@ def run_ecology(cfg, host, holdout, budget, variant="routed"):
         report = ecology.evaluate()
         routed = report["cells_routed_to_organelles"]
         extra = {"generations": ecology.generation, "merges": ecology.merges,
-                 "cells_routed_to_organelles": routed}
-        scores = ecology.last_scores[variant]
+                 "cells_routed_to_organelles": routed,
+                 "merged_scores": ecology.last_scores["merged"]}
+        scores = ecology.last_scores["routed"]
         ecology.close()
     return scores, extra
 
@@ -122,7 +124,6 @@ RUNNERS = {
     "no_assim": lambda c, h, x, b: run_ecology(
         _with(c, assimilation_tuning={"enabled": False}), h, x, b),
     "no_guard": lambda c, h, x, b: run_ecology(_with(c, diversity={"enabled": False}), h, x, b),
-    "no_routing": lambda c, h, x, b: run_ecology(c, h, x, b, variant="merged"),
     "no_recombination": lambda c, h, x, b: run_ecology(
         _with(c, specialisation={"offspring": "parent"}), h, x, b),
     "no_niches": lambda c, h, x, b: run_ecology(
@@ -146,9 +147,17 @@ def main() -> None:
         cfg = base.model_copy(update={"seed": seed})
         grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
         holdout = holdout_examples(grid, cfg.evaluation.per_cell, seed)
+        merged = None  # the ecology run's merged-adapter scores: the no_routing row
         for method in methods:
             t0 = time.perf_counter()
-            scores, extra = RUNNERS[method](cfg, host, holdout, args.budget)
+            if method == "no_routing":
+                if merged is None:
+                    raise SystemExit("no_routing is scored from the ecology run: add `ecology`.")
+                scores, extra = merged, {}
+            else:
+                scores, extra = RUNNERS[method](cfg, host, holdout, args.budget)
+            if method == "ecology":
+                merged = extra.pop("merged_scores")
             if method == "host":
                 host_scores[seed] = scores
             result = {**summarize(scores, holdout), **extra,

@@ -159,11 +159,9 @@ def occupancy(eco, niche: str) -> int:
 
 def niche_within(inner: str | None, outer: str | None) -> bool:
     """Whether niche `inner` lies within `outer` ('math:2' lies within 'math'; None holds all)."""
-    return outer is None or (
-        inner is not None
-        and inner.split(":")[0] == outer.split(":")[0]
-        and (inner == outer or ":" not in outer)
-    )
+    if outer is None or inner == outer:
+        return True
+    return inner is not None and inner.split(":")[0] == outer  # a cell lies within its family
 
 
 def most_failed(eco, niches: list[str]) -> str:
