@@ -156,8 +156,9 @@ def main() -> None:
                 scores, extra = merged, {}
             else:
                 scores, extra = RUNNERS[method](cfg, host, holdout, args.budget)
+            merged_scores = extra.pop("merged_scores", None)
             if method == "ecology":
-                merged = extra.pop("merged_scores")
+                merged = merged_scores
             if method == "host":
                 host_scores[seed] = scores
             result = {**summarize(scores, holdout), **extra,
