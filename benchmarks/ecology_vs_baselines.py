@@ -38,7 +38,6 @@ from evolora.ecology.evaluation import holdout_examples, paired_difference, slot
 from evolora.ecology.learning import LearningJob
 from evolora.ecology.learning.backprop import Backprop
 from evolora.ecology.loop import Ecology
-from evolora.ecology.roles import Role, role_of
 from evolora.hosts import load_host
 from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
@@ -51,14 +50,8 @@ METHODS = (
 
 
 def learn_batch(cfg: EcologyConfig, grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
-    """n learning-role training examples drawn uniformly over the grid's cells."""
-    split = cfg.train_split
-    batch = []
-    while len(batch) < n:
-        example = grid.sample(rng, split="train")
-        if role_of(example, split.probe_fraction, split.forage_fraction) is Role.learn:
-            batch.append(example)
-    return batch
+    """n train-split (learning-role) examples drawn uniformly over the grid's cells."""
+    return [grid.sample(rng, split="train") for _ in range(n)]
 
 
 def scores_of(host, population, slot, holdout, cfg) -> list[float]:
@@ -146,7 +139,9 @@ def main() -> None:
     for seed in args.seeds:
         cfg = base.model_copy(update={"seed": seed})
         grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-        holdout = holdout_examples(grid, cfg.evaluation.per_cell, seed)
+        holdout = holdout_examples(
+            grid, cfg.evaluation.per_cell, seed, cfg.splits.selection_fraction
+        )
         merged = None  # the ecology run's merged-adapter scores: the no_routing row
         for method in methods:
             t0 = time.perf_counter()

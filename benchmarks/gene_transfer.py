@@ -3,7 +3,8 @@
 For each target (a held-out cell, or a held-out family), a gene pool is grown by back-propagation
 (Adam) on OTHER cells only: one gene per source cell, `--gene-steps` steps each. Then the `compose`
 rule, which never back-propagates, mixes those genes for the target: it picks the genes that fit
-a batch of the target best and tunes their per-block mixing coefficients by ES for
+batches of the target's selection prompts best (a share of the holdout split the host never saw;
+the evaluated prompts are the rest of it) and tunes their per-block mixing coefficients by ES for
 `--compose-steps` steps. Reported: the target's holdout accuracy for the frozen host, the best
 single gene, and the composed adapter, with the paired gain over the host and its 95 % interval,
 mean ± std over seeds.
@@ -25,7 +26,7 @@ from evolora.ecology.genes import GenePool, gene_from_slot
 from evolora.ecology.learning import LearningJob
 from evolora.ecology.learning.backprop import Backprop
 from evolora.ecology.learning.compose import Compose
-from evolora.ecology.roles import Role, role_of
+from evolora.ecology.roles import Role, draw_example
 from evolora.hosts import load_host
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid
@@ -38,15 +39,12 @@ TARGETS = {
                                                  ("logic", 2)]),
 }
 GENE_RANK, BATCH, HOLDOUT = 4, 32, 150
+SELECTION = 0.4  # the holdout split's share compose fits on (roles.py); the rest is evaluated
 
 
 def learn_examples(grid: TaskGrid, rng, n: int, cell=None) -> list:
-    out = []
-    while len(out) < n:
-        example = grid.sample(rng, cell=cell, split="train")
-        if role_of(example, 0.1, 0.3) is Role.learn:
-            out.append(example)
-    return out
+    """n train-split examples (of `cell`, or of any cell of the grid)."""
+    return [grid.sample(rng, cell=cell, split="train") for _ in range(n)]
 
 
 def grow_pool(host, sources, steps: int, seed: int) -> GenePool:
@@ -77,11 +75,13 @@ def transfer(host, family, difficulties, pool, steps: int, seed: int) -> dict:
     rule = Compose(settings, host, population, pool)
     grid = TaskGrid([family], difficulties)
     rng = np.random.default_rng([seed, 2])
-    holdout = holdout_examples(grid, HOLDOUT, seed)
+    holdout = holdout_examples(grid, HOLDOUT, seed, SELECTION)
     try:
         rule.adopt(0, None)
         for _ in range(steps):
-            batch = learn_examples(grid, rng, BATCH)
+            # The target's selection prompts (holdout split, never evaluated on): on its train
+            # prompts the host answers from memory and no gene can look better than it.
+            batch = [draw_example(grid, rng, None, Role.select, SELECTION) for _ in range(BATCH)]
             rule.learn([LearningJob(0, batch, list(range(2, 2 + scratch)))], rng)
         # The best single gene at weight 1, for comparison.
         gene_scores = []

@@ -7,6 +7,7 @@ import evolora.ecology.evaluation as evaluation_module
 import evolora.ecology.phases.foraging as foraging_module
 from evolora.ecology.loop import Ecology
 from evolora.ecology.roles import Role, role_of
+from evolora.tasks.splits import split_of
 from evolora.telemetry.rundir import RunDir
 
 
@@ -111,21 +112,22 @@ def test_energy_books_balance_for_every_episode(tiny_host, tmp_path):
         assert e["roi"] == pytest.approx(e["revenue"] / e["cost"])
 
 
-def test_probe_forage_and_learning_prompts_never_overlap(tiny_host, tmp_path):
+def test_learning_selection_and_evaluation_prompts_never_overlap(tiny_host, tmp_path):
     config = small_config(generations=1)
     run = RunDir.create(tmp_path, config, name="ecology")
     ecology = Ecology.start(config, tiny_host, run)
-    learned = {ecology.train_example(("math", 2), Role.learn).prompt for _ in range(60)}
-    foraged = {ecology.train_example(("math", 2), Role.forage).prompt for _ in range(60)}
-    probe = {ex.prompt for ex in ecology.probe}
-    assert learned.isdisjoint(foraged) and learned.isdisjoint(probe) and foraged.isdisjoint(probe)
-    assert {ex.prompt for ex in ecology.holdout}.isdisjoint(learned | foraged | probe)
+    learned = {ecology.example(("math", 2), Role.learn).prompt for _ in range(60)}
+    selected = {ecology.example(("math", 2), Role.select).prompt for _ in range(60)}
+    selected |= {ex.prompt for ex in ecology.probe}
+    selected |= {ex.prompt for batch in ecology.route_examples.values() for ex in batch}
+    evaluated = {ex.prompt for ex in ecology.holdout}
     ecology.close()
-    roles = [
-        role_of(ex, 0.1, 0.3) for ex in ecology.grid.sample_batch(np.random.default_rng(0), 2000)
-    ]
-    assert np.isclose(np.mean([r is Role.probe for r in roles]), 0.1, atol=0.03)
-    assert np.isclose(np.mean([r is Role.forage for r in roles]), 0.3, atol=0.04)
+    assert learned.isdisjoint(selected) and evaluated.isdisjoint(learned | selected)
+    assert {split_of(p) for p in learned} == {"train"}
+    assert {split_of(p) for p in selected | evaluated} == {"holdout"}
+    holdout = ecology.grid.sample_batch(np.random.default_rng(0), 3000, split="holdout")
+    share = np.mean([role_of(ex, 0.4) is Role.select for ex in holdout])
+    assert np.isclose(share, 0.4, atol=0.04)
 
 
 def test_a_merge_changes_the_colony_adapter_and_seeds_offspring(tiny_host, tmp_path, monkeypatch):

@@ -51,27 +51,17 @@ class GridConfig(_Section):
     max_new_tokens: int = Field(24, ge=1)
 
 
-class TrainSplitConfig(_Section):
-    """How the train split is shared between uses (roles.py); the shares never overlap."""
+class SplitsConfig(_Section):
+    """Which prompts the colony decides with (roles.py): learning uses the train split; a share
+    of the holdout split is kept for the colony's decisions, the rest for the final evaluation."""
 
-    probe_fraction: float = Field(
-        0.1, gt=0, lt=1, description="prompts kept for the assimilation probe"
-    )
-    forage_fraction: float = Field(
-        0.3,
+    selection_fraction: float = Field(
+        0.4,
         gt=0,
         lt=1,
-        description="prompts kept for foraging episodes (the evidence routing rests on)",
+        description="share of the holdout split's prompts reserved for foraging, routing and the "
+        "assimilation probe (never evaluated on); the rest is the final evaluation's",
     )
-
-    @model_validator(mode="after")
-    def _room_to_learn(self) -> TrainSplitConfig:
-        if self.probe_fraction + self.forage_fraction >= 0.9:
-            raise ValueError(
-                "train_split.probe_fraction + forage_fraction must leave at least 10 % of the "
-                f"train split to learn from (got {self.probe_fraction + self.forage_fraction:.2f})"
-            )
-        return self
 
 
 class SpecialisationConfig(_Section):
@@ -341,7 +331,7 @@ class EcologyConfig(_Section):
     population: PopulationConfig = PopulationConfig()
     lora: LoRAConfig = LoRAConfig()
     grid: GridConfig = GridConfig()
-    train_split: TrainSplitConfig = TrainSplitConfig()
+    splits: SplitsConfig = SplitsConfig()
     specialisation: SpecialisationConfig = SpecialisationConfig()
     energy: EnergyConfig = EnergyConfig()
     environment: EnvironmentConfig = EnvironmentConfig()

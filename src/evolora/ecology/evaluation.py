@@ -8,6 +8,7 @@ import numpy as np
 
 from evolora.ecology.colony import MERGED_SLOT, Colony
 from evolora.ecology.organelle import Cell, cell_key, in_niche
+from evolora.ecology.roles import Role, role_of
 from evolora.tasks import Example, TaskGrid, score
 
 VARIANTS = ("host", "best", "merged", "routed")
@@ -17,21 +18,25 @@ Z95 = 1.959964  # two-sided 95 % normal quantile
 DRAWS_PER_EXAMPLE = 20  # draws allowed per wanted example before a small cell is taken as it is
 
 
-def holdout_examples(grid: TaskGrid, per_cell: int, seed: int) -> list[Example]:
-    """A fixed holdout set from the holdout split only: `per_cell` distinct prompts of every cell
-    (fewer where a cell has fewer distinct prompts than that: a repeated prompt would count one
-    answer twice and shrink the standard error for nothing)."""
+def holdout_examples(
+    grid: TaskGrid, per_cell: int, seed: int, selection_fraction: float = 0.0
+) -> list[Example]:
+    """A fixed evaluation set from the holdout split only, without the `selection_fraction`
+    share a colony decides with (roles.py): `per_cell` distinct prompts of every cell (fewer
+    where a cell has fewer distinct prompts than that: a repeated prompt would count one answer
+    twice and shrink the standard error for nothing)."""
     rng = np.random.default_rng([seed, 7919])
     examples = []
     for cell in grid.cells:
         seen: set[str] = set()
         for _ in range(DRAWS_PER_EXAMPLE * per_cell):
             example = grid.sample(rng, cell=cell, split="holdout")
-            if example.prompt not in seen:
-                seen.add(example.prompt)
-                examples.append(example)
-                if len(seen) == per_cell:
-                    break
+            if example.prompt in seen or role_of(example, selection_fraction) is not Role.evaluate:
+                continue
+            seen.add(example.prompt)
+            examples.append(example)
+            if len(seen) == per_cell:
+                break
     return examples
 
 

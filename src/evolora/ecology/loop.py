@@ -65,15 +65,17 @@ class Ecology:
         self.snapshots: list[dict] = []
         self.last_eval: dict | None = None
         self.last_scores: dict[str, list[float]] = {}  # per holdout example, by variant
-        self.holdout = holdout_examples(self.grid, config.evaluation.per_cell, config.seed)
+        selection = config.splits.selection_fraction
+        self.holdout = holdout_examples(
+            self.grid, config.evaluation.per_cell, config.seed, selection
+        )
         self.host_scores: list[float] | None = None  # the frozen host's, computed once
-        split = config.train_split
         self.probe = probe_prompts(
-            self.grid, split, config.assimilation_tuning.holdout_probe_size, config.seed
+            self.grid, selection, config.assimilation_tuning.holdout_probe_size, config.seed
         )
         self.merged_probe: tuple[int, np.ndarray] = (-1, np.zeros(0))  # (merges, scores)
         self.route_examples = routing_prompts(
-            self.grid, split, config.evaluation.route_prompts, config.seed
+            self.grid, selection, config.evaluation.route_prompts, config.seed
         )
         self.adapter_params = sum(
             self.population.A[k][0].numel() + self.population.B[k][0].numel()
@@ -200,9 +202,9 @@ class Ecology:
         """The grid's cells in a niche."""
         return [cell for cell in self.grid.cells if in_niche(niche, cell)]
 
-    def train_example(self, cell, role: Role) -> Example:
-        """A train-split example of the cell reserved for `role` (roles.py)."""
-        return draw_example(self.grid, self.rng, cell, role, self.config.train_split)
+    def example(self, cell, role: Role) -> Example:
+        """An example of the cell reserved for `role` (roles.py)."""
+        return draw_example(self.grid, self.rng, cell, role, self.config.splits.selection_fraction)
 
     def write(self, stream: str, record: dict) -> None:
         """Append a record to one of the run folder's JSONL streams."""

@@ -1,9 +1,12 @@
-"""What each training prompt is for: learning, foraging, or assimilation's holdout probe.
+"""What each prompt is for: learning, the colony's own decisions, or the final evaluation.
 
-The train split is cut again by a stable hash of the prompt, so the three uses never share a
-prompt: learning rules train only on `learn` prompts; foraging episodes, whose paired edges are the
-evidence that routing and assimilation rest on, use only `forage` prompts; the assimilation probe
-uses only `probe` prompts. (The evaluation holdout is the task layer's own holdout split.)
+The built-in host was trained on the task layer's train split, so on train prompts it answers
+from memory (on the smallest cells it recalls every answer): an organelle compared with it there
+is judged against recall, not skill. Every decision the colony takes from paired comparisons -
+foraging rewards and the edges behind routing and assimilation, the assimilation probe, the
+routing check - therefore uses `select` prompts: a share of the holdout split, cut by a stable
+hash of the prompt. The rest of the holdout split (`evaluate`) is the final evaluation's alone,
+and learning rules train on the train split only. No prompt has two roles.
 """
 
 from __future__ import annotations
@@ -14,46 +17,49 @@ from enum import Enum
 import numpy as np
 
 from evolora.tasks import Example, TaskGrid
+from evolora.tasks.splits import split_of
 
 
 class Role(str, Enum):
-    """The use a training prompt is reserved for."""
+    """The use a prompt is reserved for."""
 
     learn = "learn"
-    forage = "forage"
-    probe = "probe"
+    select = "select"
+    evaluate = "evaluate"
 
 
-def role_of(example: Example, probe_fraction: float, forage_fraction: float) -> Role:
-    """The role of a train-split example, from its prompt alone (the same in every run)."""
+def role_of(example: Example, selection_fraction: float) -> Role:
+    """The role of an example, from its prompt alone (the same in every run): train-split
+    prompts are learned from; a `selection_fraction` share of the holdout split is the colony's
+    to decide with, the rest is evaluated on."""
+    if split_of(example) == "train":
+        return Role.learn
     digest = hashlib.sha256(b"role:" + example.prompt.encode("utf-8")).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
-    if u < probe_fraction:
-        return Role.probe
-    if u < probe_fraction + forage_fraction:
-        return Role.forage
-    return Role.learn
+    return Role.select if u < selection_fraction else Role.evaluate
 
 
-def draw_example(grid: TaskGrid, rng: np.random.Generator, cell, role: Role, split) -> Example:
-    """A train-split example of `cell` whose prompt is reserved for `role` (split: the run's
-    `train_split` settings)."""
+def draw_example(
+    grid: TaskGrid, rng: np.random.Generator, cell, role: Role, selection_fraction: float
+) -> Example:
+    """An example of `cell` whose prompt is reserved for `role`."""
+    split = "train" if role is Role.learn else "holdout"
     while True:
-        example = grid.sample(rng, cell=cell, split="train")
-        if role_of(example, split.probe_fraction, split.forage_fraction) is role:
+        example = grid.sample(rng, cell=cell, split=split)
+        if role_of(example, selection_fraction) is role:
             return example
 
 
-def routing_prompts(grid: TaskGrid, split, per_cell: int, seed: int) -> dict:
-    """Per cell, up to `per_cell` distinct forage-role prompts for the routing check (the same for
+def routing_prompts(grid: TaskGrid, selection_fraction: float, per_cell: int, seed: int) -> dict:
+    """Per cell, up to `per_cell` distinct selection prompts for the routing check (the same for
     the whole run; fewer where a cell holds fewer distinct prompts)."""
     rng = np.random.default_rng([seed, 31337])
     out = {}
     for cell in grid.cells:
         seen: dict[str, Example] = {}
         for _ in range(20 * per_cell):
-            example = grid.sample(rng, cell=cell, split="train")
-            if role_of(example, split.probe_fraction, split.forage_fraction) is Role.forage:
+            example = grid.sample(rng, cell=cell, split="holdout")
+            if role_of(example, selection_fraction) is Role.select:
                 seen.setdefault(example.prompt, example)
                 if len(seen) == per_cell:
                     break
@@ -61,13 +67,12 @@ def routing_prompts(grid: TaskGrid, split, per_cell: int, seed: int) -> dict:
     return out
 
 
-def probe_prompts(grid: TaskGrid, split, size: int, seed: int) -> list[Example]:
-    """Assimilation's holdout probe: `size` probe-role examples, the grid's cells in turn."""
+def probe_prompts(grid: TaskGrid, selection_fraction: float, size: int, seed: int) -> list:
+    """Assimilation's probe: `size` selection examples, the grid's cells in turn."""
     rng = np.random.default_rng([seed, 104729])
     probe = []
     while len(probe) < size:
         cell = grid.cells[len(probe) % len(grid.cells)]
-        example = grid.sample(rng, cell=cell, split="train")
-        if role_of(example, split.probe_fraction, split.forage_fraction) is Role.probe:
-            probe.append(example)
+        example = draw_example(grid, rng, cell, Role.select, selection_fraction)
+        probe.append(example)
     return probe

@@ -25,7 +25,7 @@ def forage(eco, active: list[Organelle]) -> list[dict]:
     cells = eco.bandit.select(grid.cells_per_generation, eco.rng)
     jobs = [(o, organelle_cell(eco, o, cells)) for o in active]
     examples = [
-        [eco.train_example(cell, Role.forage) for _ in range(grid.episodes_per_organelle)]
+        [eco.example(cell, Role.select) for _ in range(grid.episodes_per_organelle)]
         for _, cell in jobs
     ]
     flat = [ex for batch in examples for ex in batch]

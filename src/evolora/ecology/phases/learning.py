@@ -65,7 +65,7 @@ def plan_learning(eco, active: list[Organelle]) -> list[LearningPlan]:
             niche = eco.niche_cells(o.niche)
             prices = np.array([eco.market.prices[c] for c in niche])
             picks = eco.rng.choice(len(niche), size=learning.batch, p=prices / prices.sum())
-            batches[k].append([eco.train_example(niche[i], Role.learn) for i in picks])
+            batches[k].append([eco.example(niche[i], Role.learn) for i in picks])
     seeds = eco.rng.integers(0, 2**63 - 1, size=len(active))
     return [
         LearningPlan(o.slot, eco.colony.scratch_for(k), batches[k], int(seeds[k]))
