@@ -16,6 +16,16 @@ pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One local 2-CPU cluster for the module (each run's shards join it, not start their own)."""
+    from evolora.execution.ray_executor import RayExecutor
+
+    executor = RayExecutor(num_cpus=2)
+    yield
+    executor.close()
+
+
 def _run(engine: str, host_dir, tmp_path, rules: list[str]):
     config = small_config(
         host=str(host_dir),
@@ -38,7 +48,7 @@ def _run(engine: str, host_dir, tmp_path, rules: list[str]):
 
 
 @pytest.mark.parametrize("rules", [["backprop"], ["es", "hebbian"]])
-def test_a_sharded_run_learns_what_a_local_run_learns(host_dir, tmp_path, rules):
+def test_a_sharded_run_learns_what_a_local_run_learns(ray_cluster, host_dir, tmp_path, rules):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in a one-CPU actor: the same float reductions
     try:
