@@ -71,11 +71,15 @@ class KnobsConfig(_Strict):
     """Starting values of the steered hyperparameters and the range each may take."""
 
     lr: float = Field(1e-3, gt=0)
+    lr_gain: float = Field(
+        0.2, ge=0, description="hypergradient gain: per step lr x exp(gain x signal / its rms)"
+    )
     weight_decay: float = Field(0.0, ge=0)
     dropout: float = Field(0.05, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
     accumulation: int = Field(1, ge=1)
     lr_bounds: Bounds = Field(default_factory=lambda: Bounds(low=1e-5, high=3e-2))
+    lr_gain_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.0, high=1.0))
     weight_decay_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.0, high=0.3))
     dropout_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.0, high=0.5))
     grad_clip_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.05, high=10.0))

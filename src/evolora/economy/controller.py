@@ -47,6 +47,7 @@ class Proposal:
     price: float
     credit: float | None = None
     paid: float | None = None
+    knob: str = ""
 
     def record(self) -> dict:
         """JSON-ready record."""
@@ -178,14 +179,24 @@ class Economy:
         return proposals
 
     def apply(
-        self, role: Role, raw, step: int, agent: str, action: int = -1, price: float = 0.0
+        self,
+        role: Role,
+        raw,
+        step: int,
+        agent: str,
+        action: int = -1,
+        price: float = 0.0,
+        knob: str | None = None,
     ) -> Proposal:
-        """Clip `raw` to the role's bounds, set the knob, and return the logged proposal."""
-        field = knob_of(role)
+        """Clip `raw` to the bounds of `knob` (default: the role's knob), set it, and return the
+        logged proposal."""
+        field = knob or knob_of(role)
         before = getattr(self.knobs, field)
-        value, clipped = clip_value(role, raw, self.config)
+        value, clipped = clip_value(field, raw, self.config)
         setattr(self.knobs, field, value)
-        return Proposal(self.round, step, agent, action, before, raw, value, clipped, price)
+        return Proposal(
+            self.round, step, agent, action, before, raw, value, clipped, price, knob=field
+        )
 
     # -- anxiety -------------------------------------------------------------------------------
 
@@ -199,7 +210,9 @@ class Economy:
         if cfg.enabled and self.anxiety.level > threshold:
             event["panic"] = True
             event["rollback"] = not val_loss <= self.anxiety.best * (1 + cfg.rollback_margin)
-            event["proposal"] = self.apply(Role.LR, self.knobs.lr * cfg.lr_backoff, step, PANIC)
+            event["proposal"] = self.apply(
+                Role.LR, self.knobs.lr * cfg.lr_backoff, step, PANIC, knob="lr"
+            )
             self.boost_rounds = cfg.explore_rounds
             anx.calm_after_panic(self.anxiety)
         return event
