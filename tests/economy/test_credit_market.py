@@ -83,7 +83,10 @@ def test_lending_repayment_and_bankruptcy_by_hand():
 
 def _economy(**market) -> Economy:
     config = EconomyConfig.model_validate(
-        {"agents": {"roles": ["lr", "dropout"]}, "market": {"volatility": 0.0, **market}}
+        {
+            "agents": {"roles": ["lr", "dropout"]},
+            "market": {"volatility": 0.0, "initial_tokens": 20.0, **market},
+        }
     )
     return Economy(config, ["g0"])
 

@@ -69,6 +69,7 @@ class Economy:
         self.anxiety = anx.Anxiety()
         self.grads = GradStats(window=2 * config.agents.decide_every)
         self.probe: list[float] = []
+        self.probe_stagnant = 0  # rounds since the probe log-loss last reached a new best
         self.pending: list[Proposal] = []
         self.outcomes: list[bool] = []
         self.round = 0
@@ -113,6 +114,9 @@ class Economy:
             proposal.credit, proposal.paid = share, paid
             self.outcomes = [*self.outcomes, share > 0][-cfg.agents.history :]
         improved = bool(history) and probe_loss < history[-1]
+        self.probe_stagnant = (
+            0 if probe_loss < min(self.probe, default=np.inf) else (self.probe_stagnant + 1)
+        )
         self.probe.append(probe_loss)
         self.neuro = neuro.update(
             self.neuro,
@@ -230,6 +234,7 @@ class Economy:
             "anxiety": self.anxiety.state(),
             "grads": self.grads.state(),
             "probe": list(self.probe),
+            "probe_stagnant": self.probe_stagnant,
             "pending": [p.record() for p in self.pending],
             "outcomes": list(self.outcomes),
             "round": self.round,
@@ -248,6 +253,7 @@ class Economy:
         self.anxiety = anx.Anxiety.from_state(state["anxiety"])
         self.grads = GradStats(**state["grads"])
         self.probe = list(state["probe"])
+        self.probe_stagnant = state["probe_stagnant"]
         self.pending = [Proposal(**p) for p in state["pending"]]
         self.outcomes = list(state["outcomes"])
         self.round = state["round"]

@@ -11,8 +11,9 @@ After every `decide_every` optimizer steps it runs a decision round and applies 
 proposal (dropout and rank to the model at once, lr / weight decay at the next step, clip,
 accumulation and data mix as the loop reads them). Every `eval_every` micro-batches it validates:
 anxiety, panic (lr back-off, rollback to the best weights, more exploration), the best weights,
-and quantum bursts with their keep-or-rollback judgement. Used by the plain loop (loop.py) and by
-`EconomyCallback` (callback.py).
+and quantum bursts with their keep-or-rollback judgement. A burst starts when validation or
+the decision rounds' probe loss went `patience` measurements without a new best. Used by the
+plain loop (loop.py) and by `EconomyCallback` (callback.py).
 """
 
 from __future__ import annotations
@@ -152,7 +153,15 @@ class Steering:
         proposals = self.economy.decide(micro)
         self.apply(proposals)
         self.sink("market", self.market_record(micro, probe, settled))
+        if self.burst_due(self.economy.probe_stagnant):
+            self.start_burst(micro, evaluate_loss(self.model, self.val)["val_loss"])
         return proposals
+
+    def burst_due(self, stagnant: int) -> bool:
+        """Bursts are on, none is waiting for its judgement, and `stagnant` (probe rounds or
+        validations without a new best) reached the patience."""
+        cfg = self.config.bursts
+        return cfg.enabled and self.burst is None and stagnant >= cfg.patience
 
     def apply(self, proposals: list[Proposal]) -> None:
         """Put applied proposals into the model / optimizer now (the loop reads the rest)."""
@@ -219,13 +228,7 @@ class Steering:
         metrics.update(
             anxiety=self.economy.anxiety.level, panic=event["panic"], rollback=event["rollback"]
         )
-        cfg = self.config.bursts
-        if (
-            cfg.enabled
-            and self.burst is None
-            and not event["rollback"]
-            and self.economy.anxiety.stagnant >= cfg.patience
-        ):
+        if not event["rollback"] and self.burst_due(self.economy.anxiety.stagnant):
             metrics["burst"] = self.start_burst(micro, metrics["val_loss"])
         return metrics
 
@@ -243,6 +246,7 @@ class Steering:
         self.previous = None
         self.burst = {"micro": micro, "reference": val_loss, "scale": scale, "change": change}
         self.economy.anxiety.stagnant = 0
+        self.economy.probe_stagnant = 0
         return change
 
     def judge_burst(self, micro: int) -> dict:
