@@ -6,7 +6,7 @@ scheduler makes the bottom quarter copy the top quarter's checkpoint (LoRA facto
 state, best weights) and perturb its lr (x 0.8 / 1.2, or resample with probability 0.25).
 The result is the member with the lowest final validation loss; its compute is 4 runs.
 
-Needs the `ray` extra (`pip install -e ".[ray]"`, which brings `ray[tune]`).
+Needs the `ray` extra (`pip install -e ".[ray]"`, which brings `ray[tune]` >= 2.41).
 """
 
 from __future__ import annotations
@@ -17,24 +17,16 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 MEMBERS = 4
-
-
-def _tune_api():
-    """(report, get_checkpoint, Checkpoint) of the installed Ray (tune's, else train's)."""
-    from ray import tune
-
-    if hasattr(tune, "get_checkpoint") and hasattr(tune, "Checkpoint"):
-        return tune.report, tune.get_checkpoint, tune.Checkpoint
-    from ray import train
-
-    return train.report, train.get_checkpoint, train.Checkpoint
 
 
 def member(params: dict) -> None:
     """One PBT member: trains in `eval_every` chunks at `params['lr']`, reporting and
     checkpointing after each chunk (its run folder is the checkpoint)."""
     import torch
+    from ray import tune
 
     from evolora.economy.config import EconomyConfig
     from evolora.economy.loop import Job
@@ -43,10 +35,9 @@ def member(params: dict) -> None:
     from evolora.telemetry import RunDir
 
     torch.set_num_threads(1)
-    report, get_checkpoint, Checkpoint = _tune_api()
     config = EconomyConfig.model_validate(params["economy"])
-    work = Path(tempfile.mkdtemp(prefix="pbt-member-"))
-    checkpoint = get_checkpoint()
+    work = Path(tempfile.mkdtemp(prefix="member-", dir=params["scratch"]))
+    checkpoint = tune.get_checkpoint()
     if checkpoint is None:
         run = RunDir.create(work, config, name="pbt")
     else:
@@ -66,7 +57,7 @@ def member(params: dict) -> None:
             final = job.finish()
             metrics.update(final_val_loss=final["val_loss"], task_accuracy=final["task_accuracy"])
         run.close()
-        report(metrics, checkpoint=Checkpoint.from_directory(str(run.path)))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(run.path)))
 
 
 def run_pbt(economy: dict, low: float, high: float) -> dict:
@@ -86,8 +77,6 @@ def run_pbt(economy: dict, low: float, high: float) -> dict:
         resample_probability=0.25,
         synch=True,
     )
-    import numpy as np
-
     rng = np.random.default_rng([seed, 29])
     starts = [float(x) for x in np.exp(rng.uniform(np.log(low), np.log(high), MEMBERS))]
     ray.init(
@@ -97,19 +86,19 @@ def run_pbt(economy: dict, low: float, high: float) -> dict:
         log_to_driver=False,
         ignore_reinit_error=True,
     )
+    storage = tempfile.mkdtemp(prefix="pbt-")
     try:
-        storage = tempfile.mkdtemp(prefix="pbt-")
         tuner = tune.Tuner(
             tune.with_resources(member, {"cpu": 0.5}),
-            param_space={"economy": copy.deepcopy(economy), "lr": tune.grid_search(starts)},
+            param_space={
+                "economy": copy.deepcopy(economy),
+                "scratch": storage,
+                "lr": tune.grid_search(starts),
+            },
             tune_config=tune.TuneConfig(
                 metric="val_loss", mode="min", scheduler=scheduler, reuse_actors=False
             ),
-            run_config=tune.RunConfig(storage_path=storage, verbose=0)
-            if hasattr(tune, "RunConfig")
-            else __import__("ray.train", fromlist=["RunConfig"]).RunConfig(
-                storage_path=storage, verbose=0
-            ),
+            run_config=tune.RunConfig(storage_path=storage, verbose=0),
         )
         grid = tuner.fit()
         finals = [r.metrics for r in grid if r.metrics and "final_val_loss" in r.metrics]
@@ -117,7 +106,6 @@ def run_pbt(economy: dict, low: float, high: float) -> dict:
             errors = [str(r.error) for r in grid if r.error]
             raise RuntimeError(f"PBT: {MEMBERS - len(finals)} members failed: {errors[:1]}")
         best = min(finals, key=lambda m: m["final_val_loss"])
-        shutil.rmtree(storage, ignore_errors=True)
         return {
             "val_loss": best["final_val_loss"],
             "task_accuracy": best["task_accuracy"],
@@ -126,3 +114,4 @@ def run_pbt(economy: dict, low: float, high: float) -> dict:
         }
     finally:
         ray.shutdown()
+        shutil.rmtree(storage, ignore_errors=True)
