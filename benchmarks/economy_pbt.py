@@ -6,7 +6,10 @@ scheduler makes the bottom quarter copy the top quarter's checkpoint (LoRA facto
 state, best weights) and perturb its lr (x 0.8 / 1.2, or resample with probability 0.25).
 The result is the member with the lowest final validation loss; its compute is 4 runs.
 
-Needs the `ray` extra (`pip install -e ".[ray]"`, which brings `ray[tune]` >= 2.41).
+Needs the `ray` extra (`pip install -e ".[ray]"`, which brings `ray[tune]` >= 2.41). When Ray
+cannot start (its raylet must register within 30 s, which a heavily loaded machine can miss),
+`run_pbt` falls back to `local_pbt`: the same synchronous PBT in one process (same members, start
+rates, interval, truncation quantile and perturbations), and says so in the result's `engine`.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from pathlib import Path
 import numpy as np
 
 MEMBERS = 4
+QUANTILE = 0.25
+RESAMPLE = 0.25
+FACTORS = (0.8, 1.2)  # Ray Tune PBT's default perturbation factors
 
 
 def member(params: dict) -> None:
@@ -60,6 +66,62 @@ def member(params: dict) -> None:
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(run.path)))
 
 
+def start_rates(seed: int, low: float, high: float) -> list[float]:
+    """The members' starting lrs, log-uniform in [low, high], from the seed."""
+    rng = np.random.default_rng([seed, 29])
+    return [float(x) for x in np.exp(rng.uniform(np.log(low), np.log(high), MEMBERS))]
+
+
+def local_pbt(economy: dict, low: float, high: float) -> dict:
+    """The same synchronous PBT without Ray: after every `eval_every` chunk the worst quarter
+    copies the best quarter's checkpoint and perturbs its lr (resampled with probability 0.25,
+    else x 0.8 or x 1.2, kept in [low, high])."""
+    from evolora.economy.config import EconomyConfig
+    from evolora.economy.loop import Job
+    from evolora.economy.workload import evaluate_loss
+    from evolora.hosts import load_host
+    from evolora.telemetry import RunDir
+
+    config = EconomyConfig.model_validate(economy)
+    rng = np.random.default_rng([config.seed, 31])
+    host = load_host("builtin")
+    lrs = start_rates(config.seed, low, high)
+    root = Path(tempfile.mkdtemp(prefix="pbt-local-"))
+    try:
+        runs = [RunDir.create(root / f"member{i}", config, name="pbt") for i in range(MEMBERS)]
+        jobs = [Job(config, run, host) for run in runs]
+        steps, chunk = config.workload.steps, config.workload.eval_every
+        while jobs[0].micro < steps:
+            for job, lr in zip(jobs, lrs, strict=True):
+                for _ in range(min(chunk, steps - job.micro)):
+                    job.steering.knobs.lr = lr
+                    job.step()
+                job.checkpoint()
+            if jobs[0].micro >= steps:
+                break
+            vals = [evaluate_loss(job.model, job.steering.val)["val_loss"] for job in jobs]
+            order = np.argsort(vals)
+            cut = max(1, int(QUANTILE * MEMBERS))
+            for top, bottom in zip(order[:cut], order[-cut:], strict=True):
+                shutil.rmtree(runs[bottom].checkpoint_dir)
+                shutil.copytree(runs[top].checkpoint_dir, runs[bottom].checkpoint_dir)
+                jobs[bottom] = Job(config, RunDir.open(runs[bottom].path), host)
+                if rng.random() < RESAMPLE:
+                    lrs[bottom] = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+                else:
+                    lrs[bottom] = float(np.clip(lrs[top] * rng.choice(FACTORS), low, high))
+        finals = [job.finish() for job in jobs]
+        best = min(range(MEMBERS), key=lambda i: finals[i]["val_loss"])
+        return {
+            "val_loss": finals[best]["val_loss"],
+            "task_accuracy": finals[best]["task_accuracy"],
+            "final_lrs": sorted(lrs),
+            "start_lrs": start_rates(config.seed, low, high),
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def run_pbt(economy: dict, low: float, high: float) -> dict:
     """PBT of the lr in [low, high] over 4 members of the fixed-schedule job `economy` (a config
     dict with no agents); the best member's final metrics plus the lr path of each member."""
@@ -73,19 +135,25 @@ def run_pbt(economy: dict, low: float, high: float) -> dict:
         time_attr="training_iteration",
         perturbation_interval=1,
         hyperparam_mutations={"lr": tune.loguniform(low, high)},
-        quantile_fraction=0.25,
-        resample_probability=0.25,
+        quantile_fraction=QUANTILE,
+        resample_probability=RESAMPLE,
+        perturbation_factors=FACTORS,
         synch=True,
     )
-    rng = np.random.default_rng([seed, 29])
-    starts = [float(x) for x in np.exp(rng.uniform(np.log(low), np.log(high), MEMBERS))]
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-        ignore_reinit_error=True,
-    )
+    starts = start_rates(seed, low, high)
+    try:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            object_store_memory=200 * 2**20,
+            log_to_driver=False,
+            ignore_reinit_error=True,
+        )
+    except Exception as problem:  # any start-up failure means: no Ray on this machine now
+        ray.shutdown()
+        result = local_pbt(economy, low, high)
+        result["engine"] = f"local PBT (Ray Tune did not start: {str(problem)[:80]})"
+        return result
     storage = tempfile.mkdtemp(prefix="pbt-")
     try:
         tuner = tune.Tuner(
@@ -111,6 +179,7 @@ def run_pbt(economy: dict, low: float, high: float) -> dict:
             "task_accuracy": best["task_accuracy"],
             "final_lrs": sorted(m["lr"] for m in finals),
             "start_lrs": starts,
+            "engine": f"Ray Tune {ray.__version__}",
         }
     finally:
         ray.shutdown()

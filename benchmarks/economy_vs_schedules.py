@@ -203,8 +203,8 @@ def main() -> None:
     for seed in args.seeds:
         config = base_config(args.task, seed, args.steps, args.batch)
         print(f"seed {seed}", flush=True)
-        record("economy", seed, run_economy, host, merged(config, {}))
         if args.part == "ablations":
+            record("economy", seed, run_economy, host, merged(config, {}))
             for name, update in ABLATIONS.items():
                 record(name, seed, run_economy, host, merged(config, update))
             continue
@@ -214,6 +214,7 @@ def main() -> None:
             record("trainer", seed, run_trainer, host, config, tmp)
         if not args.no_pbt:
             record("pbt", seed, run_pbt, config)
+        record("economy", seed, run_economy, host, merged(config, {}))
     if args.part == "ablations":
         report_ablations(args, results)
         return
@@ -236,6 +237,9 @@ class RunCache:
         self.path = RESULTS_DIR / "economy_runs.jsonl"
         self.base = {"task": args.task, "steps": args.steps, "batch": args.batch}
         self.done: dict[tuple, dict] = {}
+        self._load()
+
+    def _load(self) -> None:
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 entry = json.loads(line)
@@ -245,8 +249,11 @@ class RunCache:
         return (base["task"], base["steps"], base["batch"], seed, method)
 
     def get(self, method: str, seed: int) -> dict | None:
-        """A finished run's result, or None."""
-        return self.done.get(self._key(method, seed, self.base))
+        """A finished run's result (also one another benchmark process finished since), or None."""
+        key = self._key(method, seed, self.base)
+        if key not in self.done:
+            self._load()
+        return self.done.get(key)
 
     def put(self, method: str, seed: int, result: dict) -> None:
         """Record a finished run."""
