@@ -178,7 +178,13 @@ def main() -> None:
         help="the economy against the schedules, or the economy against its ablations",
     )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--no-pbt", action="store_true", help="skip Ray Tune PBT")
+    parser.add_argument(
+        "--pbt-seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="seeds on which PBT runs (default: every seed; none: skip it)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     host = load_host("builtin")
@@ -212,7 +218,7 @@ def main() -> None:
             record(f"grid {lr:.1e}", seed, run_schedule, host, config, constant(lr))
         with tempfile.TemporaryDirectory() as tmp:
             record("trainer", seed, run_trainer, host, config, tmp)
-        if not args.no_pbt:
+        if args.pbt_seeds is None or seed in args.pbt_seeds:
             record("pbt", seed, run_pbt, config)
         record("economy", seed, run_economy, host, merged(config, {}))
     if args.part == "ablations":
@@ -320,16 +326,16 @@ def report_ablations(args, results: dict[str, list[dict]]) -> None:
 def report(args, results: dict[str, list[dict]], best: int) -> None:
     """The economy against the schedules: table, JSON and RESULTS.md section."""
     runs = {"economy": 1, "best_grid": 8, "cosine": 1, "trainer": 1}
-    if "pbt" in results:
-        runs["pbt"] = 4
     lines = _header(args)
     for name, count in runs.items():
-        labels = {
-            "best_grid": f"best constant lr ({GRID[best]:.1e})",
-            "pbt": "Ray Tune PBT, 4 members",
-        }
-        label = labels.get(name, name)
+        label = f"best constant lr ({GRID[best]:.1e})" if name == "best_grid" else name
         lines.append(_row(label, count, results[name]))
+    pbt_seeds = [s for s in args.seeds if args.pbt_seeds is None or s in args.pbt_seeds]
+    if "pbt" in results:
+        engines = sorted({r.get("engine", "Ray Tune") for r in results["pbt"]})
+        lines.append(
+            _row(f"PBT, 4 members, seeds {pbt_seeds} ({'; '.join(engines)})", 4, results["pbt"])
+        )
     mean = {name: float(np.mean([r["val_loss"] for r in results[name]])) for name in runs}
     lines += [
         "",
@@ -343,11 +349,15 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
         "economy_le_best_grid": mean["economy"] <= mean["best_grid"],
         "economy_lt_cosine": mean["economy"] < mean["cosine"],
     }
-    versus_pbt = (
-        f" Economy (1 run) vs PBT (4 runs): {mean['economy'] - mean['pbt']:+.4f} val loss."
-        if "pbt" in mean
-        else " Ray Tune PBT was not run (--no-pbt)."
-    )
+    versus_pbt = " PBT was not run."
+    if "pbt" in results:
+        paired = [args.seeds.index(seed) for seed in pbt_seeds]
+        economy_there = np.mean([results["economy"][i]["val_loss"] for i in paired])
+        pbt_mean = np.mean([r["val_loss"] for r in results["pbt"]])
+        versus_pbt = (
+            f" On seeds {pbt_seeds}: economy (1 run) {economy_there:.4f} vs PBT (4 runs) "
+            f"{pbt_mean:.4f}."
+        )
     lines += [
         "",
         f"Targets: economy <= best grid value: {target['economy_le_best_grid']}; "
