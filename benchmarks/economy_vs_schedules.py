@@ -179,6 +179,13 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--ablations",
+        nargs="+",
+        choices=list(ABLATIONS),
+        default=list(ABLATIONS),
+        help="the ablations to run, in this order",
+    )
+    parser.add_argument(
         "--pbt-seeds",
         type=int,
         nargs="*",
@@ -211,8 +218,8 @@ def main() -> None:
         print(f"seed {seed}", flush=True)
         if args.part == "ablations":
             record("economy", seed, run_economy, host, merged(config, {}))
-            for name, update in ABLATIONS.items():
-                record(name, seed, run_economy, host, merged(config, update))
+            for name in args.ablations:
+                record(name, seed, run_economy, host, merged(config, ABLATIONS[name]))
             continue
         for lr in GRID:
             record(f"grid {lr:.1e}", seed, run_schedule, host, config, constant(lr))
@@ -293,15 +300,16 @@ def _suffix(args) -> str:
 
 def report_ablations(args, results: dict[str, list[dict]]) -> None:
     """The economy against each ablation: table, JSON and RESULTS.md section."""
-    lines = _header(args) + [_row(name, 1, results[name]) for name in ["economy", *ABLATIONS]]
+    names = args.ablations
+    lines = _header(args) + [_row(name, 1, results[name]) for name in ["economy", *names]]
     econ = [r["val_loss"] for r in results["economy"]]
     deltas = {
         name: float(np.mean([r["val_loss"] for r in results[name]]) - np.mean(econ))
-        for name in ABLATIONS
+        for name in names
     }
     unchanged = [
         name
-        for name in ABLATIONS
+        for name in names
         if all(
             abs(a["val_loss"] - b["val_loss"]) < 1e-9
             for a, b in zip(results[name], results["economy"], strict=True)
