@@ -6,6 +6,7 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
   mean final validation loss over the seeds;
 - cosine: linear warm-up (10 % of the steps) then cosine decay to 0, at the best grid rate;
 - trainer: transformers.Trainer with its default arguments (lr 5e-5, linear decay, AdamW);
+- pbt: Ray Tune Population Based Training of the lr with 4 members (4 runs; economy_pbt.py);
 - ablations (with --part ablations): the economy without pheromones, trading, anxiety or bursts, and
   a single agent steering only the learning rate.
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
@@ -70,7 +71,7 @@ def base_config(task: str, seed: int, steps: int, batch: int) -> dict:
             "checkpoint_every": 10**6,
         },
         "agents": {"decide_every": 5},
-        "bursts": {"window": 5},
+        "bursts": {"window": 5, "patience": 1},
     }
 
 
@@ -89,12 +90,12 @@ def run_economy(host, config: EconomyConfig) -> dict:
     return job.finish()
 
 
+FIXED = {"agents": {"roles": []}, "anxiety": {"enabled": False}, "bursts": {"enabled": False}}
+
+
 def run_schedule(host, config: dict, schedule) -> dict:
     """The same loop with no agents, anxiety or bursts: lr set by `schedule(step)` each step."""
-    fixed = merged(
-        config,
-        {"agents": {"roles": []}, "anxiety": {"enabled": False}, "bursts": {"enabled": False}},
-    )
+    fixed = merged(config, FIXED)
     job = Job(fixed, host=host)
     while job.micro < fixed.workload.steps:
         job.steering.knobs.lr = schedule(job.micro)
@@ -157,6 +158,13 @@ def run_trainer(host, config: dict, tmp: str) -> dict:
     return final
 
 
+def run_pbt(config: dict) -> dict:
+    """Ray Tune PBT (4 members) of the lr over the same fixed-schedule job, in the grid's range."""
+    from economy_pbt import run_pbt as pbt
+
+    return pbt(merged(config, FIXED).model_dump(mode="json"), GRID[0], GRID[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="json_repair", help="a family or a grid (default: mixed)")
@@ -170,6 +178,20 @@ def main() -> None:
         help="the economy against the schedules, or the economy against its ablations",
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--ablations",
+        nargs="+",
+        choices=list(ABLATIONS),
+        default=list(ABLATIONS),
+        help="the ablations to run, in this order",
+    )
+    parser.add_argument(
+        "--pbt-seeds",
+        type=int,
+        nargs="*",
+        default=None,
+        help="seeds on which PBT runs (default: every seed; none: skip it)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     host = load_host("builtin")
@@ -194,15 +216,18 @@ def main() -> None:
     for seed in args.seeds:
         config = base_config(args.task, seed, args.steps, args.batch)
         print(f"seed {seed}", flush=True)
-        record("economy", seed, run_economy, host, merged(config, {}))
         if args.part == "ablations":
-            for name, update in ABLATIONS.items():
-                record(name, seed, run_economy, host, merged(config, update))
+            record("economy", seed, run_economy, host, merged(config, {}))
+            for name in args.ablations:
+                record(name, seed, run_economy, host, merged(config, ABLATIONS[name]))
             continue
         for lr in GRID:
             record(f"grid {lr:.1e}", seed, run_schedule, host, config, constant(lr))
         with tempfile.TemporaryDirectory() as tmp:
             record("trainer", seed, run_trainer, host, config, tmp)
+        if args.pbt_seeds is None or seed in args.pbt_seeds:
+            record("pbt", seed, run_pbt, config)
+        record("economy", seed, run_economy, host, merged(config, {}))
     if args.part == "ablations":
         report_ablations(args, results)
         return
@@ -225,6 +250,9 @@ class RunCache:
         self.path = RESULTS_DIR / "economy_runs.jsonl"
         self.base = {"task": args.task, "steps": args.steps, "batch": args.batch}
         self.done: dict[tuple, dict] = {}
+        self._load()
+
+    def _load(self) -> None:
         if self.path.exists():
             for line in self.path.read_text(encoding="utf-8").splitlines():
                 entry = json.loads(line)
@@ -234,8 +262,11 @@ class RunCache:
         return (base["task"], base["steps"], base["batch"], seed, method)
 
     def get(self, method: str, seed: int) -> dict | None:
-        """A finished run's result, or None."""
-        return self.done.get(self._key(method, seed, self.base))
+        """A finished run's result (also one another benchmark process finished since), or None."""
+        key = self._key(method, seed, self.base)
+        if key not in self.done:
+            self._load()
+        return self.done.get(key)
 
     def put(self, method: str, seed: int, result: dict) -> None:
         """Record a finished run."""
@@ -269,22 +300,33 @@ def _suffix(args) -> str:
 
 def report_ablations(args, results: dict[str, list[dict]]) -> None:
     """The economy against each ablation: table, JSON and RESULTS.md section."""
-    lines = _header(args) + [_row(name, 1, results[name]) for name in ["economy", *ABLATIONS]]
+    names = args.ablations
+    lines = _header(args) + [_row(name, 1, results[name]) for name in ["economy", *names]]
     econ = [r["val_loss"] for r in results["economy"]]
     deltas = {
         name: float(np.mean([r["val_loss"] for r in results[name]]) - np.mean(econ))
-        for name in ABLATIONS
+        for name in names
     }
+    unchanged = [
+        name
+        for name in names
+        if all(
+            abs(a["val_loss"] - b["val_loss"]) < 1e-9
+            for a, b in zip(results[name], results["economy"], strict=True)
+        )
+    ]
     lines += [
         "",
         "Val loss of each ablation minus the full economy's (positive: the mechanism "
         "helped): " + ", ".join(f"{k} {v:+.4f}" for k, v in deltas.items()),
+        "",
+        "Ablations that changed no run's outcome: " + (", ".join(unchanged) or "none") + ".",
     ]
     table = "\n".join(lines)
     print(table)
     write_result(
         f"economy_ablations{_suffix(args)}",
-        {"results": results, "deltas": deltas, "steps": args.steps},
+        {"results": results, "deltas": deltas, "unchanged": unchanged, "steps": args.steps},
         table,
     )
 
@@ -296,6 +338,12 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
     for name, count in runs.items():
         label = f"best constant lr ({GRID[best]:.1e})" if name == "best_grid" else name
         lines.append(_row(label, count, results[name]))
+    pbt_seeds = [s for s in args.seeds if args.pbt_seeds is None or s in args.pbt_seeds]
+    if "pbt" in results:
+        engines = sorted({r.get("engine", "Ray Tune") for r in results["pbt"]})
+        lines.append(
+            _row(f"PBT, 4 members, seeds {pbt_seeds} ({'; '.join(engines)})", 4, results["pbt"])
+        )
     mean = {name: float(np.mean([r["val_loss"] for r in results[name]])) for name in runs}
     lines += [
         "",
@@ -309,11 +357,20 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
         "economy_le_best_grid": mean["economy"] <= mean["best_grid"],
         "economy_lt_cosine": mean["economy"] < mean["cosine"],
     }
+    versus_pbt = " PBT was not run."
+    if "pbt" in results:
+        paired = [args.seeds.index(seed) for seed in pbt_seeds]
+        economy_there = np.mean([results["economy"][i]["val_loss"] for i in paired])
+        pbt_mean = np.mean([r["val_loss"] for r in results["pbt"]])
+        versus_pbt = (
+            f" On seeds {pbt_seeds}: economy (1 run) {economy_there:.4f} vs PBT (4 runs) "
+            f"{pbt_mean:.4f}."
+        )
     lines += [
         "",
         f"Targets: economy <= best grid value: {target['economy_le_best_grid']}; "
-        f"economy < cosine: {target['economy_lt_cosine']}. Ray Tune PBT was not run "
-        "(ray is not installed here).",
+        f"economy < cosine: {target['economy_lt_cosine']}.{versus_pbt}",
+        "Grid, cosine and Trainer runs are reused from results/economy_runs.jsonl when present.",
     ]
     table = "\n".join(lines)
     print(table)

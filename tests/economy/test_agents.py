@@ -64,8 +64,9 @@ def test_risk_appetite_follows_recent_success():
 
 def test_moves_are_as_documented():
     knobs = _knobs()
-    assert proposed_value(Role.LR, 3, knobs, 1.0, 2.0) == pytest.approx(4e-3)
-    assert proposed_value(Role.LR, 0, knobs, 0.5, 2.0) == pytest.approx(5e-4)
+    gain = _knobs(lr_gain=0.1)
+    assert proposed_value(Role.LR, 3, gain, 1.0, 2.0) == pytest.approx(0.4)
+    assert proposed_value(Role.LR, 0, gain, 0.5, 2.0) == pytest.approx(0.05)
     assert proposed_value(Role.WEIGHT_DECAY, 1, knobs, 1.0, 2.0) == 0.01
     assert proposed_value(Role.WEIGHT_DECAY, 0, _knobs(weight_decay=0.0015), 1.0, 2.0) == 0.0
     assert proposed_value(Role.DROPOUT, 1, knobs, 1.0, 2.0) == pytest.approx(0.15)

@@ -54,14 +54,19 @@ class Forcer(TrainerCallback):
             steering = self.economy.steering
             steering.apply(
                 [
-                    steering.economy.apply(role, value, 2, role.value)
+                    steering.economy.apply(
+                        role, value, 2, role.value, knob="lr" if role is Role.LR else None
+                    )
                     for role, value in FORCED.items()
                 ]
             )
 
 
 def _trainer(host, tmp_path, callbacks):
-    config = tiny_config(agents={"decide_every": 1000}, workload={"eval_every": 1000})
+    # gain 0: the lr holds between proposals (test_hypergradient.py covers the moving lr)
+    config = tiny_config(
+        agents={"decide_every": 1000}, workload={"eval_every": 1000}, knobs={"lr_gain": 0.0}
+    )
     model = peft_model(copy.deepcopy(host.model), config.workload, config.seed)
     source = TaskSource(config.workload.task, config.seed)
     examples = source.sample(__import__("numpy").random.default_rng(0), 40, "train")

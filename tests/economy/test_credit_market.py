@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from evolora.economy import market as mkt
@@ -16,6 +16,7 @@ from evolora.economy.controller import Economy, Proposal
 from evolora.economy.credit import expected_next, performance, split_credit, trend_residual
 
 
+@settings(deadline=None)  # correctness only: a loaded machine must not fail it
 @given(st.floats(0, 1e6), st.floats(0, 1e6), st.floats(0.01, 100))
 def test_performance_is_monotone_in_the_loss_for_every_loss(a, b, reference):
     if a < b:
@@ -82,7 +83,10 @@ def test_lending_repayment_and_bankruptcy_by_hand():
 
 def _economy(**market) -> Economy:
     config = EconomyConfig.model_validate(
-        {"agents": {"roles": ["lr", "dropout"]}, "market": {"volatility": 0.0, **market}}
+        {
+            "agents": {"roles": ["lr", "dropout"]},
+            "market": {"volatility": 0.0, "initial_tokens": 20.0, **market},
+        }
     )
     return Economy(config, ["g0"])
 
@@ -133,6 +137,6 @@ def test_decide_applies_every_winner_and_charges_the_price():
 
 def test_out_of_range_proposal_is_clipped_and_logged():
     economy = _economy()
-    proposal = economy.apply(Role.LR, 5.0, step=1, agent="lr")
+    proposal = economy.apply(Role.LR, 5.0, step=1, agent="lr", knob="lr")
     assert proposal.clipped and proposal.proposed == 5.0
     assert economy.knobs.lr == proposal.applied == economy.config.knobs.lr_bounds.high

@@ -83,7 +83,7 @@ def test_anxiety_rises_with_stagnation_and_regression_and_falls_with_improvement
 
 
 def test_panic_by_hand():
-    config = EconomyConfig.model_validate({"anxiety": {"tolerance": 0.0}})
+    config = EconomyConfig.model_validate({"anxiety": {"tolerance": 0.0, "threshold": 0.8}})
     economy = Economy(config, ["g"])
     lr = economy.knobs.lr
     # threshold 0.8 x (1 + linalool 0.5) = 1.2; levels 0, 0.25, 0.75, then 1.25 -> panic

@@ -20,9 +20,9 @@ def _job(host, **overrides) -> Job:
     return Job(config, host=host)
 
 
-def _force(job: Job, role: Role, value) -> None:
+def _force(job: Job, role: Role, value, knob: str | None = None) -> None:
     steering = job.steering
-    steering.apply([steering.economy.apply(role, value, job.micro, role.value)])
+    steering.apply([steering.economy.apply(role, value, job.micro, role.value, knob=knob)])
 
 
 class StepSpy:
@@ -48,7 +48,7 @@ def test_lr_weight_decay_and_clip_proposals_reach_the_next_optimizer_step(host):
     spy = StepSpy(job)
     job.step()
     assert spy.calls[-1]["lr"] == pytest.approx(job.config.knobs.lr)
-    _force(job, Role.LR, 3.3e-3)
+    _force(job, Role.LR, 3.3e-3, knob="lr")
     _force(job, Role.WEIGHT_DECAY, 0.07)
     _force(job, Role.GRAD_CLIP, 0.06)
     record = job.step()

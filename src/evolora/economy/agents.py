@@ -2,13 +2,17 @@
 credit history, and a pheromone field over its role's actions.
 
 Action spaces (move m, scaled by the limonene step scale s, step factor f):
-lr: m in (-2, -1, +1, +2), lr x f^(m s); weight decay: (-1, +1), x f^(m s) (from 0 an increase
-goes to 0.01, below 0.001 a decrease goes to 0); dropout: (-1, +1), + 0.05 m s; grad clip:
+lr: m in (-2, -1, +1, +2), the hypergradient gain x f^(m s) (the gain moves the lr every
+optimizer step, see steering.py: the agent chooses how fast the lr follows its hypergradient);
+weight decay: (-1, +1), x f^(m s) (from 0 an increase goes to 0.01, below 0.001 a decrease goes
+to 0); dropout: (-1, +1), + 0.05 m s; grad clip:
 (-1, +1), x f^(m s); accumulation: (-1, +1) micro-batches; rank: (-1, +1) x 2 (prune / grow);
 data mix: one action per group, that group's share x f^s (renormalised).
 
-Gradient analysis biases the choice through the heuristic eta: rising gradient norms favour
-lowering the lr (and falling ones raising it); the clip agent is drawn toward the median recent
+Gradient analysis biases the choice through the heuristic eta: for the lr agent, a consistent
+hypergradient signal (|t statistic of its recent mean| above 2: the lr is still far from where the
+gradients want it) favours a larger gain, a noisy one a smaller gain, and rising gradient norms
+favour a smaller gain (falling ones a larger); the clip agent is drawn toward the median recent
 gradient norm.
 """
 
@@ -91,7 +95,8 @@ def heuristic(role: Role, knobs: Knobs, grads: GradStats, groups: int, weight: f
     """eta over the role's actions from gradient analysis (ones where it has no opinion)."""
     if role is Role.LR and grads.count > 2:
         moves = np.asarray(MOVES[role], dtype=float)
-        return np.exp(-weight * np.sign(moves) * math.tanh(5.0 * grads.trend))
+        opinion = math.tanh(grads.consistency / 2.0 - 1.0) - math.tanh(5.0 * grads.trend)
+        return np.exp(weight * np.sign(moves) * opinion)
     if role is Role.GRAD_CLIP and grads.count > 2 and grads.median > 0:
         moves = np.asarray(MOVES[role], dtype=float)
         return np.exp(weight * moves * math.tanh(math.log(grads.median / knobs.grad_clip)))
@@ -106,7 +111,7 @@ def proposed_value(role: Role, action: int, knobs: Knobs, scale: float, factor: 
         return mix
     move = MOVES[role][action]
     if role is Role.LR:
-        return knobs.lr * factor ** (move * scale)
+        return knobs.lr_gain * factor ** (move * scale)
     if role is Role.WEIGHT_DECAY:
         if move > 0:
             return max(knobs.weight_decay * factor**scale, 0.01)

@@ -71,11 +71,15 @@ class KnobsConfig(_Strict):
     """Starting values of the steered hyperparameters and the range each may take."""
 
     lr: float = Field(1e-3, gt=0)
+    lr_gain: float = Field(
+        0.2, ge=0, description="hypergradient gain: per step lr x exp(gain x signal / its rms)"
+    )
     weight_decay: float = Field(0.0, ge=0)
     dropout: float = Field(0.05, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
     accumulation: int = Field(1, ge=1)
     lr_bounds: Bounds = Field(default_factory=lambda: Bounds(low=1e-5, high=3e-2))
+    lr_gain_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.0, high=1.0))
     weight_decay_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.0, high=0.3))
     dropout_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.0, high=0.5))
     grad_clip_bounds: Bounds = Field(default_factory=lambda: Bounds(low=0.05, high=10.0))
@@ -106,7 +110,7 @@ class AgentsConfig(_Strict):
 class MarketConfig(_Strict):
     """Tokens, prices, scarcity, inflation, volatility, trading and bankruptcy."""
 
-    initial_tokens: float = Field(20.0, gt=0)
+    initial_tokens: float = Field(5.0, gt=0)
     base_price: float = Field(1.0, gt=0, description="tokens an action costs at price level 1")
     budget: int = Field(3, ge=1, description="actions the market allows per decision round")
     scarcity: float = Field(0.5, ge=0, description="price rise per unit of excess demand")
@@ -121,7 +125,7 @@ class MarketConfig(_Strict):
     lend_fraction: float = Field(0.3, gt=0, le=1, description="share of a surplus lent at once")
     interest: float = Field(0.1, ge=0, description="interest a borrower repays on a loan")
     repay_share: float = Field(0.5, gt=0, le=1, description="share of earnings that repays debt")
-    rebirth_tokens: float = Field(10.0, gt=0, description="tokens a bankrupt agent restarts with")
+    rebirth_tokens: float = Field(3.0, gt=0, description="tokens a bankrupt agent restarts with")
 
 
 class PheromoneConfig(_Strict):
@@ -152,7 +156,7 @@ class AnxietyConfig(_Strict):
     rise: float = Field(0.25, ge=0, description="added per stagnant validation")
     regression_rise: float = Field(0.5, ge=0, description="added per validation worse than last")
     fall: float = Field(0.3, ge=0, description="removed per improving validation")
-    threshold: float = Field(0.8, gt=0, description="panic above this (raised by linalool)")
+    threshold: float = Field(0.5, gt=0, description="panic above this (raised by linalool)")
     tolerance: float = Field(0.002, ge=0, description="relative gain that counts as improvement")
     lr_backoff: float = Field(0.5, gt=0, lt=1, description="panic multiplies lr by this")
     rollback_margin: float = Field(0.02, ge=0, description="panic rolls back if val > best x (1+m)")
@@ -164,7 +168,9 @@ class BurstConfig(_Strict):
     """Quantum bursts: singular-value perturbations of each adapter's update at stagnation."""
 
     enabled: bool = True
-    patience: int = Field(2, ge=1, description="stagnant validations before a burst")
+    patience: int = Field(
+        2, ge=1, description="validations or probe rounds without a new best before a burst"
+    )
     top_k: int = Field(2, ge=1, description="singular directions perturbed per adapter")
     scale: float = Field(0.3, gt=0, description="std of the relative singular-value change")
     window: int = Field(10, ge=1, description="micro-batches before the burst is judged")

@@ -47,6 +47,7 @@ class Proposal:
     price: float
     credit: float | None = None
     paid: float | None = None
+    knob: str = ""
 
     def record(self) -> dict:
         """JSON-ready record."""
@@ -68,6 +69,7 @@ class Economy:
         self.anxiety = anx.Anxiety()
         self.grads = GradStats(window=2 * config.agents.decide_every)
         self.probe: list[float] = []
+        self.probe_stagnant = 0  # rounds since the probe log-loss last reached a new best
         self.pending: list[Proposal] = []
         self.outcomes: list[bool] = []
         self.round = 0
@@ -112,6 +114,9 @@ class Economy:
             proposal.credit, proposal.paid = share, paid
             self.outcomes = [*self.outcomes, share > 0][-cfg.agents.history :]
         improved = bool(history) and probe_loss < history[-1]
+        self.probe_stagnant = (
+            0 if probe_loss < min(self.probe, default=np.inf) else (self.probe_stagnant + 1)
+        )
         self.probe.append(probe_loss)
         self.neuro = neuro.update(
             self.neuro,
@@ -178,14 +183,24 @@ class Economy:
         return proposals
 
     def apply(
-        self, role: Role, raw, step: int, agent: str, action: int = -1, price: float = 0.0
+        self,
+        role: Role,
+        raw,
+        step: int,
+        agent: str,
+        action: int = -1,
+        price: float = 0.0,
+        knob: str | None = None,
     ) -> Proposal:
-        """Clip `raw` to the role's bounds, set the knob, and return the logged proposal."""
-        field = knob_of(role)
+        """Clip `raw` to the bounds of `knob` (default: the role's knob), set it, and return the
+        logged proposal."""
+        field = knob or knob_of(role)
         before = getattr(self.knobs, field)
-        value, clipped = clip_value(role, raw, self.config)
+        value, clipped = clip_value(field, raw, self.config)
         setattr(self.knobs, field, value)
-        return Proposal(self.round, step, agent, action, before, raw, value, clipped, price)
+        return Proposal(
+            self.round, step, agent, action, before, raw, value, clipped, price, knob=field
+        )
 
     # -- anxiety -------------------------------------------------------------------------------
 
@@ -199,7 +214,9 @@ class Economy:
         if cfg.enabled and self.anxiety.level > threshold:
             event["panic"] = True
             event["rollback"] = not val_loss <= self.anxiety.best * (1 + cfg.rollback_margin)
-            event["proposal"] = self.apply(Role.LR, self.knobs.lr * cfg.lr_backoff, step, PANIC)
+            event["proposal"] = self.apply(
+                Role.LR, self.knobs.lr * cfg.lr_backoff, step, PANIC, knob="lr"
+            )
             self.boost_rounds = cfg.explore_rounds
             anx.calm_after_panic(self.anxiety)
         return event
@@ -217,6 +234,7 @@ class Economy:
             "anxiety": self.anxiety.state(),
             "grads": self.grads.state(),
             "probe": list(self.probe),
+            "probe_stagnant": self.probe_stagnant,
             "pending": [p.record() for p in self.pending],
             "outcomes": list(self.outcomes),
             "round": self.round,
@@ -235,6 +253,7 @@ class Economy:
         self.anxiety = anx.Anxiety.from_state(state["anxiety"])
         self.grads = GradStats(**state["grads"])
         self.probe = list(state["probe"])
+        self.probe_stagnant = state["probe_stagnant"]
         self.pending = [Proposal(**p) for p in state["pending"]]
         self.outcomes = list(state["outcomes"])
         self.round = state["round"]

@@ -23,6 +23,7 @@ class Knobs:
     accumulation: int
     rank: int
     mix: list[float] = field(default_factory=list)
+    lr_gain: float = 0.0
 
     @classmethod
     def initial(cls, config: EconomyConfig, groups: int) -> Knobs:
@@ -36,6 +37,7 @@ class Knobs:
             k.accumulation,
             config.workload.rank,
             [1.0 / groups] * groups,
+            k.lr_gain,
         )
 
     def state(self) -> dict:
@@ -44,25 +46,28 @@ class Knobs:
 
 
 def knob_of(role: Role) -> str:
-    """The `Knobs` field a role steers."""
-    return "mix" if role is Role.DATA_MIX else role.value
+    """The `Knobs` field a role's agent steers (the lr agent steers the hypergradient gain that
+    moves the lr every step; panic and the NaN guard set the lr itself)."""
+    if role is Role.DATA_MIX:
+        return "mix"
+    return "lr_gain" if role is Role.LR else role.value
 
 
-def clip_value(role: Role, value, config: EconomyConfig):
-    """`value` clipped into the role's allowed range (rank into 1..max_rank, the mix's shares into
+def clip_value(knob: str, value, config: EconomyConfig):
+    """`value` clipped into the knob's allowed range (rank into 1..max_rank, the mix's shares into
     mix_bounds then renormalised); returns (clipped value, whether clipping changed it)."""
     k = config.knobs
-    if role is Role.RANK:
+    if knob == "rank":
         out = int(min(max(value, 1), config.workload.max_rank))
         return out, out != value
-    if role is Role.DATA_MIX:
+    if knob == "mix":
         low, high = k.mix_bounds.low, k.mix_bounds.high
         total = sum(value)
         shares = [min(max(v / total, low), high) for v in value]
         out = [s / sum(shares) for s in shares]
         return out, any(abs(a - b / total) > 1e-9 for a, b in zip(out, value, strict=True))
-    bounds = getattr(k, f"{role.value}_bounds")
+    bounds = getattr(k, f"{knob}_bounds")
     out = min(max(value, bounds.low), bounds.high)
-    if role is Role.ACCUMULATION:
+    if knob == "accumulation":
         out = round(out)
     return out, out != value

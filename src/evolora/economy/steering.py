@@ -3,12 +3,17 @@
 It owns the steered hyperparameters: before every optimizer step it writes lr and weight decay
 into the optimizer's LoRA param groups (whatever a scheduler wrote there), clips the gradients at
 the economy's clip value (recording the norm for gradient analysis) and masks the slots beyond the
-active rank. After every `decide_every` optimizer steps it runs a decision round and applies every
+active rank. It then measures the hypergradient signal of that step (gradients.py) and, when the
+lr agent is in the economy, moves the lr for the next step: lr x exp(gain x signal / rms), the
+gain being the knob the lr agent steers (clipped to lr_bounds).
+
+After every `decide_every` optimizer steps it runs a decision round and applies every
 proposal (dropout and rank to the model at once, lr / weight decay at the next step, clip,
 accumulation and data mix as the loop reads them). Every `eval_every` micro-batches it validates:
 anxiety, panic (lr back-off, rollback to the best weights, more exploration), the best weights,
-and quantum bursts with their keep-or-rollback judgement. Used by the plain loop (loop.py) and by
-`EconomyCallback` (callback.py).
+and quantum bursts with their keep-or-rollback judgement. A burst starts when validation or
+the decision rounds' probe loss went `patience` measurements without a new best. Used by the
+plain loop (loop.py) and by `EconomyCallback` (callback.py).
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from evolora.economy.bursts import burst
 from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.controller import Economy, Proposal
 from evolora.economy.credit import performance
+from evolora.economy.gradients import hypergradient_signal
+from evolora.economy.knobs import clip_value
 from evolora.economy.workload import TaskSource, chunks, evaluate_loss
 
 Sink = Callable[[str, dict], None]
@@ -69,6 +76,7 @@ class Steering:
         self.burst: dict | None = None
         self.reference: float | None = None  # the first validation loss: performance 0
         self.snapshot: dict[str, torch.Tensor] | None = None
+        self.previous: torch.Tensor | None = None  # the LoRA factors before the last step
         set_rank(model, self.economy.knobs.rank, self.generator)
         set_dropout(model, self.economy.knobs.dropout)
         self.sync()
@@ -104,7 +112,28 @@ class Steering:
         norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.knobs.grad_clip))
         mask_gradients(self.model, self.knobs.rank)
         self.economy.grads.observe(norm)
+        self.follow_hypergradient()
         return norm
+
+    @torch.no_grad()
+    def follow_hypergradient(self) -> None:
+        """Measure this step's hypergradient signal against the last update; the lr agent's gain
+        turns it into the lr of the next step."""
+        current = torch.cat([p.detach().flatten() for p in self.params])
+        if self.previous is not None:
+            gradient = torch.cat(
+                [
+                    torch.zeros_like(p).flatten() if p.grad is None else p.grad.flatten()
+                    for p in self.params
+                ]
+            )
+            signal = hypergradient_signal(gradient.float(), (current - self.previous).float())
+            self.economy.grads.observe_hyper(signal)
+            if Role.LR.value in self.economy.agents and math.isfinite(signal):
+                step = self.knobs.lr_gain * self.economy.grads.normalised(signal)
+                moved = self.knobs.lr * math.exp(step)
+                self.knobs.lr = clip_value("lr", moved, self.config)[0]
+        self.previous = current.clone()
 
     def after_optimizer_step(self, micro: int) -> list[Proposal]:
         """Count the step; every `decide_every` steps run a decision round (its proposals)."""
@@ -124,7 +153,15 @@ class Steering:
         proposals = self.economy.decide(micro)
         self.apply(proposals)
         self.sink("market", self.market_record(micro, probe, settled))
+        if self.burst_due(self.economy.probe_stagnant):
+            self.start_burst(micro, evaluate_loss(self.model, self.val)["val_loss"])
         return proposals
+
+    def burst_due(self, stagnant: int) -> bool:
+        """Bursts are on, none is waiting for its judgement, and `stagnant` (probe rounds or
+        validations without a new best) reached the patience."""
+        cfg = self.config.bursts
+        return cfg.enabled and self.burst is None and stagnant >= cfg.patience
 
     def apply(self, proposals: list[Proposal]) -> None:
         """Put applied proposals into the model / optimizer now (the loop reads the rest)."""
@@ -134,6 +171,7 @@ class Steering:
         if Role.RANK.value in roles:
             set_rank(self.model, self.knobs.rank, self.generator)
             self.reset_moments()
+            self.previous = None
         self.sync()
 
     def market_record(self, micro: int, probe: float, settled: dict) -> dict:
@@ -158,6 +196,7 @@ class Steering:
             "neuro": eco.neuro.state(),
             "anxiety": eco.anxiety.level,
             "exploration": eco.exploration(),
+            "hypergradient": eco.grads.alignment,
             "knobs": eco.knobs.state(),
         }
 
@@ -189,13 +228,7 @@ class Steering:
         metrics.update(
             anxiety=self.economy.anxiety.level, panic=event["panic"], rollback=event["rollback"]
         )
-        cfg = self.config.bursts
-        if (
-            cfg.enabled
-            and self.burst is None
-            and not event["rollback"]
-            and self.economy.anxiety.stagnant >= cfg.patience
-        ):
+        if not event["rollback"] and self.burst_due(self.economy.anxiety.stagnant):
             metrics["burst"] = self.start_burst(micro, metrics["val_loss"])
         return metrics
 
@@ -203,14 +236,17 @@ class Steering:
         """Restore LoRA weights and forget their optimizer moments."""
         load_lora_state(self.model, weights)
         self.reset_moments()
+        self.previous = None
 
     def start_burst(self, micro: int, val_loss: float) -> float:
         """Snapshot, perturb along top singular directions, and wait for the judgement."""
         self.snapshot = lora_state(self.model)
         scale = self.config.bursts.scale * neurochem.step_scale(self.economy.neuro)
         change = burst(self.model, self.knobs.rank, self.config.bursts.top_k, scale, self.generator)
+        self.previous = None
         self.burst = {"micro": micro, "reference": val_loss, "scale": scale, "change": change}
         self.economy.anxiety.stagnant = 0
+        self.economy.probe_stagnant = 0
         return change
 
     def judge_burst(self, micro: int) -> dict:
@@ -227,7 +263,7 @@ class Steering:
         """A non-finite loss: roll back to the best weights and back the lr off."""
         self.rollback(self.best)
         proposal = self.economy.apply(
-            Role.LR, self.knobs.lr * self.config.anxiety.lr_backoff, micro, "nan_guard"
+            Role.LR, self.knobs.lr * self.config.anxiety.lr_backoff, micro, "nan_guard", knob="lr"
         )
         self.sink("proposals", proposal.record())
         self.sync()
@@ -247,6 +283,8 @@ class Steering:
         if self.snapshot is not None:
             tensors.update({f"snap.{k}": v for k, v in self.snapshot.items()})
         tensors["rng.burst"] = self.generator.get_state()
+        if self.previous is not None:
+            tensors["previous"] = self.previous
         state = {
             "economy": self.economy.state(),
             "opt_steps": self.opt_steps,
@@ -268,6 +306,7 @@ class Steering:
         load_lora_state(self.model, part("lora."))
         self.best = part("best.")
         self.snapshot = part("snap.") or None
+        self.previous = tensors.get("previous")
         self.generator.set_state(tensors["rng.burst"])
         set_dropout(self.model, self.knobs.dropout)
         self.sync()

@@ -19,7 +19,10 @@ Figures = dict[str, tuple[str, list[Panel]]]
 Builder = Callable[[Mapping[str, list[Any]], Mapping[str, Any]], Figures]
 
 # Systems shipped with evolora, imported only when one of their runs is shown.
-BUILTIN = {"ecology": "evolora.ecology.panels:figures_from_streams"}
+BUILTIN = {
+    "ecology": "evolora.ecology.panels:figures_from_streams",
+    "economy": "evolora.economy.panels:figures_from_streams",
+}
 _registered: dict[str, Builder] = {}
 GENERIC_FIELDS = 6  # numbers drawn per stream in the generic view
 
