@@ -42,6 +42,7 @@ class Trial:
     state: str = "pending"  # pending | complete | failed
     value: float | None = None
     error: str | None = None
+    asked: int | None = None  # trials asked when this one was told (replays the interleaving)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
@@ -57,6 +58,7 @@ class Trial:
             "budget": self.budget,
             "rung": self.rung,
             "error": self.error,
+            "asked": self.asked,
         }
 
 
@@ -132,6 +134,7 @@ class Swarm:
         if trial.state != "pending":
             raise EvoloraError(f"Trial {trial.number} was already told ({trial.state}).")
         failed = error is not None or value is None or not math.isfinite(float(value))
+        trial.asked = len(self.trials)
         trial.state = "failed" if failed else "complete"
         trial.value = None if failed else float(value)
         trial.error = error or ("objective returned a non-finite value" if failed else None)
@@ -218,22 +221,31 @@ class Swarm:
         self,
         objective: Callable[..., float],
         n_trials: int,
-        executor: Any = None,
+        executor: str | None = None,
         workers: int = 1,
         callback: Callable[[Trial], None] | None = None,
     ) -> Trial:
         """Run `n_trials` evaluations of `objective(params)` (or `objective(params, budget)` with
-        multi-fidelity), `workers` at a time through `executor`; return the best trial."""
-        from evolora.swarm.execution import evaluate_batch
+        multi-fidelity), up to `workers` at once through `executor` ("local", "process" or
+        "ray"), asking a new trial as each one finishes; return the best trial."""
+        from evolora.swarm.execution import Evaluator
 
-        while len(self.trials) < n_trials:
-            batch = [self.ask() for _ in range(min(workers, n_trials - len(self.trials)))]
-            outcomes = evaluate_batch(objective, batch, executor)
-            for trial, (value, error) in zip(batch, outcomes, strict=True):
+        with Evaluator(objective, executor, workers) as evaluator:
+            self.drive(evaluator, n_trials, callback)
+        return self.best_trial
+
+    def drive(
+        self, evaluator: Any, n_trials: int, callback: Callable[[Trial], None] | None = None
+    ) -> None:
+        """Keep `evaluator` (an `execution.Evaluator`) full until `n_trials` trials are asked,
+        telling each result as it arrives and `callback`-ing it; return when none is running."""
+        while evaluator.running or len(self.trials) < n_trials:
+            while evaluator.running < evaluator.workers and len(self.trials) < n_trials:
+                evaluator.submit(self.ask())
+            for trial, value, error in evaluator.results():
                 self.tell(trial, value, error)
                 if callback is not None:
                     callback(trial)
-        return self.best_trial
 
 
 def rank_draw(losses: list[float], rng: np.random.Generator, focus: float) -> int:
