@@ -11,9 +11,7 @@ from evolora.telemetry.dashboard.app import create_app
 
 
 def test_dashboard_draws_the_swarm_panels_of_a_run(tmp_path):
-    cfg = RunConfig(
-        objective="bbob:3:2", trials=80, checkpoint_every=40, swarm=SwarmConfig(seed=0)
-    )
+    cfg = RunConfig(objective="bbob:3:2", trials=80, checkpoint_every=40, swarm=SwarmConfig(seed=0))
     rundir = RunDir.create(tmp_path, cfg, seed=0, name="swarm")
     swarm = run(cfg, rundir)
     client = TestClient(create_app(tmp_path))
