@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import math
 import queue
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from evolora.execution.base import ExecutionError, Executor, describe_exception
 
-Outcome = tuple[float | None, str | None]
+Outcome = tuple[float | list[float] | None, str | None]
 
 
 def _call(job: tuple[Callable[..., float], dict[str, Any], float | None]) -> Outcome:
@@ -28,10 +28,10 @@ def _call(job: tuple[Callable[..., float], dict[str, Any], float | None]) -> Out
     objective, params, budget = job
     try:
         value = objective(params) if budget is None else objective(params, budget)
-        value = float(value)
+        value = [float(v) for v in value] if isinstance(value, Sequence) else float(value)
     except Exception as problem:  # a failing trial is data, not a crash
         return None, describe_exception(problem)
-    if not math.isfinite(value):
+    if not all(map(math.isfinite, value if isinstance(value, list) else [value])):
         return None, f"objective returned {value}"
     return value, None
 

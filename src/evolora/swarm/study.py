@@ -10,7 +10,7 @@ becomes an event (with its reason) in `swarm.events`, which the run loop writes 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from evolora.errors import EvoloraError
 from evolora.swarm.config import SwarmConfig
 from evolora.swarm.fidelity import Rungs
 from evolora.swarm.manager import Team
+from evolora.swarm.pareto import Scalarizer, front
 from evolora.swarm.region import Box, split
 from evolora.swarm.space import Space
 from evolora.swarm.strategies import Context
@@ -42,6 +43,7 @@ class Trial:
     state: str = "pending"  # pending | complete | failed
     value: float | None = None
     error: str | None = None
+    values: list[float] | None = None  # one per objective, multi-objective swarms only
     asked: int | None = None  # trials asked when this one was told (replays the interleaving)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,6 +61,7 @@ class Trial:
             "rung": self.rung,
             "error": self.error,
             "asked": self.asked,
+            **({"values": self.values} if self.values is not None else {}),
         }
 
 
@@ -68,7 +71,13 @@ class Swarm:
     def __init__(self, space: Space | Mapping[str, Any], config: SwarmConfig | None = None) -> None:
         self.space = space if isinstance(space, Space) else Space.from_dict(space)
         self.config = config or SwarmConfig()
-        self.sign = 1.0 if self.config.direction == "minimize" else -1.0
+        directions = self.config.directions or [self.config.direction]
+        self.sign = 1.0 if directions[0] == "minimize" else -1.0
+        self.scalarizer = (
+            Scalarizer([1.0 if d == "minimize" else -1.0 for d in directions], self.config.seed)
+            if self.config.directions
+            else None
+        )
         self.rng = np.random.default_rng(self.config.seed)
         dim = self.space.dim
         self.patience = self.config.manager.patience or 20 + 10 * dim
@@ -128,23 +137,33 @@ class Swarm:
         every team keeps some (teams without a result rank in the middle)."""
         return self.teams[rank_draw([t.best_loss for t in self.teams], self.rng, self.config.focus)]
 
-    def tell(self, trial: Trial | int, value: float | None, error: str | None = None) -> Trial:
-        """Record a trial's value (None, NaN or an `error` mark it failed); the hierarchy acts."""
+    def tell(
+        self, trial: Trial | int, value: float | Sequence[float] | None, error: str | None = None
+    ) -> Trial:
+        """Record a trial's value (one per objective with `directions`; None, NaN or an `error`
+        mark it failed); the hierarchy acts."""
         trial = self.trials[trial] if isinstance(trial, int) else trial
         if trial.state != "pending":
             raise EvoloraError(f"Trial {trial.number} was already told ({trial.state}).")
-        failed = error is not None or value is None or not math.isfinite(float(value))
+        values = self._values(value)
+        failed = error is not None or values is None or not all(map(math.isfinite, values))
         trial.asked = len(self.trials)
         trial.state = "failed" if failed else "complete"
-        trial.value = None if failed else float(value)
+        trial.value = None if failed else values[0]
+        trial.values = None if failed or self.scalarizer is None else values
         trial.error = error or ("objective returned a non-finite value" if failed else None)
-        loss = self._worst if failed else self.sign * float(value)
+        owner = self._pending.pop(trial.number, None)
+        loss = self._worst
         if not failed:
+            loss = (
+                self.sign * values[0]
+                if self.scalarizer is None
+                else self.scalarizer.loss(values, trial.team)
+            )
             self._worst = max(self._worst, loss)
             self._update_best(trial)
         if self.rungs is not None and not failed:
             self.rungs.record(trial.rung, loss, trial.number)
-        owner = self._pending.pop(trial.number, None)
         if owner is None:  # a promotion: the agents learn from rung-0 results only
             return trial
         team, agent = owner
@@ -178,6 +197,26 @@ class Swarm:
         self.events.append(
             {"event": "status", "team": None, "reason": "supervisor cycle", **self.status()}
         )
+
+    def _values(self, value: float | Sequence[float] | None) -> list[float] | None:
+        """The told value(s) as a list of floats (None when missing)."""
+        if value is None:
+            return None
+        count = len(self.config.directions or [None])
+        values = [float(v) for v in value] if isinstance(value, Sequence) else [float(value)]
+        if len(values) != count:
+            raise EvoloraError(
+                f"tell() needs {count} value(s), one per objective in the swarm's directions, "
+                f"got {len(values)}."
+            )
+        return values
+
+    def pareto_front(self) -> list[Trial]:
+        """The complete trials no other complete trial dominates (multi-objective swarms)."""
+        if self.scalarizer is None:
+            raise EvoloraError("pareto_front() needs a multi-objective swarm (set directions).")
+        done = [t for t in self.trials if t.values is not None]
+        return [done[i] for i in front([t.values for t in done], self.scalarizer.signs)]
 
     def _update_best(self, trial: Trial) -> None:
         """The incumbent: best value at the highest rung reached (any trial without fidelity)."""
