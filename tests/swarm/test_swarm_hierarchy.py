@@ -94,6 +94,22 @@ def test_messages_fill_recombination_partners_and_claimed_regions():
     assert a.peers_for(a.agents[0]) == [] and a._claimed(Box.unit(2)) == 0.0
 
 
+def test_random_explorers_keep_out_of_regions_peers_claimed():
+    team = make_team(0, strategies=("random",), region=Box(np.array([0.3, 0.0]), np.ones(2)))
+    peer = make_team(1, region=Box(np.array([0.0, 0.0]), np.array([0.6, 1.0])))
+    team.receive(peer.message())
+    assert len(team.claimed_by_peers()) == 1
+    rng = np.random.default_rng(0)
+    context = Context(claimed=team.claimed_by_peers())
+    points = np.stack([team.agents[0].ask(rng, context) for _ in range(200)])
+    assert np.mean(points[:, 0] <= 0.6) < 0.02  # only when all eight candidates fell inside
+    free = np.stack([team.agents[0].ask(rng, Context()) for _ in range(200)])
+    assert np.mean(free[:, 0] <= 0.6) > 0.3
+    clone = make_team(2, region=Box(np.array([0.1, 0.1]), np.array([0.3, 0.3])))
+    clone.receive(peer.message())
+    assert clone.claimed_by_peers() == []  # nested in the peer's region: not kept out
+
+
 def supervisor(**changes):
     return Supervisor(SwarmConfig(supervisor=SupervisorConfig(**changes)), dim=2)
 

@@ -198,6 +198,11 @@ class Team:
             region=agent.region.to_list(),
         )
 
+    def claimed_by_peers(self) -> list[Box]:
+        """The regions peers claimed in their messages, except one nested with this team's
+        region (a clone and its parent): its random explorers keep out of them."""
+        return [r for r in self.peer_regions.values() if overlap(self.region, r) < 1.0]
+
     def _claimed(self, box: Box) -> float:
         """How much of `box` other teams claim (0 when no messages arrived)."""
         return max((overlap(box, region) for region in self.peer_regions.values()), default=0.0)

@@ -115,7 +115,9 @@ class Swarm:
         team = self._pick_team()
         agent = team.next_agent(self.rng, self.config.focus)
         context = Context(
-            team.peers_for(agent), self.supervisor.heat if self.config.supervisor.heatmap else None
+            team.peers_for(agent),
+            self.supervisor.heat if self.config.supervisor.heatmap else None,
+            team.claimed_by_peers(),
         )
         # The meta-memory of visited configurations: a proposal that decodes to one already
         # tried (a step inside one cell of an int or categorical) is redrawn, a few times at most.
