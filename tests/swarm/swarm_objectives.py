@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
+from pathlib import Path
 
 
 def bowl(params: dict) -> float:
@@ -16,4 +19,15 @@ def flaky(params: dict) -> float:
         raise RuntimeError("diverged")
     if params["x"] < -1:
         return math.nan
+    return bowl(params)
+
+
+def dies_once(params: dict) -> float:
+    """The bowl, but the first call anywhere kills its own worker process (SIGKILL): the
+    file named by $SWARM_DIE_MARKER records that it happened. Never kills the test process
+    itself ($SWARM_TEST_PID)."""
+    marker = Path(os.environ["SWARM_DIE_MARKER"])
+    if os.getpid() != int(os.environ["SWARM_TEST_PID"]) and not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
     return bowl(params)

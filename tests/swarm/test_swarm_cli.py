@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from swarm_objectives import bowl
 
 from evolora.cli import main
 
@@ -73,9 +74,11 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, user_config, w
         path.unlink()
     shutil.rmtree(killed / "report", ignore_errors=True)
     assert main(["swarm", "run", "--resume", str(killed)]) == 0
-    resumed = records(killed, "trials")
-    assert [t["trial"] for t in resumed] == list(range(60))
-    assert [t["value"] for t in resumed] == [t["value"] for t in records(full, "trials")]
+    resumed, original = records(killed, "trials"), records(full, "trials")
+    assert sorted(t["trial"] for t in resumed) == list(range(60))
+    assert resumed[:37] == original[:37]  # the replay re-proposed every recorded point
+    if workers == "1":  # one at a time is reproducible; three threads finish in any order
+        assert [t["value"] for t in resumed] == [t["value"] for t in original]
 
 
 def test_resume_with_more_trials_extends_the_run(tmp_path, user_config):
@@ -108,9 +111,9 @@ def test_bad_objectives_stop_with_one_sentence(tmp_path, capsys, args, words):
 def test_process_executor_runs_trials_in_worker_processes(tmp_path, user_config):
     args = ["swarm", "run", "-c", str(user_config), "-n", "8", "--workers", "2"]
     assert main([*args, "--executor", "process", "-o", str(tmp_path / "p")]) == 0
-    assert main([*args, "-o", str(tmp_path / "l")]) == 0
-    here, there = (records(run_folder(tmp_path / d), "trials") for d in ("p", "l"))
-    assert [t["value"] for t in here] == [t["value"] for t in there]
+    here = records(run_folder(tmp_path / "p"), "trials")
+    assert sorted(t["trial"] for t in here) == list(range(8))
+    assert all(t["value"] == pytest.approx(bowl(t["params"])) for t in here)
 
 
 def test_bad_space_in_config_names_the_parameter(tmp_path, capsys):

@@ -51,6 +51,29 @@ def test_lagging_agent_adopts_the_memory_suggestion():
     assert np.allclose(bad.best_u, [0.2, 0.2]) and bad.best_loss == 0.0
 
 
+def test_lagging_agent_migrates_to_a_better_best_a_peer_sent():
+    team = make_team(strategies=("trust", "random"))
+    good, bad = team.agents
+    for value in np.linspace(1.0, 10.0, 12):
+        team.tell(good, np.array([0.2, 0.2]) + value / 100, value)
+    for _ in range(6):
+        team.tell(bad, np.array([0.9, 0.8]), 9.5)
+    peer = make_team(1)
+    peer.tell(peer.agents[0], np.array([0.7, 0.1]), 0.5)  # better than anything team 0 has
+    team.receive(peer.message())
+    events = team.manage(ManagerConfig(), ["trust", "random"], np.random.default_rng(0), 12)
+    [moved] = [e for e in events if e["event"] == "reassign" and e["agent"] == bad.id]
+    assert "team 1's better best" in moved["reason"]
+    assert np.allclose(bad.best_u, [0.7, 0.1]) and bad.best_loss == 0.5
+    assert bad.region.contains(np.array([0.7, 0.1]))
+    # Without the message the same agent goes to its own team's best instead.
+    team.forget(1)
+    bad.reassign("random", team.region)
+    bad.best_u, bad.best_loss = np.array([0.9, 0.8]), 9.5
+    events = team.manage(ManagerConfig(), ["trust", "random"], np.random.default_rng(0), 12)
+    assert np.allclose(bad.best_u, good.best_u)
+
+
 def test_agent_at_the_team_best_is_left_alone():
     team = make_team(strategies=("trust", "random"))
     good, other = team.agents
@@ -69,6 +92,22 @@ def test_messages_fill_recombination_partners_and_claimed_regions():
     assert a._claimed(Box(np.array([0.6, 0.0]), np.array([0.9, 1.0]))) == pytest.approx(1.0)
     a.forget(1)
     assert a.peers_for(a.agents[0]) == [] and a._claimed(Box.unit(2)) == 0.0
+
+
+def test_random_explorers_keep_out_of_regions_peers_claimed():
+    team = make_team(0, strategies=("random",), region=Box(np.array([0.3, 0.0]), np.ones(2)))
+    peer = make_team(1, region=Box(np.array([0.0, 0.0]), np.array([0.6, 1.0])))
+    team.receive(peer.message())
+    assert len(team.claimed_by_peers()) == 1
+    rng = np.random.default_rng(0)
+    context = Context(claimed=team.claimed_by_peers())
+    points = np.stack([team.agents[0].ask(rng, context) for _ in range(200)])
+    assert np.mean(points[:, 0] <= 0.6) < 0.02  # only when all eight candidates fell inside
+    free = np.stack([team.agents[0].ask(rng, Context()) for _ in range(200)])
+    assert np.mean(free[:, 0] <= 0.6) > 0.3
+    clone = make_team(2, region=Box(np.array([0.1, 0.1]), np.array([0.3, 0.3])))
+    clone.receive(peer.message())
+    assert clone.claimed_by_peers() == []  # nested in the peer's region: not kept out
 
 
 def supervisor(**changes):

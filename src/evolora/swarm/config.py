@@ -85,6 +85,11 @@ class SwarmConfig(_Section):
 
     seed: int = 0
     direction: Literal["minimize", "maximize"] = "minimize"
+    directions: list[Literal["minimize", "maximize"]] | None = Field(
+        None,
+        description="two or more objectives (e.g. value, cost): tell a sequence of values; "
+        "Swarm.pareto_front() holds the non-dominated trials",
+    )
     teams: int = Field(3, ge=1, description="teams at the start")
     agents_per_team: int = Field(3, ge=1)
     strategies: list[str] = Field(
@@ -100,6 +105,13 @@ class SwarmConfig(_Section):
     manager: ManagerConfig = ManagerConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
     fidelity: FidelityConfig = FidelityConfig()
+
+    @field_validator("directions")
+    @classmethod
+    def _several(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(value) < 2:
+            raise ValueError("directions needs two or more objectives (or leave it out)")
+        return value
 
     @field_validator("strategies")
     @classmethod

@@ -4,7 +4,10 @@ modules and optimizer. Training minimises the answer tokens' negative log-likeli
 split; the score is measured on a fixed holdout sample: METRIC `loss` (default) returns minus
 the mean per-token answer NLL, `accuracy` the share of exactly right greedy answers. Maximised.
 
-With multi-fidelity the budget is the fraction of the configured steps that is trained.
+With multi-fidelity the budget is the fraction of the configured steps that is trained and of
+the holdout sample that scores it (a prefix of the same sample, at least `MIN_HOLDOUT`
+examples), so a low-budget trial costs about that fraction of a full one and a full-budget
+score is unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ TARGETS = {
     "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
 HOLDOUT = 64
+MIN_HOLDOUT = 16
 METRICS = ("loss", "accuracy")
 
 
@@ -120,7 +124,8 @@ def lora_sft_value(spec: str, params: dict[str, Any], budget: float | None = Non
             loss.backward()
             optimizer.step()
     adapted.eval()
-    holdout = _examples(grid, "holdout", HOLDOUT, 7)
+    share = 1.0 if budget is None else min(1.0, float(budget))
+    holdout = _examples(grid, "holdout", HOLDOUT, 7)[: max(MIN_HOLDOUT, round(HOLDOUT * share))]
     with torch.no_grad():
         if metric == "loss":
             return -float(_answer_nll(adapted, base.tokenizer, holdout, device).mean())

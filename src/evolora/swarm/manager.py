@@ -8,9 +8,9 @@ The manager (the seed's rules, each logged with its reason):
   one side of a split of the team's region around the best (explorers to the side away from it,
   avoiding regions peers have claimed);
 - moves a lagging agent (its best below `lag_fraction` of the team's, measured against the team's
-  median) onto the memory's suggestion with jitter;
-- sends and receives manager-to-manager messages: bests (recombination partners) and claimed
-  regions.
+  median) onto the memory's suggestion with jitter, or onto a peer's better best;
+- sends and receives manager-to-manager messages: bests (where lagging agents migrate, and
+  recombination partners) and claimed regions (which explorers avoid).
 """
 
 from __future__ import annotations
@@ -153,16 +153,25 @@ class Team:
         return score < cfg.lag_fraction
 
     def _adopt_suggestion(self, agent: Agent, cfg: ManagerConfig, rng: np.random.Generator) -> dict:
+        """Move a lagging agent onto the best configuration it knows of, with jitter: the team
+        memory's best, or a better best a peer manager sent (then it works around that point,
+        in a box of the team's region's size)."""
         suggestion = self.memory.suggestion()
         if suggestion is None:
             return {}
         context, u, loss = suggestion
         strategy = context if context in ("trust", "cmaes", "recombine") else "trust"
+        region, source = self.region, f"the memory's suggestion ({context})"
+        sender = min(self.peer_bests, key=lambda k: self.peer_bests[k][1], default=None)
+        if sender is not None and self.peer_bests[sender][1] < loss:
+            (u, loss), strategy = self.peer_bests[sender], "trust"
+            source = f"team {sender}'s better best, from its message"
+            region = Box.around(u, self.region.width)
         start = np.clip(u + rng.standard_normal(u.shape) * cfg.jitter, 0.0, 1.0)
-        agent.reassign(strategy, self.region, start=(u, loss), origin=start)
+        agent.reassign(strategy, region, start=(u, loss), origin=start)
         return self._event(
             "reassign",
-            f"agent below the team's best; adopts the memory's suggestion ({context}) with jitter",
+            f"agent below the team's best; adopts {source} with jitter",
             agent=agent.id,
             strategy=strategy,
         )
@@ -188,6 +197,11 @@ class Team:
             strategy=strategy,
             region=agent.region.to_list(),
         )
+
+    def claimed_by_peers(self) -> list[Box]:
+        """The regions peers claimed in their messages, except one nested with this team's
+        region (a clone and its parent): its random explorers keep out of them."""
+        return [r for r in self.peer_regions.values() if overlap(self.region, r) < 1.0]
 
     def _claimed(self, box: Box) -> float:
         """How much of `box` other teams claim (0 when no messages arrived)."""

@@ -2,10 +2,11 @@
 shrink, clone, retirement, reallocation, re-seed and periodic status, each with its reason),
 checkpoints, and `--resume`.
 
-Resume replays: the swarm is deterministic given its seed and the values it was told, so a
-resumed run rebuilds it from config.yaml and tells it the recorded trials, batch by batch, in
-their original order (checking each re-asked point against the record). Trials that were asked
-but not finished when the run was killed are asked again and evaluated; no finished trial is
+Resume replays: the swarm is deterministic given its seed, the values it was told and how its
+asks and tells interleaved (each record keeps `asked`, the trials asked when it was told), so a
+resumed run rebuilds it from config.yaml and tells it the recorded trials in their original
+order, each after the same asks (checking each re-asked point against the record). Trials that
+were asked but not finished when the run was killed are evaluated now; no finished trial is
 repeated or lost. Checkpoints record the trial count and the swarm's status at that point.
 """
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from evolora.errors import EvoloraError
 from evolora.swarm.config import RunConfig
-from evolora.swarm.execution import evaluate_batch
+from evolora.swarm.execution import Evaluator
 from evolora.swarm.objectives import Objective, load_objective
 from evolora.swarm.study import Swarm
 from evolora.telemetry import RunDir
@@ -44,24 +45,20 @@ def build(cfg: RunConfig) -> tuple[Swarm, Objective]:
     return Swarm(space, swarm_cfg), objective
 
 
-def replay(swarm: Swarm, records: list[dict], workers: int) -> list[Any]:
-    """Tell `swarm` the recorded trials in their original batches; return the trials asked but
-    left unfinished (to be evaluated now)."""
-    position = 0
-    while position < len(records):
-        batch = [swarm.ask() for _ in range(workers)]
-        known = records[position : position + workers]
-        for trial, record in zip(batch, known, strict=False):
-            if record["trial"] != trial.number or not np.allclose(trial.u, record["u"], atol=1e-5):
-                raise EvoloraError(
-                    f"Cannot resume: trial {record['trial']} in trials.jsonl does not match what "
-                    "the swarm proposes again (was the config or the code changed?)."
-                )
-            swarm.tell(trial, record["value"], record["error"])
-        position += len(known)
-        if len(known) < len(batch):
-            return batch[len(known) :]
-    return []
+def replay(swarm: Swarm, records: list[dict]) -> list[Any]:
+    """Tell `swarm` the recorded trials in the order they were told, each after as many asks as
+    had been made then; return the trials asked but left unfinished (to be evaluated now)."""
+    for record in records:
+        while len(swarm.trials) < record["asked"]:
+            swarm.ask()
+        trial = swarm.trials[record["trial"]] if record["trial"] < len(swarm.trials) else None
+        if trial is None or not np.allclose(trial.u, record["u"], atol=1e-5):
+            raise EvoloraError(
+                f"Cannot resume: trial {record['trial']} in trials.jsonl does not match what "
+                "the swarm proposes again (was the config or the code changed?)."
+            )
+        swarm.tell(trial, record["value"], record["error"])
+    return [trial for trial in swarm.trials if trial.state == "pending"]
 
 
 def run(
@@ -70,7 +67,8 @@ def run(
     resume: bool = False,
     on_batch: Callable[[Swarm], None] | None = None,
 ) -> Swarm:
-    """Run (or resume) the search until `cfg.trials` trials are finished."""
+    """Run (or resume) the search until `cfg.trials` trials are finished, `cfg.workers` at once
+    (asynchronously: a new trial is asked as soon as one finishes)."""
     swarm, objective = build(cfg)
     pending: list[Any] = []
     if resume:
@@ -83,7 +81,7 @@ def run(
                     f"Cannot resume '{rundir.path}': its checkpoint counts {done} trials but "
                     f"trials.jsonl holds only {len(records)}."
                 )
-        pending = replay(swarm, records, cfg.workers)
+        pending = replay(swarm, records)
         swarm.events.clear()  # already in teams.jsonl
     trials, teams = rundir.stream("trials"), rundir.stream("teams")
     if not resume:
@@ -97,36 +95,25 @@ def run(
                 "space": swarm.space.to_dict(),
             }
         )
-    executor = None
-    if cfg.executor != "local" and cfg.workers > 1:
-        from evolora.execution import get_executor
+    since_checkpoint = [0]
 
-        options = {"workers": cfg.workers} if cfg.executor == "process" else {}
-        executor = get_executor(cfg.executor, **options)
-    try:
-        since_checkpoint = 0
-        while pending or len(swarm.trials) < cfg.trials:
-            room = cfg.trials - len(swarm.trials)
-            batch = pending or [swarm.ask() for _ in range(min(cfg.workers, room))]
-            pending = []
-            for trial, (value, error) in zip(
-                batch, evaluate_batch(objective, batch, executor), strict=True
-            ):
-                swarm.tell(trial, value, error)
-                trials.append(trial.record())
-            for event in swarm.events:
-                teams.append({"trial": len(swarm.trials), **event})
-            swarm.events.clear()
-            since_checkpoint += len(batch)
-            if since_checkpoint >= cfg.checkpoint_every:
-                _checkpoint(rundir, swarm)
-                since_checkpoint = 0
-            if on_batch is not None:
-                on_batch(swarm)
-        _checkpoint(rundir, swarm)
-    finally:
-        if executor is not None:
-            executor.close()
+    def record(trial: Any) -> None:
+        trials.append(trial.record())
+        for event in swarm.events:
+            teams.append({"trial": len(swarm.trials), **event})
+        swarm.events.clear()
+        since_checkpoint[0] += 1
+        if since_checkpoint[0] >= cfg.checkpoint_every:
+            _checkpoint(rundir, swarm)
+            since_checkpoint[0] = 0
+        if on_batch is not None:
+            on_batch(swarm)
+
+    with Evaluator(objective, cfg.executor, cfg.workers) as evaluator:
+        for trial in pending:
+            evaluator.submit(trial)
+        swarm.drive(evaluator, cfg.trials, record)
+    _checkpoint(rundir, swarm)
     return swarm
 
 

@@ -14,16 +14,22 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from evolora.swarm.region import Box
+
+CLAIMED = 1e6  # a claimed candidate loses to any unclaimed one, whatever the heatmap says
+
 if TYPE_CHECKING:
     from evolora.swarm.agent import Agent
 
 
 @dataclass
 class Context:
-    """What an agent may look at beyond itself: peers' bests and the global heatmap."""
+    """What an agent may look at beyond itself: peers' bests, the global heatmap, and the
+    regions other teams claimed in their managers' messages."""
 
     peers: list[np.ndarray] = field(default_factory=list)
     heat: Callable[[np.ndarray], np.ndarray] | None = None
+    claimed: list[Box] = field(default_factory=list)
 
 
 class Strategy(abc.ABC):
@@ -40,16 +46,19 @@ class Strategy(abc.ABC):
 
 
 class RandomInRegion(Strategy):
-    """Uniform points in the region; with a heatmap, the least-visited of a few candidates."""
+    """Uniform points in the region; with a heatmap, the least-visited of a few candidates, and
+    never a candidate inside a region another team claimed when one outside is left."""
 
     name = "random"
     candidates = 8
 
     def propose(self, agent: Agent, rng: np.random.Generator, context: Context) -> np.ndarray:
-        if context.heat is None:
+        if context.heat is None and not context.claimed:
             return agent.region.sample(rng)
         points = agent.region.sample(rng, self.candidates)
-        counts = context.heat(points)
+        counts = context.heat(points) if context.heat is not None else np.zeros(len(points))
+        for box in context.claimed:
+            counts = counts + CLAIMED * np.all((points >= box.lo) & (points <= box.hi), axis=1)
         return points[int(np.argmin(counts + rng.random(len(points)) * 0.5))]
 
 

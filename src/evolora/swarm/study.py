@@ -10,7 +10,7 @@ becomes an event (with its reason) in `swarm.events`, which the run loop writes 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from evolora.errors import EvoloraError
 from evolora.swarm.config import SwarmConfig
 from evolora.swarm.fidelity import Rungs
 from evolora.swarm.manager import Team
+from evolora.swarm.pareto import Scalarizer, front
 from evolora.swarm.region import Box, split
 from evolora.swarm.space import Space
 from evolora.swarm.strategies import Context
@@ -42,6 +43,8 @@ class Trial:
     state: str = "pending"  # pending | complete | failed
     value: float | None = None
     error: str | None = None
+    values: list[float] | None = None  # one per objective, multi-objective swarms only
+    asked: int | None = None  # trials asked when this one was told (replays the interleaving)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
@@ -57,6 +60,8 @@ class Trial:
             "budget": self.budget,
             "rung": self.rung,
             "error": self.error,
+            "asked": self.asked,
+            **({"values": self.values} if self.values is not None else {}),
         }
 
 
@@ -66,7 +71,13 @@ class Swarm:
     def __init__(self, space: Space | Mapping[str, Any], config: SwarmConfig | None = None) -> None:
         self.space = space if isinstance(space, Space) else Space.from_dict(space)
         self.config = config or SwarmConfig()
-        self.sign = 1.0 if self.config.direction == "minimize" else -1.0
+        directions = self.config.directions or [self.config.direction]
+        self.sign = 1.0 if directions[0] == "minimize" else -1.0
+        self.scalarizer = (
+            Scalarizer([1.0 if d == "minimize" else -1.0 for d in directions], self.config.seed)
+            if self.config.directions
+            else None
+        )
         self.rng = np.random.default_rng(self.config.seed)
         dim = self.space.dim
         self.patience = self.config.manager.patience or 20 + 10 * dim
@@ -104,7 +115,9 @@ class Swarm:
         team = self._pick_team()
         agent = team.next_agent(self.rng, self.config.focus)
         context = Context(
-            team.peers_for(agent), self.supervisor.heat if self.config.supervisor.heatmap else None
+            team.peers_for(agent),
+            self.supervisor.heat if self.config.supervisor.heatmap else None,
+            team.claimed_by_peers(),
         )
         # The meta-memory of visited configurations: a proposal that decodes to one already
         # tried (a step inside one cell of an int or categorical) is redrawn, a few times at most.
@@ -126,22 +139,33 @@ class Swarm:
         every team keeps some (teams without a result rank in the middle)."""
         return self.teams[rank_draw([t.best_loss for t in self.teams], self.rng, self.config.focus)]
 
-    def tell(self, trial: Trial | int, value: float | None, error: str | None = None) -> Trial:
-        """Record a trial's value (None, NaN or an `error` mark it failed); the hierarchy acts."""
+    def tell(
+        self, trial: Trial | int, value: float | Sequence[float] | None, error: str | None = None
+    ) -> Trial:
+        """Record a trial's value (one per objective with `directions`; None, NaN or an `error`
+        mark it failed); the hierarchy acts."""
         trial = self.trials[trial] if isinstance(trial, int) else trial
         if trial.state != "pending":
             raise EvoloraError(f"Trial {trial.number} was already told ({trial.state}).")
-        failed = error is not None or value is None or not math.isfinite(float(value))
+        values = self._values(value)
+        failed = error is not None or values is None or not all(map(math.isfinite, values))
+        trial.asked = len(self.trials)
         trial.state = "failed" if failed else "complete"
-        trial.value = None if failed else float(value)
+        trial.value = None if failed else values[0]
+        trial.values = None if failed or self.scalarizer is None else values
         trial.error = error or ("objective returned a non-finite value" if failed else None)
-        loss = self._worst if failed else self.sign * float(value)
+        owner = self._pending.pop(trial.number, None)
+        loss = self._worst
         if not failed:
+            loss = (
+                self.sign * values[0]
+                if self.scalarizer is None
+                else self.scalarizer.loss(values, trial.team)
+            )
             self._worst = max(self._worst, loss)
             self._update_best(trial)
         if self.rungs is not None and not failed:
             self.rungs.record(trial.rung, loss, trial.number)
-        owner = self._pending.pop(trial.number, None)
         if owner is None:  # a promotion: the agents learn from rung-0 results only
             return trial
         team, agent = owner
@@ -175,6 +199,26 @@ class Swarm:
         self.events.append(
             {"event": "status", "team": None, "reason": "supervisor cycle", **self.status()}
         )
+
+    def _values(self, value: float | Sequence[float] | None) -> list[float] | None:
+        """The told value(s) as a list of floats (None when missing)."""
+        if value is None:
+            return None
+        count = len(self.config.directions or [None])
+        values = [float(v) for v in value] if isinstance(value, Sequence) else [float(value)]
+        if len(values) != count:
+            raise EvoloraError(
+                f"tell() needs {count} value(s), one per objective in the swarm's directions, "
+                f"got {len(values)}."
+            )
+        return values
+
+    def pareto_front(self) -> list[Trial]:
+        """The complete trials no other complete trial dominates (multi-objective swarms)."""
+        if self.scalarizer is None:
+            raise EvoloraError("pareto_front() needs a multi-objective swarm (set directions).")
+        done = [t for t in self.trials if t.values is not None]
+        return [done[i] for i in front([t.values for t in done], self.scalarizer.signs)]
 
     def _update_best(self, trial: Trial) -> None:
         """The incumbent: best value at the highest rung reached (any trial without fidelity)."""
@@ -218,22 +262,31 @@ class Swarm:
         self,
         objective: Callable[..., float],
         n_trials: int,
-        executor: Any = None,
+        executor: str | None = None,
         workers: int = 1,
         callback: Callable[[Trial], None] | None = None,
     ) -> Trial:
         """Run `n_trials` evaluations of `objective(params)` (or `objective(params, budget)` with
-        multi-fidelity), `workers` at a time through `executor`; return the best trial."""
-        from evolora.swarm.execution import evaluate_batch
+        multi-fidelity), up to `workers` at once through `executor` ("local", "process" or
+        "ray"), asking a new trial as each one finishes; return the best trial."""
+        from evolora.swarm.execution import Evaluator
 
-        while len(self.trials) < n_trials:
-            batch = [self.ask() for _ in range(min(workers, n_trials - len(self.trials)))]
-            outcomes = evaluate_batch(objective, batch, executor)
-            for trial, (value, error) in zip(batch, outcomes, strict=True):
+        with Evaluator(objective, executor, workers) as evaluator:
+            self.drive(evaluator, n_trials, callback)
+        return self.best_trial
+
+    def drive(
+        self, evaluator: Any, n_trials: int, callback: Callable[[Trial], None] | None = None
+    ) -> None:
+        """Keep `evaluator` (an `execution.Evaluator`) full until `n_trials` trials are asked,
+        telling each result as it arrives and `callback`-ing it; return when none is running."""
+        while evaluator.running or len(self.trials) < n_trials:
+            while evaluator.running < evaluator.workers and len(self.trials) < n_trials:
+                evaluator.submit(self.ask())
+            for trial, value, error in evaluator.results():
                 self.tell(trial, value, error)
                 if callback is not None:
                     callback(trial)
-        return self.best_trial
 
 
 def rank_draw(losses: list[float], rng: np.random.Generator, focus: float) -> int:

@@ -2,7 +2,8 @@
 
 A panel builder takes a run's streams (`{stream name: records}`, each generation once) and its
 config, and returns `{figure id: (title, [Panel, ...])}`. A run is matched to its system by the
-`name` in its meta.json (the name it was created with, e.g. "ecology"). Runs of a system with no
+`name` in its meta.json (the name it was created with, e.g. "ecology"). A figure may carry a
+third element, its x-axis label (default "generation"). Runs of a system with no
 builder get the generic view: the numbers of each stream, one chart per stream.
 """
 
@@ -15,13 +16,14 @@ from typing import Any
 from evolora.telemetry.dashboard.figures import field_series, numeric_fields, plotly_figure, x_key
 from evolora.telemetry.report import Panel
 
-Figures = dict[str, tuple[str, list[Panel]]]
+Figures = dict[str, tuple[str, list[Panel]] | tuple[str, list[Panel], str]]
 Builder = Callable[[Mapping[str, list[Any]], Mapping[str, Any]], Figures]
 
 # Systems shipped with evolora, imported only when one of their runs is shown.
 BUILTIN = {
     "ecology": "evolora.ecology.panels:figures_from_streams",
     "economy": "evolora.economy.panels:figures_from_streams",
+    "swarm": "evolora.swarm.panels:figures_from_streams",
 }
 _registered: dict[str, Builder] = {}
 GENERIC_FIELDS = 6  # numbers drawn per stream in the generic view
@@ -50,7 +52,7 @@ def run_figures(
     """The Plotly figures of one run: its system's panels, else the generic view."""
     builder = builder_for(system)
     figures = builder(streams, config) if builder is not None else generic_figures(streams)
-    return [plotly_figure(name, title, panels) for name, (title, panels) in figures.items()]
+    return [plotly_figure(name, *figure) for name, figure in figures.items()]
 
 
 def generic_figures(streams: Mapping[str, list[Any]]) -> Figures:
