@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from conftest import tiny_config
+from economy_helpers import tiny_config
 from transformers import Trainer, TrainerCallback, TrainingArguments
 
 from evolora.economy.adapters import active_rank, lora_slots

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_config
+from economy_helpers import tiny_config
 
 from evolora.economy.gradients import GradStats, hypergradient_signal
 from evolora.economy.loop import Job

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import tiny_config
+from economy_helpers import tiny_config
 
 from evolora.economy.loop import Job
 from evolora.economy.panels import figures

@@ -4,7 +4,7 @@ configs with one sentence."""
 from __future__ import annotations
 
 import torch
-from conftest import tiny_config
+from economy_helpers import tiny_config
 
 from evolora.cli import main
 from evolora.economy.adapters import lora_state

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_config
+from economy_helpers import tiny_config
 
 from evolora.economy.adapters import active_rank, lora_slots, lora_state
 from evolora.economy.bursts import burst
