@@ -87,3 +87,29 @@ def test_a_goal_biases_generation_and_its_progress_is_measured():
     result = engine.generate("ROMEO:", max_new_tokens=6)
     assert 0.0 <= result.goal_progress["the crown of England"] <= 1.0
     assert len(result.attention_summary) == model.config.agency["max_foci"]
+
+
+def test_resonant_attention_adds_exactly_its_stated_score_terms():
+    from evolora.reso.attention import ResonantAttention, apply_rope, rope_tables
+    from evolora.reso.model import ForwardContext
+    from evolora.reso.primes import PHI
+
+    torch.manual_seed(0)
+    b, t, d, nh = 2, 7, 16, 2
+    hs = d // nh
+    attn = ResonantAttention(d, nh, 0, 0.7, resonance=True, agency=True).eval()
+    x, phase, sal = torch.randn(b, t, d), torch.rand(b, t) * 6, torch.rand(b, t)
+    rope = rope_tables(torch.arange(t)[None].expand(b, t), hs, 10000.0)
+    ctx = ForwardContext(rope, None, None, phase, sal, None, None)
+    with torch.no_grad():
+        q = apply_rope(attn.q_proj(x).view(b, t, nh, hs).transpose(1, 2), *rope)
+        k = apply_rope(attn.k_proj(x).view(b, t, nh, hs).transpose(1, 2), *rope)
+        v = attn.v_proj(x).view(b, t, nh, hs).transpose(1, 2)
+        beta = (0.7 * PHI ** -torch.arange(nh).float() * attn.phase_gain)[None, :, None, None]
+        gamma = attn.goal_gain[None, :, None, None]
+        scores = (q @ k.transpose(-1, -2) / math.sqrt(hs)
+                  + beta * torch.cos(phase[:, None, :, None] - phase[:, None, None, :])
+                  + gamma * sal[:, None, None, :])
+        scores = scores.masked_fill(~torch.ones(t, t, dtype=torch.bool).tril(), float("-inf"))
+        y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d)
+        assert torch.allclose(attn(x, ctx), attn.o_proj(y), atol=1e-5)

@@ -14,7 +14,8 @@ and scores each position's salience as a mix of goal relevance and novelty (weig
 σ_j biases every attention score towards key j (the γ_h σ_j term of attention.py); α g_t is added
 to the final hidden state, i.e. α E g_t to the logits through the tied output embedding. The
 `max_foci` most salient positions are the attention foci; goal progress is the cosine between the
-mean final hidden state of the generated tokens and the goal. Cost: O(M·D) per token for M goals.
+mean final hidden state of the generated tokens and the goal. Cost per token: one D×D projection
+(W_r) and O(M·D) for M goals (the scores as x·(G_m W_q), so W_q x is never formed).
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class AgencyLayer(nn.Module):
             goals = torch.cat([goals, self.explicit.to(goals)], dim=0)
         bonus = torch.zeros(goals.shape[0], device=x.device, dtype=x.dtype)
         bonus[self.goals.shape[0] :] = self.priority
-        scores = self.query(x) @ goals.t().to(x.dtype) / math.sqrt(self.dim) + bonus  # (B, T, M)
+        # (W_q x)·G_m = x·(G_m W_q): M·D per token instead of the D² of projecting x first.
+        keys = goals.to(x.dtype) @ self.query.weight.to(x.dtype)  # (M, D)
+        scores = x @ keys.t() / math.sqrt(self.dim) + bonus  # (B, T, M)
         mixture = torch.softmax(scores, dim=-1) @ goals.to(x.dtype)  # (B, T, D)
         relevance = F.cosine_similarity(self.relevance(x), mixture, dim=-1)  # (B, T)
         t = x.shape[1]

@@ -10,7 +10,8 @@ Scores of head h, query i, key j (hs = head size, RoPE of Su et al. 2021 on q an
 
 Both are rank-1/2 terms, so they ride inside one fused SDPA call as extra query/key dimensions:
 q' = [q, √hs β_h cos θ_i, √hs β_h sin θ_i, √hs γ_h], k' = [k, cos θ_j, sin θ_j, σ_j], scale 1/√hs;
-the KV cache stores k' so cached decoding sees the same scores. Cost: 3 extra dims per head.
+the KV cache stores k' (and v zero-padded to the same width, so the fused kernel runs) and cached
+decoding sees the same scores. Cost: 3 extra dims per head.
 With both terms disabled this is exactly the plain (Llama) attention.
 """
 
@@ -80,10 +81,13 @@ class ResonantAttention(nn.Module):
         if q_extra:
             q = torch.cat([q, *[e.to(q.dtype) for e in q_extra]], dim=-1)
             k = torch.cat([k, *[e.to(k.dtype) for e in k_extra]], dim=-1)
+            # v padded with zeros to q's width: the fused (flash) kernel needs equal head sizes,
+            # else SDPA falls back to its unfused path; the zero columns leave y unchanged.
+            v = F.pad(v, (0, len(q_extra)))
         if ctx.cache is not None:
             k, v = ctx.cache.update(k, v, self.layer_idx)  # (B, nh, S, hs')
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=ctx.attn_mask, is_causal=ctx.attn_mask is None and t > 1,
             scale=1.0 / root,
-        )  # (B, nh, T, hs)
+        )[..., :hs]  # (B, nh, T, hs)
         return self.o_proj(y.transpose(1, 2).reshape(b, t, d))

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
 from transformers import PreTrainedConfig
 
 from evolora.errors import EvoloraError
 from evolora.reso.sections import EXTENSIONS, ResoSections
-from evolora.telemetry.config_io import describe_validation_error
+from evolora.telemetry.config_io import validate_config
 
 # name: (layers, width, heads, FFN width); widths follow the seed (small 4 x 256, medium 8 x 512,
 # large 24 x 1024); `tiny` exists for tests.
@@ -28,11 +27,7 @@ PRESETS: dict[str, tuple[int, int, int, int]] = {
 
 def check_sections(values: dict[str, Any]) -> ResoSections:
     """The validated extension sections, or one EvoloraError sentence naming the bad field."""
-    try:
-        return ResoSections.model_validate(values)
-    except ValidationError as problem:
-        message = describe_validation_error(problem, ResoSections, "reso config")
-        raise EvoloraError(message) from None
+    return validate_config(values, ResoSections, "reso config")
 
 
 class ResoConfig(PreTrainedConfig):

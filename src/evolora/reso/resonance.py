@@ -49,7 +49,11 @@ class ResonantFFN(nn.Module):
         u = self.gate_proj(x)  # (B, T, H)
         noisy = self.enabled and repetition is not None and self.amplitude > 0
         if noisy and bool(repetition.any()):
-            eps = torch.randn(u.shape, generator=generator, device=u.device, dtype=u.dtype)
-            scale = u.detach().std(dim=-1, keepdim=True)
-            u = u + self.amplitude * repetition[..., None].to(u.dtype) * scale * eps
+            # Noise is drawn for the repetitive tokens only (ρ is 0 or 1), not for every token.
+            where = repetition.flatten() > 0
+            flat = u.flatten(0, -2)
+            picked = flat[where]  # (N_rep, H)
+            eps = torch.randn(picked.shape, generator=generator, device=u.device, dtype=u.dtype)
+            noise = self.amplitude * picked.detach().std(dim=-1, keepdim=True) * eps
+            u = flat.index_put((where,), picked + noise).view_as(u)
         return self.down_proj(F.silu(u) * self.up_proj(x))
