@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="Adam steps per run")
     parser.add_argument("--batch", type=int, default=16, help="training examples per step")
     parser.add_argument("--rank", type=int, default=8, help="LoRA rank")
-    parser.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate")
+    parser.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate")
     parser.add_argument("--holdout", type=int, default=10, help="holdout prompts per grid cell")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="greedy tokens per answer")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
