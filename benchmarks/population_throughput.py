@@ -3,9 +3,9 @@
 Claim (issues 5 and 13): on the same prompts and tokens, evolora's batched population (a) reaches
 at least 5x the tokens/s of PEFT switching adapters one after another (c), at least 2x PEFT's
 mixed-adapter batch (b), and at least 0.75x the bare host (d) -- in fp32 and in bf16, every method
-in the same precision (bf16: `evolora.hosts.precision.run_in`, i.e. autocast with bf16 copies of
-the frozen weights and an fp32 output head; PEFT's adapters become bf16 too, the population's stay
-fp32).
+in the same precision (bf16: `evolora.hosts.precision.run_in`, i.e. bf16 products in the frozen
+linear layers with bf16 copies of their weights, fp32 everything between them; PEFT's adapters
+become bf16 too, the population's stay fp32).
 
 Workloads, each over 16 adapters x P prompts (rows grouped by adapter):
 - loglik: one forward over every row of ~32 tokens (what `Host.loglik` runs);

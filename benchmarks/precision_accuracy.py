@@ -20,7 +20,26 @@ from _common import write_result
 
 from evolora.hosts import load_host
 from evolora.hosts.evaluate import DEFAULT_MAX_NEW_TOKENS, grid_examples
+from evolora.hosts.generation import encode, left_pad
 from evolora.tasks import score
+
+
+def layer_errors(hosts, prompts: list[str]) -> list[float]:
+    """Relative error (Frobenius, real tokens only) of each hidden state and of the logits under
+    bf16 against fp32, on one batch of `prompts`: where along the depth bf16 drifts."""
+    host = hosts["fp32"]
+    seqs = encode(host.tokenizer, prompts, special=True)
+    ids, mask, positions = left_pad(seqs, host.tokenizer.pad_token_id, host.device)
+    real = mask.bool()
+    states = {}
+    with torch.no_grad():
+        for name, each in hosts.items():
+            with each.autocast(generation=True):
+                out = each.model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                                 output_hidden_states=True)
+            states[name] = [*out.hidden_states[1:], out.logits]
+    return [float((b[real] - a[real]).norm() / a[real].norm())
+            for a, b in zip(states["fp32"], states["bf16"], strict=True)]
 
 
 def main() -> None:
@@ -41,6 +60,7 @@ def main() -> None:
         completions[name] = host.generate(prompts, max_new_tokens=DEFAULT_MAX_NEW_TOKENS)
         seconds[name] = time.perf_counter() - start
         logliks[name] = host.loglik(prompts, answers)
+    errors = layer_errors(hosts, prompts[:64])
     n = len(prompts)
     same = np.array([a == b for a, b in zip(completions["fp32"], completions["bf16"], strict=True)])
     correct = {name: np.array([score(e, c) == 1.0 for e, c in zip(examples, done, strict=True)])
@@ -64,6 +84,7 @@ def main() -> None:
                                   "max": float(loglik_gap.max()),
                                   "mean_fp32": float(logliks["fp32"].mean())},
         "generate_seconds_single_pass": seconds,
+        "relative_error_per_layer_then_logits": errors,
         "bf16_reason": hosts["bf16"].precision.reason,
         "differing_examples": [
             {"prompt": p, "fp32": a, "bf16": b}
@@ -74,8 +95,9 @@ def main() -> None:
     ok_acc = abs(gap) <= std_error["fp32"]
     table = "\n".join([
         f"Built-in host, {n} holdout prompts ({args.n} per cell of the default grid, seed "
-        f"{args.seed}), greedy, up to {DEFAULT_MAX_NEW_TOKENS} new tokens; bf16 = autocast for "
-        "forwards and generation (weights fp32, output head fp32).",
+        f"{args.seed}), greedy, up to {DEFAULT_MAX_NEW_TOKENS} new tokens; bf16 = the host's "
+        "bf16 policy for forwards and generation (bf16 products in the linear layers, all else "
+        "fp32: weights, residual stream, norms, attention softmax, output head).",
         "",
         "| measure | fp32 | bf16 | target |",
         "|---|---:|---:|---|",
@@ -88,6 +110,9 @@ def main() -> None:
         f"{same[~correct_fp32].mean():.2%} | |",
         f"| answer log-likelihood, median abs gap (nats) | | {loglik_gap.median():.4f} | |",
         f"| answer log-likelihood, max abs gap (nats) | | {loglik_gap.max():.4f} | |",
+        "",
+        "Relative error of bf16 against fp32 after each layer, then of the logits (64 prompts): "
+        + ", ".join(f"{e:.1e}" for e in errors) + ".",
         "",
         f"Accuracy gap bf16 - fp32: {gap:+.4f} (paired standard error {paired:.4f}). "
         f"Generation wall-clock of one pass each: fp32 {seconds['fp32']:.0f} s, bf16 "

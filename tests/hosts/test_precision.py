@@ -99,14 +99,17 @@ def test_bf16_outputs_are_finite_and_close_to_fp32(llama_dir):
     assert len(texts) == len(PROMPTS) and all(isinstance(t, str) for t in texts)
 
 
-def test_autocast_keeps_fp32_weights_and_an_fp32_head(llama_dir):
+def test_bf16_rounds_only_the_products_and_keeps_fp32_weights(llama_dir):
     host = load_host(str(llama_dir), precision="bf16")
     before = {name: (p, p.detach().clone()) for name, p in host.model.named_parameters()}
     ids = torch.tensor([[1, 5, 7, 9]])
     with torch.no_grad(), host.autocast():
         out = host.model(input_ids=ids)
-        inner = host.model.model.layers[0].self_attn.q_proj.weight.dtype
+        attention = host.model.model.layers[0].self_attn
+        inner = attention.q_proj.weight.dtype
+        between = attention.q_proj(torch.randn(2, host.model.config.hidden_size)).dtype
     assert inner == torch.bfloat16  # inside: a bf16 copy for the matmuls
+    assert between == torch.float32  # what flows between the matmuls stays fp32
     assert out.logits.dtype == torch.float32  # the output head ran in fp32
     for name, param in host.model.named_parameters():
         original, values = before[name]

@@ -15,7 +15,7 @@ GRID_PER_CELL = 40  # evaluate's default examples per family x difficulty of a g
 
 console = Console()
 PRECISION_HELP = ("auto (bf16 where a start-up probe shows it faster), fp32 or bf16 "
-                  "(bf16 autocast; weights stay fp32).")
+                  "(bf16 matmuls in the frozen linear layers; weights stay fp32).")
 
 host_app = typer.Typer(
     name="host", help="Inspect and train host language models.", no_args_is_help=True

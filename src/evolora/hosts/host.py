@@ -32,7 +32,7 @@ class Host:
     """A frozen (eval, no grad) causal LM plus tokenizer (left padding, with a pad token).
 
     `precision` is a resolved `Precision` or "auto" / "fp32" / "bf16" (resolved here, see
-    precision.py); generation and scoring run inside `autocast()`.
+    precision.py); generation and scoring run inside `autocast()` (the precision's context).
     """
 
     def __init__(
@@ -73,9 +73,10 @@ class Host:
     @contextmanager
     def autocast(self, generation: bool = False) -> Iterator[None]:
         """Run the forwards inside in this host's precision (`generation`: its decoding precision):
-        under bf16, matmuls in bf16 (the frozen host's linear layers use bf16 copies of their fp32
-        weights, made once for the block) and the output head in fp32; under fp32, unchanged.
-        Gradients still reach adapters, whose factors stay fp32."""
+        under bf16, the frozen linear layers compute in bf16 (with bf16 copies of their fp32
+        weights, made once for the block) and everything between them, the output head included,
+        stays fp32; under fp32, unchanged. Gradients still reach adapters, whose factors stay
+        fp32."""
         bf16 = self.precision.generation_bf16 if generation else self.precision.bf16
         with run_in(self.model, "bf16" if bf16 else "fp32"):
             yield

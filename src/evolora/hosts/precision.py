@@ -6,12 +6,11 @@ the device supports bf16 (compute capability 8.0 and newer); on cpu when a short
 `MIN_SPEEDUP` times faster and its product within `MAX_ERROR` of fp32's. Anywhere else, fp32.
 The probe runs once per device and process.
 
-bf16 here is autocast only (`autocast`): weights, optimizer state, ES noise and merges stay fp32;
-matmuls run in bf16. `output_head_fp32` keeps the output head (the logits) in fp32 inside that
-autocast, so greedy argmax and log-probabilities are not rounded to bf16's 8-bit mantissa.
-`frozen_weights_bf16` gives a frozen model's linear layers bf16 copies of their weights for the
-duration of a block: autocast would otherwise re-cast every weight at every call (it caches casts
-only of weights that require grad), which on CPU cost more than bf16 saves in a decode step.
+A frozen model's forwards under bf16 (`run_in`, `bf16_linears`): its linear layers hold bf16
+copies of their weights for the duration of a block (cast once: autocast would re-cast every weight
+at every call, it caches casts only of weights that require grad) and compute in bf16; everything
+between them, the output head included, stays fp32. Weights, optimizer state, ES noise, merges and
+adapter factors stay fp32. Training a model's own weights uses plain bf16 autocast (`autocast`).
 """
 
 from __future__ import annotations
@@ -222,20 +221,20 @@ def probe_decode(model, batch: int = 16, prompt: int = 24, steps: int = 5) -> fl
 
 @contextmanager
 def run_in(model, precision: Precision | str) -> Iterator[None]:
-    """Inside the block, forwards of the frozen `model` run in `precision`: for bf16, autocast
-    with bf16 copies of the frozen linear weights (`frozen_weights_bf16`) and an fp32 output head
-    (`output_head_fp32`); for fp32, unchanged."""
+    """Inside the block, forwards of the frozen `model` run in `precision`: for bf16, its frozen
+    linear layers compute in bf16 and everything between them stays fp32 (`bf16_linears`); for
+    fp32, unchanged."""
     name = precision.name if isinstance(precision, Precision) else precision
     if name != "bf16":
         yield
         return
-    device = next(model.parameters()).device
-    with autocast(device, name), output_head_fp32(model), frozen_weights_bf16(model):
+    with bf16_linears(model):
         yield
 
 
 def autocast(device, precision: Precision | str):
-    """A context running matmuls in bf16 when `precision` is bf16 (a no-op context for fp32)."""
+    """A context running matmuls in bf16 when `precision` is bf16 (a no-op context for fp32); for
+    training a model's own weights (its frozen forwards use `run_in`)."""
     import torch
 
     name = precision.name if isinstance(precision, Precision) else precision
@@ -243,54 +242,44 @@ def autocast(device, precision: Precision | str):
 
 
 @contextmanager
-def output_head_fp32(model) -> Iterator[None]:
-    """Inside the block, the model's output head runs in fp32 even under autocast."""
-    import torch
+def bf16_linears(model) -> Iterator[None]:
+    """Inside the block, every frozen Linear except the output head holds bf16 copies of its
+    weight and bias (cast once), reads its input in bf16 and returns fp32; the fp32 parameters
+    are put back, unchanged, when the block ends.
 
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    if head is None:
-        yield
-        return
-    guards: list = []
-    device_type = head.weight.device.type
-
-    def before(_module, args):
-        guard = torch.autocast(device_type, enabled=False)
-        guard.__enter__()
-        guards.append(guard)
-        return tuple(a.to(head.weight.dtype) if torch.is_tensor(a) and a.is_floating_point()
-                     else a for a in args)
-
-    def after(_module, _args, _output):
-        if guards:
-            guards.pop().__exit__(None, None, None)
-
-    handles = [head.register_forward_pre_hook(before),
-               head.register_forward_hook(after, always_call=True)]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-@contextmanager
-def frozen_weights_bf16(model) -> Iterator[None]:
-    """Inside the block, every frozen Linear except the output head holds a bf16 copy of its
-    weight (cast once); the fp32 weights are put back, unchanged, when the block ends."""
+    Only the products are rounded: the residual stream, norms, rotary embedding, attention
+    scores and softmax, activations and the output head stay fp32 (autocast would run attention
+    and every elementwise op between the projections in bf16, and re-dispatch every op).
+    """
     import torch
     from torch import nn
 
     head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    swapped: list[tuple[nn.Module, nn.Parameter]] = []
+    swapped: list[tuple[nn.Module, nn.Parameter, nn.Parameter | None]] = []
+
+    def to_bf16(_module, args):
+        return tuple(a.bfloat16() if torch.is_tensor(a) and a.is_floating_point() else a
+                     for a in args)
+
+    def to_fp32(_module, _args, output):
+        return output.float()
+
+    handles = []
     try:
         for module in model.modules():
             weight = getattr(module, "weight", None)
             if (isinstance(module, nn.Linear) and module is not head and weight is not None
                     and not weight.requires_grad and weight.dtype == torch.float32):
-                swapped.append((module, weight))
+                bias = module.bias
+                swapped.append((module, weight, bias))
                 module.weight = nn.Parameter(weight.detach().bfloat16(), requires_grad=False)
+                if bias is not None:
+                    module.bias = nn.Parameter(bias.detach().bfloat16(), requires_grad=False)
+                handles += [module.register_forward_pre_hook(to_bf16),
+                            module.register_forward_hook(to_fp32)]
         yield
     finally:
-        for module, weight in swapped:
-            module.weight = weight
+        for handle in handles:
+            handle.remove()
+        for module, weight, bias in swapped:
+            module.weight, module.bias = weight, bias

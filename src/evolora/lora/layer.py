@@ -17,7 +17,9 @@ adapters (they differ only in what they copy):
 `Routing.kernel_for` picks the one that copies less (the measurements behind this rule are in
 benchmarks/population_throughput.py, kernel sweep).
 
-Under bf16 autocast the factors stay fp32 (the master copy) and the low-rank term runs in the base
+Under a bf16 host (`evolora.hosts.precision.run_in`) the base product is bf16 and returned in
+fp32, so the low-rank term runs in fp32 with the fp32 factors. Under bf16 autocast the factors stay
+fp32 (the master copy) and the low-rank term runs in the base
 output's type (bf16), with one exception: one-token rows (a decode step) compute it in fp32, where
 rank-r bf16 matmuls of a few rows measured slower on CPU than fp32 ones; the fp32 term is then
 added into the bf16 output. (An fp32 term for many-token rows was measured ~10x slower: adding an
@@ -127,7 +129,9 @@ class PopulationLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         routing: Routing | None = self._population._routing
         base = self.base
-        y = functional.linear(x, base.weight, base.bias) if self._plain else base(x)
+        # A base holding a copy in another dtype (a bf16 host) casts through its own hooks.
+        plain = self._plain and base.weight.dtype == x.dtype
+        y = functional.linear(x, base.weight, base.bias) if plain else base(x)
         if routing is None or not routing.active:
             return y
         batch = routing.ids.shape[0]
