@@ -14,6 +14,7 @@ Per seed, with the fusion banks trained once (models frozen):
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -136,7 +137,8 @@ def report(rows, entropy, rewards, shots, args, seeds: int) -> None:
               f"Episodes to reach 80 % of the final gain, per seed: {reached} (target <= 20).",
               f"{seeds} seed(s), {args.episodes} training episodes per braider, "
               f"{args.holdout} holdout prompts. Measured on a machine shared with other work "
-              "(load average above 20 on 2 cores)."]
+              f"(1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when "
+              "this table was written)."]
     table = "\n".join(lines)
     print(table, flush=True)
     write_result("braid_learning", {

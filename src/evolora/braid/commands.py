@@ -46,7 +46,7 @@ def pool_make(
     with Progress(cfg.steps, "specialists") as progress:
         pool, tensors = make_pool(cfg, device, lambda s, loss: progress.advance(
             summary={"loss": loss}))
-    pool.save(out, tensors)
+    pool.save(out, tensors, cfg.model_dump())
     _print_pool(pool.profiles)
     Console().print(f"Wrote the pool to [bold]{out}[/bold].")
 

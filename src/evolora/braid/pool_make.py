@@ -1,6 +1,8 @@
 """`make_pool`: the default pool of specialists — the host plus one LoRA adapter per task family,
-fine-tuned by back-propagation (all adapters in one batched forward, each row through its own
-family's adapter), with every member's skill measured on holdout prompts."""
+fine-tuned by back-propagation into a `LoRAPopulation` (each step one pass per family through its
+own adapter, Adam on each adapter's mean per-token answer likelihood), with every member's skill
+measured on holdout prompts. `ensure_pool` caches the pool on disk and remakes it only when the
+folder holds none or one made with another config."""
 
 from __future__ import annotations
 
@@ -28,28 +30,36 @@ def train_specialists(host: Host, config: PoolMakeConfig,
               for t in table.values()]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     grids = [TaskGrid([f], config.difficulties) for f in config.families]
-    ids = [k for k in range(len(grids)) for _ in range(config.batch_per_family)]
     try:
         for step in range(config.steps):
-            examples = [ex for g in grids
-                        for ex in g.sample_batch(rng, config.batch_per_family, split="train")]
-            prompts = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
-            targets = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
-            with torch.enable_grad():
-                logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id,
-                                       population.route(ids))
-                lengths = torch.tensor([len(t) for t in targets], device=logp.device)
-                loss = -(logp / lengths).mean()
-                optimiser.zero_grad()
+            # One pass per family: its rows share lengths, so little is padded, and each family's
+            # gradient reaches only its own adapter (Adam is elementwise: independent adapters).
+            optimiser.zero_grad()
+            total = 0.0
+            for k, grid in enumerate(grids):
+                examples = grid.sample_batch(rng, config.batch_per_family, split="train")
+                loss = _answer_loss(host, population, examples, k)
                 loss.backward()
+                total += float(loss.detach()) / len(grids)
             optimiser.step()
             if on_step is not None:
-                on_step(step, float(loss))
+                on_step(step, total)
     finally:
         for t in params:
             t.requires_grad_(False)
         population.detach()
     return population
+
+
+def _answer_loss(host: Host, population: LoRAPopulation, examples, member: int) -> torch.Tensor:
+    """Mean negative per-token log-likelihood of the answers through adapter `member`."""
+    prompts = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
+    targets = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
+    with torch.enable_grad():
+        logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id,
+                               population.route([member] * len(examples)))
+        lengths = torch.tensor([len(t) for t in targets], device=logp.device)
+        return -(logp / lengths).mean()
 
 
 def measure_skill(host: Host, families: list[str], difficulties: list[int], n: int, seed: int,
@@ -98,12 +108,14 @@ def profile_table(profiles: list[ModelProfile]) -> list[dict]:
 
 
 def ensure_pool(folder, config: PoolMakeConfig | None = None, device: str | None = None):
-    """The pool in `folder`, made there first (default specialists) when it holds none."""
+    """The pool cached in `folder`; made there first when the folder holds none, or one made with
+    another `PoolMakeConfig` (a stale cache)."""
     from pathlib import Path
 
-    from evolora.braid.pool import POOL_FILE, load_pool
+    from evolora.braid.pool import load_pool, made_with
 
-    if not (Path(folder) / POOL_FILE).is_file():
-        pool, tensors = make_pool(config or PoolMakeConfig(), device)
-        pool.save(folder, tensors)
-    return load_pool(folder, device)
+    config = config or PoolMakeConfig()
+    if made_with(folder) != config.model_dump():
+        pool, tensors = make_pool(config, device)
+        pool.save(folder, tensors, config.model_dump())
+    return load_pool(Path(folder), device)

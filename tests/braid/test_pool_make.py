@@ -1,0 +1,51 @@
+"""The default pool's specialists: each adapter learns its own family (seeded, tiny host), and a
+pool is cached on disk and remade only when the config that made it changed."""
+
+from __future__ import annotations
+
+import numpy as np
+from braid_models import FAMILIES, tiny_host
+
+from evolora.braid import pool_make
+from evolora.braid.config import PoolMakeConfig
+from evolora.braid.pool import made_with, with_adapter
+from evolora.braid.pool_make import train_specialists
+from evolora.tasks import TaskGrid
+
+
+def _nll(host, family, seed=5) -> float:
+    """Mean negative log-likelihood of `family`'s holdout answers under `host`."""
+    examples = TaskGrid([family], [1]).sample_batch(np.random.default_rng(seed), 32,
+                                                     split="holdout")
+    return -float(host.loglik([e.prompt for e in examples],
+                              [e.answer + "\n" for e in examples]).mean())
+
+
+def test_each_specialist_learns_its_own_family(tokenizer):
+    host = tiny_host(tokenizer, 3, name="h")
+    config = PoolMakeConfig(families=FAMILIES, difficulties=[1], steps=60, batch_per_family=16,
+                            lr=1e-2, rank=4)
+    population = train_specialists(host, config)
+    members = [with_adapter(host, population.get_member(k), population.scale, f)
+               for k, f in enumerate(FAMILIES)]
+    for k, family in enumerate(FAMILIES):
+        own, other = _nll(members[k], family), _nll(members[1 - k], family)
+        assert own < other - 0.5 and own < _nll(host, family) - 0.5, (family, own, other)
+
+
+def test_pool_is_cached_and_remade_when_its_config_changes(tmp_path, monkeypatch, pool):
+    made = []
+
+    def fake_make(config, device=None):  # the real make is measured above; here only caching
+        made.append(config)
+        return pool, {}
+
+    monkeypatch.setattr(pool_make, "make_pool", fake_make)
+    monkeypatch.setattr("evolora.braid.pool.load_pool", lambda folder, device=None: pool)
+    config = PoolMakeConfig(steps=3)
+    assert pool_make.ensure_pool(tmp_path, config) is pool and len(made) == 1
+    assert made_with(tmp_path) == config.model_dump()
+    pool_make.ensure_pool(tmp_path, config)
+    assert len(made) == 1  # cached
+    pool_make.ensure_pool(tmp_path, PoolMakeConfig(steps=4))
+    assert len(made) == 2  # stale: remade
