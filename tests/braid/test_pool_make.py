@@ -4,6 +4,8 @@ pool is cached on disk and remade only when the config that made it changed."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import torch
 from braid_models import FAMILIES, tiny_host
 
 from evolora.braid import pool_make
@@ -36,7 +38,7 @@ def test_each_specialist_learns_its_own_family(tokenizer):
 def test_pool_is_cached_and_remade_when_its_config_changes(tmp_path, monkeypatch, pool):
     made = []
 
-    def fake_make(config, device=None):  # the real make is measured above; here only caching
+    def fake_make(config, device=None, checkpoints=None):  # here only the caching is tested
         made.append(config)
         return pool, {}
 
@@ -49,3 +51,25 @@ def test_pool_is_cached_and_remade_when_its_config_changes(tmp_path, monkeypatch
     assert len(made) == 1  # cached
     pool_make.ensure_pool(tmp_path, PoolMakeConfig(steps=4))
     assert len(made) == 2  # stale: remade
+
+
+def test_a_killed_make_resumes_to_the_same_adapters(tokenizer, tmp_path):
+    config = PoolMakeConfig(families=FAMILIES, difficulties=[1], steps=6, batch_per_family=4,
+                            rank=2, checkpoint_every=2)
+    whole = train_specialists(tiny_host(tokenizer, 3), config).state_tensors()
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(step, loss):
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_specialists(tiny_host(tokenizer, 3), config, kill_at_3, tmp_path)
+    steps = []
+    resumed = train_specialists(tiny_host(tokenizer, 3), config,
+                                lambda step, loss: steps.append(step), tmp_path)
+    assert steps == [2, 3, 4, 5]  # the kill came before step 4 was saved: from step 2
+    for key, tensor in resumed.state_tensors().items():
+        torch.testing.assert_close(tensor, whole[key])

@@ -25,6 +25,7 @@ class PoolMakeConfig(_Section):
     lr: float = Field(2e-3, gt=0)
     skill_examples: int = Field(48, ge=1, description="holdout examples per family for skill")
     max_new_tokens: int = Field(48, ge=1)
+    checkpoint_every: int = Field(25, ge=1, description="steps between checkpoints")
 
 
 class FusionTrainConfig(_Section):
