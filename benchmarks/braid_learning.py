@@ -23,7 +23,7 @@ from _common import mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
-from evolora.braid.config import FAMILIES, TrainConfig
+from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import braider_outcome
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--fusion-steps", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    pool = ensure_pool(args.pool)
+    pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     grid = TaskGrid(FAMILIES, [1, 2, 3])
     rows = {name: [] for name in ("all heads learn", *[f"{h} frozen at random" for h in HEADS])}
     entropy = {h: [] for h in HEADS}

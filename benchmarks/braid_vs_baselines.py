@@ -24,7 +24,7 @@ from _common import mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import MetaBraider
-from evolora.braid.config import FAMILIES, TrainConfig
+from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import correct, evaluate_braider
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
@@ -164,7 +164,7 @@ def main() -> None:
     parser.add_argument("--fusion-steps", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    pool = ensure_pool(args.pool)
+    pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     runs = []
     for seed in range(args.seeds):
         runs.append(one_seed(pool, args.pool, seed, args))

@@ -73,3 +73,10 @@ def test_a_killed_make_resumes_to_the_same_adapters(tokenizer, tmp_path):
     assert steps == [2, 3, 4, 5]  # the kill came before step 4 was saved: from step 2
     for key, tensor in resumed.state_tensors().items():
         torch.testing.assert_close(tensor, whole[key])
+
+
+def test_a_pool_assembled_by_hand_is_used_as_it_is(tmp_path, monkeypatch, pool):
+    pool.save(tmp_path, {})  # no make config recorded
+    monkeypatch.setattr(pool_make, "make_pool", lambda *a, **k: pytest.fail("remade"))
+    monkeypatch.setattr("evolora.braid.pool.load_pool", lambda folder, device=None: pool)
+    assert pool_make.ensure_pool(tmp_path, PoolMakeConfig()) is pool

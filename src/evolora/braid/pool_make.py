@@ -143,12 +143,15 @@ def profile_table(profiles: list[ModelProfile]) -> list[dict]:
 
 
 def ensure_pool(folder, config: PoolMakeConfig | None = None, device: str | None = None):
-    """The pool cached in `folder`; made there first when the folder holds none, or one made with
-    another `PoolMakeConfig` (a stale cache)."""
-    from evolora.braid.pool import load_pool, made_with
+    """The pool cached in `folder`. It is made there first when the folder holds no pool, or one
+    that `pool make` made with another config than `config` (a stale cache); a pool saved without
+    a make config (assembled by hand) is always used as it is."""
+    from evolora.braid.pool import POOL_FILE, load_pool, made_with
 
-    config = config or PoolMakeConfig()
-    if made_with(folder) != config.model_dump():
+    recorded = made_with(folder)
+    stale = config is not None and recorded is not None and recorded != config.model_dump()
+    if stale or not (Path(folder) / POOL_FILE).is_file():
+        config = config or PoolMakeConfig()
         pool, tensors = make_pool(config, device, checkpoints=Path(folder) / "checkpoints")
         pool.save(folder, tensors, config.model_dump())
     return load_pool(Path(folder), device)
