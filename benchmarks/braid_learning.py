@@ -14,6 +14,7 @@ Per seed, with the fusion banks trained once (models frozen):
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from _common import mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
-from evolora.braid.config import FAMILIES, TrainConfig
+from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import braider_outcome
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--fusion-steps", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    pool = ensure_pool(args.pool)
+    pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     grid = TaskGrid(FAMILIES, [1, 2, 3])
     rows = {name: [] for name in ("all heads learn", *[f"{h} frozen at random" for h in HEADS])}
     entropy = {h: [] for h in HEADS}
@@ -136,7 +137,8 @@ def report(rows, entropy, rewards, shots, args, seeds: int) -> None:
               f"Episodes to reach 80 % of the final gain, per seed: {reached} (target <= 20).",
               f"{seeds} seed(s), {args.episodes} training episodes per braider, "
               f"{args.holdout} holdout prompts. Measured on a machine shared with other work "
-              "(load average above 20 on 2 cores)."]
+              f"(1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when "
+              "this table was written)."]
     table = "\n".join(lines)
     print(table, flush=True)
     write_result("braid_learning", {

@@ -14,6 +14,7 @@ answer is compute per token as a share of running every pool model.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from _common import mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import MetaBraider
-from evolora.braid.config import FAMILIES, TrainConfig
+from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import correct, evaluate_braider
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
@@ -37,7 +38,7 @@ from evolora.braid.pool import (
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.reward import compute_share
-from evolora.braid.trainer import train_step
+from evolora.braid.trainer import run_episodes, train_step
 from evolora.lora import merge
 from evolora.tasks import TaskGrid
 
@@ -82,6 +83,18 @@ def train_router(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) 
         loss.backward()
         opt.step()
     return net
+
+
+@torch.no_grad()
+def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConfig) -> dict:
+    """Shares of the braider's greedy holdout decisions that lead with the task family's own
+    specialist, and that run one model alone."""
+    decision, _, _ = run_episodes(braid, braider, examples, [1.0] * len(examples),
+                                  [2.0] * len(examples), config, greedy=True)
+    leads = [braider.members[i] for i in decision.lead.tolist()]
+    own = np.mean([lead == f"{ex.family}-lora" for lead, ex in zip(leads, examples, strict=True)])
+    return {"lead_is_family_specialist": float(own),
+            "single_model": float((decision.models.sum(-1) == 1).float().mean())}
 
 
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
@@ -133,6 +146,7 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     res["MetaBraider"] = evaluate_braider(braid, braider, holdout, 1.0, config)
     res["MetaBraider, half budget"] = evaluate_braider(braid, braider, holdout, 0.5, config)
     return {"results": res, "best": best, "fusion_s": fusion_s, "braider_s": braider_s,
+            "routing": routing(braid, braider, holdout, config),
             "reward_first": float(np.mean([h["reward/mean"] for h in history[:5]])),
             "reward_last": float(np.mean([h["reward/mean"] for h in history[-5:]])),
             "entropy": {h: (history[0][f"entropy/{h}"], history[-1][f"entropy/{h}"])
@@ -150,7 +164,7 @@ def main() -> None:
     parser.add_argument("--fusion-steps", type=int, default=15)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    pool = ensure_pool(args.pool)
+    pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     runs = []
     for seed in range(args.seeds):
         runs.append(one_seed(pool, args.pool, seed, args))
@@ -167,6 +181,7 @@ def report(runs: list[dict], args) -> None:
     lines = ["| method | holdout accuracy | compute per token (share of full pool) |",
              "|---|---:|---:|"]
     lines += [f"| {n} | {mean_std(acc[n])} | {mean_std(comp[n], 3)} |" for n in names]
+    route = {k: mean_std([r["routing"][k] for r in runs]) for k in runs[0]["routing"]}
     meta, best, oracle = (np.array(acc[k]) for k in ("MetaBraider", "best single",
                                                      "oracle (best single per prompt)"))
     half = np.array(acc["MetaBraider, half budget"])
@@ -179,10 +194,14 @@ def report(runs: list[dict], args) -> None:
               " (target >= +0.15); MetaBraider / oracle = "
               f"{targets['metabraider_over_oracle']} (target >= 0.95); half budget - full = "
               f"{targets['half_budget_minus_full']} (target >= -0.05).",
+              f"MetaBraider's greedy holdout decisions: lead model is the task family's own "
+              f"specialist in {route['lead_is_family_specialist']}, one model alone in "
+              f"{route['single_model']}.",
               f"{len(runs)} seed(s), {args.holdout} holdout prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
               f"episodes, fusion banks {args.fusion_steps} steps per strategy, per seed. Measured "
-              "on a machine shared with other work (load average above 20 on 2 cores)."]
+              "on a machine shared with other work (1-minute load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written)."]
     table = "\n".join(lines)
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,

@@ -77,3 +77,17 @@ def tiny_tokenizer_other():
 
     return train_tokenizer(["sort asc: 3 1 2 =1 2 3\n"] * 50, vocab_size=280)
 
+
+
+def test_pool_make_writes_a_pool_with_checkpoints_and_lists_it(tmp_path, capsys):
+    config = tmp_path / "pool.yaml"
+    config.write_text("families: [math]\ndifficulties: [1]\nsteps: 2\nbatch_per_family: 2\n"
+                      "skill_examples: 2\nmax_new_tokens: 2\ncheckpoint_every: 1\n")
+    out = tmp_path / "pool"
+    assert main(["braid", "pool", "make", "-c", str(config), "-o", str(out)]) == 0
+    assert (out / "pool.json").is_file() and any((out / "checkpoints").iterdir())
+    assert [m.name for m in load_pool(out).profiles] == ["host", "math-lora"]
+    capsys.readouterr()
+    assert main(["braid", "pool", "list", str(out)]) == 0
+    assert "math-lora" in capsys.readouterr().out
+    assert main(["braid", "pool", "make", "-c", str(config), "-o", str(out)]) == 2

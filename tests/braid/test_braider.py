@@ -125,3 +125,24 @@ def test_explanation_and_save_load(tmp_path):
     x = _inputs(braider, ex)
     for k, v in braider.logits(x).items():
         assert torch.equal(v, again.logits(x)[k])
+
+
+def test_lead_routes_each_family_to_its_specialist_alone():
+    """A pool where one member per family answers and every extra model costs: the braider starts
+    near one model per prompt and learns to send each family to its own member, alone."""
+    own = {"math": 2, "logic": 0}
+    braider = _braider(1)
+    learner = Learner(braider, lr=2e-2, entropy=0.001)
+    rng, gen = np.random.default_rng(1), torch.Generator().manual_seed(1)
+    first = braider.decide(_inputs(braider, _tasks(rng, 64)), generator=gen)
+    assert (first.models.sum(-1) == 1).float().mean() > 0.5
+    for _ in range(60):
+        examples = _tasks(rng, 32)
+        d = braider.decide(_inputs(braider, examples), generator=gen)
+        right = torch.tensor([float(d.models[r, own[e.family]]) for r, e in enumerate(examples)])
+        learner.update(d, right - 0.2 * (d.models.sum(-1) - 1))
+    for family, member in own.items():
+        d = braider.decide(_inputs(braider, [Example(f"{family}: 1 =", "1", family, 2, {})]),
+                           greedy=True)
+        assert int(d.lead[0]) == member and d.models[0].tolist() == [
+            i == member for i in range(len(MEMBERS))]

@@ -102,3 +102,25 @@ def test_rows_stop_at_the_end_of_the_context_window(tiny_host):
     long_and_short = tiny_host.generate([prompt, "To be"], max_new_tokens=30, stop=())
     assert long_and_short[0] == tiny_host.generate([prompt], max_new_tokens=room, stop=())[0]
     assert long_and_short[1] == tiny_host.generate(["To be"], max_new_tokens=30, stop=())[0]
+
+
+def test_decode_runs_any_step_function_with_the_hosts_bookkeeping(tiny_host):
+    from evolora.hosts.generation import StopChecker, decode
+
+    tok = tiny_host.tokenizer
+    script = tok("abc\nxyz", add_special_tokens=False)["input_ids"]
+    seen = []
+
+    def step(ids, mask, positions):  # emits `script` token by token, whatever the input
+        seen.append((ids.shape, mask.shape, positions[:, -1].tolist()))
+        scores = torch.zeros(ids.shape[0], len(tok))
+        scores[:, script[len(seen) - 1]] = 1.0
+        return scores
+
+    seqs = [[5, 6, 7], [8]]
+    out = decode(step, seqs, tok.pad_token_id, torch.device("cpu"), set(),
+                 StopChecker(tok, ("\n",)), 20, 0.0, None, use_cache=True)
+    assert tok.decode(out[0]).startswith("abc\n") and out[0] == out[1]
+    assert len(seen) == len(out[0]) < len(script)  # stopped at the newline
+    assert seen[0] == ((2, 3), (2, 3), [2, 0]) and seen[1][0] == (2, 1)  # then one new token
+    assert seen[1][2] == [3, 1]  # positions count only real tokens

@@ -4,7 +4,9 @@ Tokens: one task token (task features + family one-hot, plus a learned family em
 token per pool member (its profile features, plus a learned member embedding). A small transformer
 encoder mixes them; heads read the result:
 
-- models: a Bernoulli per member token (which models run);
+- models: a categorical over member tokens picks the lead model (the one a task is routed to),
+  then a Bernoulli per other member decides whether it joins the lead (its joining bias starts
+  low, so the braider starts near one model per prompt and braids in others where that pays);
 - layers: a Bernoulli per fusion layer (task token);
 - strategy, temperature, top_k: categoricals (task token);
 - value: the learned REINFORCE baseline (task token).
@@ -30,6 +32,7 @@ from evolora.errors import EvoloraError
 from evolora.telemetry.atomic import atomic_write_text
 
 HEADS = ("models", "layers", "strategy", "temperature", "top_k")
+JOIN_BIAS = -2.0  # sigmoid(-2) = 0.12: a member starts rarely joining the lead
 BRAIDER_FILE = "braider.safetensors"
 BRAIDER_JSON = "braider.json"
 
@@ -38,7 +41,7 @@ BRAIDER_JSON = "braider.json"
 class Decision:
     """Sampled (or greedy) decisions for a batch, with log-probs and entropies per head (B,)."""
 
-    models: torch.Tensor  # (B, M) bool
+    models: torch.Tensor  # (B, M) bool: the lead and the members that join it
     layers: torch.Tensor  # (B, L) bool
     strategy: torch.Tensor  # (B,) long
     temperature: torch.Tensor  # (B,) long index into config.temperatures
@@ -46,6 +49,13 @@ class Decision:
     logp: dict[str, torch.Tensor]
     entropy: dict[str, torch.Tensor]
     value: torch.Tensor  # (B,)
+    lead: torch.Tensor  # (B,) long: the lead model
+
+
+def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One index per row drawn from `probs` (B, K) with `generator`."""
+    u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)
+    return (probs.cumsum(-1) < u).sum(-1).clamp(max=probs.shape[-1] - 1)
 
 
 class MetaBraider(nn.Module):
@@ -66,7 +76,9 @@ class MetaBraider(nn.Module):
         self.member_embedding = nn.Embedding(len(members), w)
         layer = nn.TransformerEncoderLayer(w, config.heads, 2 * w, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
-        self.model_head = nn.Linear(w, 1)
+        self.model_head = nn.Linear(w, 1)  # lead model, a logit per member token
+        self.join_head = nn.Linear(w, 1)  # another member joins the lead
+        nn.init.constant_(self.join_head.bias, JOIN_BIAS)
         self.layer_head = nn.Linear(w, layers)
         self.strategy_head = nn.Linear(w, len(strategy_names()))
         self.temperature_head = nn.Linear(w, len(config.temperatures))
@@ -102,6 +114,7 @@ class MetaBraider(nn.Module):
         head = tokens[:, 0]
         out = {
             "models": self.model_head(tokens[:, 1:]).squeeze(-1),
+            "join": self.join_head(tokens[:, 1:]).squeeze(-1),
             "layers": self.layer_head(head),
             "strategy": self.strategy_head(head),
             "temperature": self.temperature_head(head),
@@ -110,6 +123,8 @@ class MetaBraider(nn.Module):
         }
         for name in self.frozen:
             out[name] = torch.zeros_like(out[name])  # uniform, and no gradient reaches the head
+            if name == "models":
+                out["join"] = torch.zeros_like(out["join"])
         return out
 
     def decide(self, inputs: BraidInputs, greedy: bool = False,
@@ -118,23 +133,23 @@ class MetaBraider(nn.Module):
         """Sample a decision per row (argmax when `greedy`), or score the `forced` one."""
         out = self.logits(inputs)
         picks, logp, entropy = {}, {}, {}
-        for name in ("models", "layers"):
-            probs = torch.sigmoid(out[name])
-            if forced is not None:
-                pick = getattr(forced, name)
-            elif greedy:
-                pick = probs > 0.5
-            else:
-                pick = torch.rand(probs.shape, generator=generator,
-                                  device=probs.device) < probs
-            if name == "models":  # at least one model: the likeliest when none was drawn
-                empty = ~pick.any(-1)
-                best = nn.functional.one_hot(out[name].argmax(-1), pick.shape[-1]).bool()
-                pick = torch.where(empty[:, None], best, pick)
-            dist = torch.distributions.Bernoulli(logits=out[name])
-            picks[name] = pick
-            logp[name] = dist.log_prob(pick.float()).sum(-1)
-            entropy[name] = dist.entropy().sum(-1)
+        lead = self._lead(out["models"], greedy, generator, forced)
+        lead_dist = torch.distributions.Categorical(logits=out["models"])
+        picks["models"], join_logp, join_entropy = self._team(
+            out["join"], lead, greedy, generator, forced)
+        logp["models"] = lead_dist.log_prob(lead) + join_logp
+        entropy["models"] = lead_dist.entropy() + join_entropy
+        probs = torch.sigmoid(out["layers"])
+        if forced is not None:
+            pick = forced.layers
+        elif greedy:
+            pick = probs > 0.5
+        else:
+            pick = torch.rand(probs.shape, generator=generator, device=probs.device) < probs
+        dist = torch.distributions.Bernoulli(logits=out["layers"])
+        picks["layers"] = pick
+        logp["layers"] = dist.log_prob(pick.float()).sum(-1)
+        entropy["layers"] = dist.entropy().sum(-1)
         for name in ("strategy", "temperature", "top_k"):
             dist = torch.distributions.Categorical(logits=out[name])
             if forced is not None:
@@ -142,12 +157,35 @@ class MetaBraider(nn.Module):
             elif greedy:
                 pick = out[name].argmax(-1)
             else:
-                u = torch.rand(out[name].shape[0], 1, generator=generator, device=out[name].device)
-                pick = (dist.probs.cumsum(-1) < u).sum(-1).clamp(max=out[name].shape[-1] - 1)
+                pick = _draw(dist.probs, generator)
             picks[name] = pick
             logp[name] = dist.log_prob(pick)
             entropy[name] = dist.entropy()
-        return Decision(**picks, logp=logp, entropy=entropy, value=out["value"])
+        return Decision(**picks, logp=logp, entropy=entropy, value=out["value"], lead=lead)
+
+    @staticmethod
+    def _lead(logits, greedy, generator, forced) -> torch.Tensor:
+        """The lead model per row: forced, argmax when greedy, else drawn."""
+        if forced is not None:
+            return forced.lead
+        return logits.argmax(-1) if greedy else _draw(torch.softmax(logits, -1), generator)
+
+    @staticmethod
+    def _team(join_logits, lead, greedy, generator, forced):
+        """(models (B, M) bool, log-prob, entropy) of the members joining each row's lead."""
+        is_lead = nn.functional.one_hot(lead, join_logits.shape[-1]).bool()
+        probs = torch.sigmoid(join_logits)
+        if forced is not None:
+            joins = forced.models & ~is_lead
+        elif greedy:
+            joins = probs > 0.5
+        else:
+            joins = torch.rand(probs.shape, generator=generator, device=probs.device) < probs
+        joins = joins & ~is_lead
+        dist = torch.distributions.Bernoulli(logits=join_logits)
+        others = (~is_lead).float()
+        logp = (dist.log_prob(joins.float()) * others).sum(-1)
+        return joins | is_lead, logp, (dist.entropy() * others).sum(-1)
 
     def relevance(self, decision: Decision) -> dict[str, torch.Tensor]:
         """Per head (B,) float: 1 where that head's choice changed what ran, else 0."""

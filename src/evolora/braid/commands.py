@@ -43,12 +43,18 @@ def pool_make(
     cfg = _config(config, PoolMakeConfig, steps=steps, seed=seed)
     if (out / "pool.json").exists():
         raise EvoloraError(f"'{out}' already holds a pool; choose another --out folder.")
+    console = Console()
+    console.print(f"Writing the pool to [bold]{out}[/bold] (a killed make continues from "
+                  f"{out / 'checkpoints'}).")
     with Progress(cfg.steps, "specialists") as progress:
-        pool, tensors = make_pool(cfg, device, lambda s, loss: progress.advance(
-            summary={"loss": loss}))
-    pool.save(out, tensors)
+        def on_step(step, loss):
+            progress.completed = step
+            progress.advance(summary={"loss": round(loss, 4)})
+
+        pool, tensors = make_pool(cfg, device, on_step, out / "checkpoints")
+    pool.save(out, tensors, cfg.model_dump())
     _print_pool(pool.profiles)
-    Console().print(f"Wrote the pool to [bold]{out}[/bold].")
+    console.print(f"Wrote the pool to [bold]{out}[/bold].")
 
 
 @pool_app.command("list")

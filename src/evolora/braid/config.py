@@ -20,11 +20,12 @@ class PoolMakeConfig(_Section):
     difficulties: list[int] = [1, 2, 3]
     rank: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0)
-    steps: int = Field(300, ge=1, description="SFT steps (all specialists train in one batch)")
-    batch_per_family: int = Field(16, ge=1)
-    lr: float = Field(3e-3, gt=0)
-    skill_examples: int = Field(24, ge=1, description="holdout examples per family for skill")
+    steps: int = Field(500, ge=1, description="Adam steps (each: one batch of every family)")
+    batch_per_family: int = Field(32, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    skill_examples: int = Field(48, ge=1, description="holdout examples per family for skill")
     max_new_tokens: int = Field(48, ge=1)
+    checkpoint_every: int = Field(25, ge=1, description="steps between checkpoints")
 
 
 class FusionTrainConfig(_Section):

@@ -61,7 +61,7 @@ def forward_with_explanation(braider: MetaBraider, inputs: BraidInputs, top: int
     variants, names = _variants(inputs.take([0]), braider.members)
     repeat = lambda t: t.expand(len(names), *t.shape[1:])  # noqa: E731
     forced = Decision(*(repeat(getattr(decision, f)) for f in HEADS), logp={}, entropy={},
-                      value=decision.value)
+                      value=decision.value, lead=repeat(decision.lead))
     scored = braider.decide(variants, forced=forced)
     logits = braider.logits(inputs.take([0]))
     out = []
@@ -75,11 +75,20 @@ def forward_with_explanation(braider: MetaBraider, inputs: BraidInputs, top: int
 
 
 def _choice(braider: MetaBraider, head: str, decision: Decision, logits) -> tuple[str, float]:
-    if head in ("models", "layers"):
-        on = getattr(decision, head)[0]
+    if head == "models":
+        on = decision.models[0]
+        lead = int(decision.lead[0])
+        joins = torch.sigmoid(logits["join"][0])
+        is_lead = torch.arange(len(on), device=on.device) == lead
+        team = torch.where(on, joins, 1 - joins).masked_fill(is_lead, 1.0).prod()
+        p = torch.softmax(logits["models"][0], -1)[lead] * team
+        others = [braider.members[i] for i in range(len(on)) if on[i] and i != lead]
+        return f"lead {braider.members[lead]}" + (f" + [{', '.join(others)}]" if others else
+                                                  " alone"), float(p)
+    if head == "layers":
+        on = decision.layers[0]
         probs = torch.sigmoid(logits[head][0])
-        labels = braider.members if head == "models" else [str(i) for i in range(len(on))]
-        chosen = [labels[i] for i in range(len(on)) if on[i]]
+        chosen = [str(i) for i in range(len(on)) if on[i]]
         p = float(torch.where(on, probs, 1 - probs).prod())
         return "[" + ", ".join(chosen) + "]", p
     index = int(getattr(decision, head)[0])

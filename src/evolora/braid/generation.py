@@ -8,11 +8,17 @@ generation computes exactly what recomputing the whole sequence computes.
 from __future__ import annotations
 
 import torch
-from transformers import DynamicCache
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.plan import Plan
-from evolora.hosts.generation import StopChecker, encode, left_pad
+from evolora.hosts.generation import (
+    DecodeStep,
+    StopChecker,
+    decode,
+    encode,
+    left_pad,
+    preallocated_cache,
+)
 
 
 @torch.no_grad()
@@ -30,7 +36,6 @@ def generate(
     as plan row i."""
     tokenizer = braid.pool.tokenizer
     checker = StopChecker(tokenizer, ("\n",))
-    eos = braid.pool.hosts[0].eos_ids
     generator = None
     if seed is not None and temperature > 0:
         generator = torch.Generator(device=braid.pool.device).manual_seed(seed)
@@ -38,8 +43,11 @@ def generate(
     outputs = [""] * len(prompts)
     for start in range(0, len(prompts), batch_size):
         rows = list(range(start, min(start + batch_size, len(prompts))))
-        new = _generate_rows(braid, [seqs[r] for r in rows], plan.take(rows), eos, checker,
-                             max_new_tokens, temperature, generator, use_cache)
+        part = [seqs[r] for r in rows]
+        step = _step(braid, plan.take(rows), max(map(len, part)) + max_new_tokens, use_cache)
+        new = decode(step, part, tokenizer.pad_token_id, braid.pool.device,
+                     braid.pool.hosts[0].eos_ids, checker, max_new_tokens, temperature,
+                     generator, use_cache)
         texts = tokenizer.batch_decode(new, skip_special_tokens=True,
                                        clean_up_tokenization_spaces=False)
         for r, text in zip(rows, texts, strict=True):
@@ -47,43 +55,10 @@ def generate(
     return outputs
 
 
-def _generate_rows(braid, seqs, plan, eos, checker, max_new, temperature, generator, use_cache):
-    pad = braid.pool.tokenizer.pad_token_id
-    ids, mask, positions = left_pad(seqs, pad, braid.pool.device)
-    batch = len(seqs)
-    generated: list[list[int]] = [[] for _ in range(batch)]
-    active = list(range(batch))
-    done = torch.zeros(batch, dtype=torch.bool, device=ids.device)
-    caches = [DynamicCache() for _ in braid.stacks] if use_cache else None
-    step_ids, step_pos = ids, positions
-    for _ in range(max_new):
-        logp = braid(step_ids, mask, step_pos, plan, caches)[:, -1]
-        if temperature > 0:
-            probs = torch.softmax(logp / temperature, dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-        else:
-            token = logp.argmax(-1)
-        new = token.tolist()
-        finished = {r for r in active if new[r] in eos}
-        for r in active:
-            if r not in finished:
-                generated[r].append(new[r])
-        finished.update(checker.stopped([r for r in active if r not in finished], generated))
-        active = [r for r in active if r not in finished]
-        if not active:
-            break
-        if finished:
-            done[list(finished)] = True
-        token = token.masked_fill(done, pad)
-        mask = torch.cat([mask, mask.new_ones(batch, 1)], dim=1)
-        next_pos = positions[:, -1:] + 1
-        positions = torch.cat([positions, next_pos], dim=1)
-        if use_cache:
-            step_ids, step_pos = token[:, None], next_pos
-        else:
-            ids = torch.cat([ids, token[:, None]], dim=1)
-            step_ids, step_pos = ids, positions
-    return generated
+def _step(braid: BraidedLLM, plan: Plan, capacity: int, use_cache: bool) -> DecodeStep:
+    """The braid's next-token log-probs for `decode`, with one KV cache per model when cached."""
+    caches = [preallocated_cache(capacity) for _ in braid.stacks] if use_cache else None
+    return lambda ids, mask, positions: braid(ids, mask, positions, plan, caches)[:, -1]
 
 
 def answer_logprobs(braid: BraidedLLM, prompts: list[str], targets: list[str],

@@ -95,15 +95,18 @@ class ModelPool:
             raise EvoloraError(f"No model {name!r} in the pool; its models are {self.names}.")
         return self.names.index(name)
 
-    def save(self, folder: str | Path, adapters: dict[str, torch.Tensor]) -> Path:
-        """Write pool.json and adapters.safetensors (`adapters`: flat `<member>/<layer>.A|B`)."""
+    def save(self, folder: str | Path, adapters: dict[str, torch.Tensor],
+             made_with: dict | None = None) -> Path:
+        """Write pool.json and adapters.safetensors (`adapters`: flat `<member>/<layer>.A|B`;
+        `made_with`: the config that made the pool, recorded for cache checks)."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in adapters.items()}
         save_file(tensors, str(folder / ADAPTER_FILE))
-        data = {"version": 1, "members": [p.describe() for p in self.profiles]}
+        data = {"version": 1, "members": [p.describe() for p in self.profiles],
+                "made_with": made_with}
         atomic_write_text(folder / POOL_FILE, json.dumps(data, indent=1) + "\n")
         return folder
 
@@ -174,6 +177,18 @@ def load_pool(folder: str | Path, device: str | None = None) -> ModelPool:
             raise EvoloraError(f"Pool member '{p.name}' has no adapter tensors in {ADAPTER_FILE}.")
         hosts.append(with_adapter(base, factors, p.alpha / p.rank, p.name))
     return ModelPool(hosts, profiles)
+
+
+def made_with(folder: str | Path) -> dict | None:
+    """The config recorded by the `pool make` that wrote `folder`'s pool (None: no pool, or one
+    saved without it)."""
+    path = Path(folder) / POOL_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8")).get("made_with")
+    except ValueError:
+        return None
 
 
 def adapter_factors(tensors: dict[str, torch.Tensor], member: str

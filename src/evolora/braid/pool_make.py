@@ -1,25 +1,36 @@
 """`make_pool`: the default pool of specialists — the host plus one LoRA adapter per task family,
-fine-tuned by back-propagation (all adapters in one batched forward, each row through its own
-family's adapter), with every member's skill measured on holdout prompts."""
+fine-tuned by back-propagation into a `LoRAPopulation` (each step one pass per family through its
+own adapter, Adam on each adapter's mean per-token answer likelihood), with every member's skill
+measured on holdout prompts. `ensure_pool` caches the pool on disk and remakes it only when the
+folder holds none or one made with another config."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from evolora.braid.config import PoolMakeConfig
 from evolora.braid.pool import ModelPool, ModelProfile, profile_of, with_adapter
+from evolora.braid.reinforce import load_optimiser_state, optimiser_state
 from evolora.hosts import Host, load_host
 from evolora.hosts.generation import encode, target_logprobs
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid, score_example
+from evolora.telemetry.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 
 def train_specialists(host: Host, config: PoolMakeConfig,
-                      on_step: Callable[[int, float], None] | None = None) -> LoRAPopulation:
-    """One LoRA adapter per family of `config.families`, trained on that family's train prompts."""
+                      on_step: Callable[[int, float], None] | None = None,
+                      checkpoints: Path | None = None) -> LoRAPopulation:
+    """One LoRA adapter per family of `config.families`, trained on that family's train prompts.
+
+    With `checkpoints` (a folder), the adapters, the optimiser and the sampler are saved there
+    every `config.checkpoint_every` steps, and training continues from the newest checkpoint
+    made with the same config (a killed make resumes where it stopped).
+    """
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     population = LoRAPopulation(host, len(config.families), config.rank, config.alpha,
@@ -28,28 +39,61 @@ def train_specialists(host: Host, config: PoolMakeConfig,
               for t in table.values()]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     grids = [TaskGrid([f], config.difficulties) for f in config.families]
-    ids = [k for k in range(len(grids)) for _ in range(config.batch_per_family)]
+    start = _resume(checkpoints, config, population, optimiser, rng)
     try:
-        for step in range(config.steps):
-            examples = [ex for g in grids
-                        for ex in g.sample_batch(rng, config.batch_per_family, split="train")]
-            prompts = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
-            targets = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
-            with torch.enable_grad():
-                logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id,
-                                       population.route(ids))
-                lengths = torch.tensor([len(t) for t in targets], device=logp.device)
-                loss = -(logp / lengths).mean()
-                optimiser.zero_grad()
+        for step in range(start, config.steps):
+            # One pass per family: its rows share lengths, so little is padded, and each family's
+            # gradient reaches only its own adapter (Adam is elementwise: independent adapters).
+            optimiser.zero_grad()
+            total = 0.0
+            for k, grid in enumerate(grids):
+                examples = grid.sample_batch(rng, config.batch_per_family, split="train")
+                loss = _answer_loss(host, population, examples, k)
                 loss.backward()
+                total += float(loss.detach()) / len(grids)
             optimiser.step()
             if on_step is not None:
-                on_step(step, float(loss))
+                on_step(step, total)
+            if checkpoints is not None and ((step + 1) % config.checkpoint_every == 0
+                                            or step + 1 == config.steps):
+                tensors, state = optimiser_state(optimiser)
+                tensors.update({f"lora.{k}": v for k, v in population.state_tensors().items()})
+                save_checkpoint(checkpoints, step + 1, tensors, {
+                    **state, "rng": rng.bit_generator.state, "config": config.model_dump()})
     finally:
         for t in params:
             t.requires_grad_(False)
         population.detach()
     return population
+
+
+def _resume(folder: Path | None, config: PoolMakeConfig, population: LoRAPopulation,
+            optimiser: torch.optim.Optimizer, rng: np.random.Generator) -> int:
+    """The step to start from: 0, or that of the newest checkpoint in `folder` made with this
+    config (its adapters, optimiser and sampler restored)."""
+    path = latest_checkpoint(folder) if folder is not None and folder.is_dir() else None
+    if path is None:
+        return 0
+    checkpoint = load_checkpoint(path)  # copied below onto the adapters' device
+    if checkpoint.state.get("config") != config.model_dump():
+        return 0
+    with torch.no_grad():
+        for key, tensor in population.state_tensors().items():
+            tensor.copy_(checkpoint.tensors[f"lora.{key}"])
+    load_optimiser_state(optimiser, checkpoint.tensors, checkpoint.state)
+    rng.bit_generator.state = checkpoint.state["rng"]
+    return checkpoint.step
+
+
+def _answer_loss(host: Host, population: LoRAPopulation, examples, member: int) -> torch.Tensor:
+    """Mean negative per-token log-likelihood of the answers through adapter `member`."""
+    prompts = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
+    targets = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
+    with torch.enable_grad():
+        logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id,
+                               population.route([member] * len(examples)))
+        lengths = torch.tensor([len(t) for t in targets], device=logp.device)
+        return -(logp / lengths).mean()
 
 
 def measure_skill(host: Host, families: list[str], difficulties: list[int], n: int, seed: int,
@@ -66,11 +110,12 @@ def measure_skill(host: Host, families: list[str], difficulties: list[int], n: i
 
 
 def make_pool(config: PoolMakeConfig, device: str | None = None,
-              on_step: Callable[[int, float], None] | None = None
-              ) -> tuple[ModelPool, dict[str, torch.Tensor]]:
-    """The host and its per-family specialists as a pool, plus their adapter tensors to save."""
+              on_step: Callable[[int, float], None] | None = None,
+              checkpoints: Path | None = None) -> tuple[ModelPool, dict[str, torch.Tensor]]:
+    """The host and its per-family specialists as a pool, plus their adapter tensors to save
+    (`checkpoints`: see `train_specialists`)."""
     host = load_host(config.host, device=device)
-    population = train_specialists(host, config, on_step)
+    population = train_specialists(host, config, on_step, checkpoints)
     hosts, profiles, tensors = [host], [], {}
     for k, family in enumerate(config.families):
         name = f"{family}-lora"
@@ -98,12 +143,15 @@ def profile_table(profiles: list[ModelProfile]) -> list[dict]:
 
 
 def ensure_pool(folder, config: PoolMakeConfig | None = None, device: str | None = None):
-    """The pool in `folder`, made there first (default specialists) when it holds none."""
-    from pathlib import Path
+    """The pool cached in `folder`. It is made there first when the folder holds no pool, or one
+    that `pool make` made with another config than `config` (a stale cache); a pool saved without
+    a make config (assembled by hand) is always used as it is."""
+    from evolora.braid.pool import POOL_FILE, load_pool, made_with
 
-    from evolora.braid.pool import POOL_FILE, load_pool
-
-    if not (Path(folder) / POOL_FILE).is_file():
-        pool, tensors = make_pool(config or PoolMakeConfig(), device)
-        pool.save(folder, tensors)
-    return load_pool(folder, device)
+    recorded = made_with(folder)
+    stale = config is not None and recorded is not None and recorded != config.model_dump()
+    if stale or not (Path(folder) / POOL_FILE).is_file():
+        config = config or PoolMakeConfig()
+        pool, tensors = make_pool(config, device, checkpoints=Path(folder) / "checkpoints")
+        pool.save(folder, tensors, config.model_dump())
+    return load_pool(Path(folder), device)

@@ -56,14 +56,26 @@ class Learner:
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict]:
         """The optimiser's tensors (flat names) and its JSON-ready hyper-parameters."""
-        full = self.optimiser.state_dict()
-        tensors = {f"opt.{i}.{k}": v for i, s in full["state"].items() for k, v in s.items()}
-        return tensors, {"param_groups": full["param_groups"]}
+        return optimiser_state(self.optimiser)
 
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         """Restore what `state` returned."""
-        state: dict[int, dict] = {}
-        for name, value in tensors.items():
+        load_optimiser_state(self.optimiser, tensors, meta)
+
+
+def optimiser_state(optimiser: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:
+    """A torch optimiser's tensors (flat names `opt.<param>.<key>`) and its JSON-ready groups."""
+    full = optimiser.state_dict()
+    tensors = {f"opt.{i}.{k}": v for i, s in full["state"].items() for k, v in s.items()}
+    return tensors, {"param_groups": full["param_groups"]}
+
+
+def load_optimiser_state(optimiser: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                         meta: dict) -> None:
+    """Restore what `optimiser_state` returned (tensors not named `opt.*` are ignored)."""
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
             _, index, key = name.split(".", 2)
             state.setdefault(int(index), {})[key] = value
-        self.optimiser.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    optimiser.load_state_dict({"state": state, "param_groups": meta["param_groups"]})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from functools import partial
 
@@ -154,13 +154,74 @@ def _next_tokens(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
-@torch.no_grad()
 def cache_keyword(model: PreTrainedModel) -> str:
     """The forward argument that takes the KV cache: `cache` in current transformers (which
     deprecates the older `past_key_values`, still the only name in older releases)."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+# step(ids, attention mask, positions) -> next-token scores [B, V] at each row's last position.
+DecodeStep = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def decode(
+    step: DecodeStep,
+    seqs: list[list[int]],
+    pad_id: int,
+    device: torch.device,
+    eos_ids: set[int],
+    checker: StopChecker,
+    max_new_tokens: int,
+    temperature: float,
+    generator: torch.Generator | None,
+    use_cache: bool,
+    context: int | None = None,
+) -> list[list[int]]:
+    """New token ids per row (eos and everything after a stop excluded) of any next-token `step`:
+    the decode loop's bookkeeping (left padding, positions, mask, stops, finished rows).
+
+    With `use_cache` the step sees only the new token (it keeps its own KV cache), else the whole
+    sequence. A row also stops once its prompt plus new tokens fill the `context` window.
+    """
+    ids, mask, positions = left_pad(seqs, pad_id, device)
+    batch, width = ids.shape
+    generated: list[list[int]] = [[] for _ in range(batch)]
+    active = list(range(batch))
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    # The mask of every step is a prefix of one mask allocated up front (the new columns are 1).
+    full_mask = torch.cat([mask, mask.new_ones(batch, max_new_tokens)], dim=1)
+    step_ids, step_pos, last_pos = ids, positions, positions[:, -1:]
+    for index in range(max_new_tokens):
+        token = _next_tokens(step(step_ids, full_mask[:, : width + index], step_pos),
+                             temperature, generator)
+        new = token.tolist()
+        finished = set()
+        for r in active:
+            if new[r] in eos_ids:
+                finished.add(r)
+                continue
+            generated[r].append(new[r])
+            if context is not None and len(seqs[r]) + len(generated[r]) >= context:
+                finished.add(r)
+        finished.update(checker.stopped([r for r in active if r not in finished], generated))
+        active = [r for r in active if r not in finished]
+        if not active:
+            break
+        if finished:
+            done[list(finished)] = True
+        token = token.masked_fill(done, pad_id)
+        last_pos = last_pos + 1
+        if use_cache:
+            step_ids, step_pos = token[:, None], last_pos
+        else:
+            ids = torch.cat([ids, token[:, None]], dim=1)
+            positions = torch.cat([positions, last_pos], dim=1)
+            step_ids, step_pos = ids, positions
+    return generated
+
+
+@torch.no_grad()
 def generate_batch(
     model: PreTrainedModel,
     seqs: list[list[int]],
@@ -178,51 +239,17 @@ def generate_batch(
 
     A row also stops once its prompt plus new tokens fill the `context` window.
     """
-    device = model.device
-    ids, mask, positions = left_pad(seqs, pad_id, device)
-    batch, width = ids.shape
-    generated: list[list[int]] = [[] for _ in range(batch)]
-    active = list(range(batch))
-    done = torch.zeros(batch, dtype=torch.bool, device=device)
-    cache = preallocated_cache(width + max_new_tokens) if use_cache else None
-    # The mask of every step is a prefix of one mask allocated up front (the new columns are 1).
-    full_mask = torch.cat([mask, mask.new_ones(batch, max_new_tokens)], dim=1)
-    step_ids, step_pos, last_pos = ids, positions, positions[:, -1:]
+    cache = preallocated_cache(max(map(len, seqs)) + max_new_tokens) if use_cache else None
+    keyword = cache_keyword(model)
+
+    def step(ids, mask, positions):
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                    use_cache=use_cache, logits_to_keep=1, **{keyword: cache})
+        return out.logits[:, -1, :]
+
     with route if route is not None else nullcontext():
-        for step in range(max_new_tokens):
-            out = model(
-                input_ids=step_ids,
-                attention_mask=full_mask[:, : width + step],
-                position_ids=step_pos,
-                use_cache=use_cache,
-                logits_to_keep=1,
-                **{cache_keyword(model): cache},
-            )
-            token = _next_tokens(out.logits[:, -1, :], temperature, generator)
-            new = token.tolist()
-            finished = set()
-            for r in active:
-                if new[r] in eos_ids:
-                    finished.add(r)
-                    continue
-                generated[r].append(new[r])
-                if context is not None and len(seqs[r]) + len(generated[r]) >= context:
-                    finished.add(r)
-            finished.update(checker.stopped([r for r in active if r not in finished], generated))
-            active = [r for r in active if r not in finished]
-            if not active:
-                break
-            if finished:
-                done[list(finished)] = True
-            token = token.masked_fill(done, pad_id)
-            last_pos = last_pos + 1
-            if use_cache:
-                step_ids, step_pos = token[:, None], last_pos
-            else:
-                ids = torch.cat([ids, token[:, None]], dim=1)
-                positions = torch.cat([positions, last_pos], dim=1)
-                step_ids, step_pos = ids, positions
-    return generated
+        return decode(step, seqs, pad_id, model.device, eos_ids, checker, max_new_tokens,
+                      temperature, generator, use_cache, context)
 
 
 @torch.no_grad()
