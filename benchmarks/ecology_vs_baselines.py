@@ -49,7 +49,7 @@ METHODS = (
 )
 
 
-def learn_batch(cfg: EcologyConfig, grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
+def learn_batch(grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
     """n train-split (learning-role) examples drawn uniformly over the grid's cells."""
     return [grid.sample(rng, split="train") for _ in range(n)]
 
@@ -72,7 +72,7 @@ def run_monolith(cfg, host, holdout, budget):
     steps, start = 0, time.perf_counter()
     try:
         while time.perf_counter() - start < budget:
-            rule.learn([LearningJob(0, learn_batch(cfg, grid, rng, cfg.learning.batch), [])], rng)
+            rule.learn([LearningJob(0, learn_batch(grid, rng, cfg.learning.batch), [])], rng)
             steps += 1
         return scores_of(host, population, 0, holdout, cfg), {"steps": steps}
     finally:

@@ -19,6 +19,7 @@ import argparse
 import numpy as np
 import torch
 from _common import mean_std, write_result
+from ecology_vs_baselines import learn_batch
 
 from evolora.ecology.config import BackpropConfig, ComposeConfig
 from evolora.ecology.evaluation import holdout_examples, paired_difference, slot_scores
@@ -42,11 +43,6 @@ GENE_RANK, BATCH, HOLDOUT = 4, 32, 150
 SELECTION = 0.4  # the holdout split's share compose fits on (roles.py); the rest is evaluated
 
 
-def learn_examples(grid: TaskGrid, rng, n: int, cell=None) -> list:
-    """n train-split examples (of `cell`, or of any cell of the grid)."""
-    return [grid.sample(rng, cell=cell, split="train") for _ in range(n)]
-
-
 def grow_pool(host, sources, steps: int, seed: int) -> GenePool:
     """One back-propagated gene per source cell, all trained together in one batched pass."""
     population = LoRAPopulation(host, n=len(sources), rank=GENE_RANK, alpha=8.0, seed=seed)
@@ -55,7 +51,7 @@ def grow_pool(host, sources, steps: int, seed: int) -> GenePool:
     rng = np.random.default_rng([seed, 1])
     try:
         for _ in range(steps):
-            jobs = [LearningJob(k, learn_examples(g, rng, BATCH), []) for k, g in enumerate(grids)]
+            jobs = [LearningJob(k, learn_batch(g, rng, BATCH), []) for k, g in enumerate(grids)]
             rule.learn(jobs, rng)
         pool = GenePool(rank=GENE_RANK, capacity=len(sources))
         for k, (family, difficulty) in enumerate(sources):

@@ -92,9 +92,9 @@ def measure(cfg, host, rule: str, steps: int, size: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
     if rule == "hebbian_one_example":
-        batch = learn_batch(cfg, grid, rng, 1) * size
+        batch = learn_batch(grid, rng, 1) * size
     else:
-        batch = learn_batch(cfg, grid, rng, size)
+        batch = learn_batch(grid, rng, size)
     try:
         gradient = true_gradient(host, population, batch)
         start = population.get_member(0)

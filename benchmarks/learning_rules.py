@@ -45,7 +45,7 @@ def run(name: str, cfg: EcologyConfig, host, holdout, budget: float) -> dict:
     steps, start = 0, time.perf_counter()
     try:
         while time.perf_counter() - start < budget:
-            batch = learn_batch(cfg, grid, rng, cfg.learning.batch)
+            batch = learn_batch(grid, rng, cfg.learning.batch)
             rule.learn([LearningJob(0, batch, list(range(1, 1 + scratch)))], rng)
             steps += 1
         scores = slot_scores(host, population, [0], holdout, tokens)[0]

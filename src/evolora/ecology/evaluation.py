@@ -8,14 +8,13 @@ import numpy as np
 
 from evolora.ecology.colony import MERGED_SLOT, Colony
 from evolora.ecology.organelle import Cell, cell_key, in_niche
-from evolora.ecology.roles import Role, role_of
+from evolora.ecology.roles import Role, distinct_examples
 from evolora.tasks import Example, TaskGrid, score
 
 VARIANTS = ("host", "best", "merged", "routed")
 
 
 Z95 = 1.959964  # two-sided 95 % normal quantile
-DRAWS_PER_EXAMPLE = 20  # draws allowed per wanted example before a small cell is taken as it is
 
 
 def holdout_examples(
@@ -26,18 +25,13 @@ def holdout_examples(
     where a cell has fewer distinct prompts than that: a repeated prompt would count one answer
     twice and shrink the standard error for nothing)."""
     rng = np.random.default_rng([seed, 7919])
-    examples = []
-    for cell in grid.cells:
-        seen: set[str] = set()
-        for _ in range(DRAWS_PER_EXAMPLE * per_cell):
-            example = grid.sample(rng, cell=cell, split="holdout")
-            if example.prompt in seen or role_of(example, selection_fraction) is not Role.evaluate:
-                continue
-            seen.add(example.prompt)
-            examples.append(example)
-            if len(seen) == per_cell:
-                break
-    return examples
+    return [
+        example
+        for cell in grid.cells
+        for example in distinct_examples(
+            grid, rng, cell, Role.evaluate, selection_fraction, per_cell
+        )
+    ]
 
 
 def paired_difference(a: list[float], b: list[float]) -> dict:
@@ -87,8 +81,12 @@ def route_table(
         pool = [o for o in colony.organelles if in_niche(o.niche, cell)]
         pool.sort(key=lambda o: -o.edge_bound(cell, 0.0)[0])
         wanted[cell] = [MERGED_SLOT] + [o.slot for o in pool[:candidates]]
-    jobs = [(slot, cell, k) for cell, slots in wanted.items() for slot in slots
-            for k in range(len(route_examples[cell]))]
+    jobs = [
+        (slot, cell, k)
+        for cell, slots in wanted.items()
+        for slot in slots
+        for k in range(len(route_examples[cell]))
+    ]
     completions = host.generate(
         [route_examples[cell][k].prompt for _, cell, k in jobs],
         max_new_tokens=max_new_tokens,

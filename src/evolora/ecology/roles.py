@@ -19,6 +19,8 @@ import numpy as np
 from evolora.tasks import Example, TaskGrid
 from evolora.tasks.splits import split_of
 
+DRAWS_PER_EXAMPLE = 20  # draws allowed per wanted example before a small cell is taken as it is
+
 
 class Role(str, Enum):
     """The use a prompt is reserved for."""
@@ -50,21 +52,36 @@ def draw_example(
             return example
 
 
+def distinct_examples(
+    grid: TaskGrid,
+    rng: np.random.Generator,
+    cell,
+    role: Role,
+    selection_fraction: float,
+    wanted: int,
+) -> list[Example]:
+    """Up to `wanted` examples of `cell` with distinct prompts, all reserved for `role` (fewer
+    where the cell holds fewer distinct prompts: a repeated prompt would count one answer twice);
+    DRAWS_PER_EXAMPLE draws are allowed per wanted example."""
+    split = "train" if role is Role.learn else "holdout"
+    seen: dict[str, Example] = {}
+    for _ in range(DRAWS_PER_EXAMPLE * wanted):
+        example = grid.sample(rng, cell=cell, split=split)
+        if role_of(example, selection_fraction) is role:
+            seen.setdefault(example.prompt, example)
+            if len(seen) == wanted:
+                break
+    return list(seen.values())
+
+
 def routing_prompts(grid: TaskGrid, selection_fraction: float, per_cell: int, seed: int) -> dict:
     """Per cell, up to `per_cell` distinct selection prompts for the routing check (the same for
-    the whole run; fewer where a cell holds fewer distinct prompts)."""
+    the whole run)."""
     rng = np.random.default_rng([seed, 31337])
-    out = {}
-    for cell in grid.cells:
-        seen: dict[str, Example] = {}
-        for _ in range(20 * per_cell):
-            example = grid.sample(rng, cell=cell, split="holdout")
-            if role_of(example, selection_fraction) is Role.select:
-                seen.setdefault(example.prompt, example)
-                if len(seen) == per_cell:
-                    break
-        out[cell] = list(seen.values())
-    return out
+    return {
+        cell: distinct_examples(grid, rng, cell, Role.select, selection_fraction, per_cell)
+        for cell in grid.cells
+    }
 
 
 def probe_prompts(grid: TaskGrid, selection_fraction: float, size: int, seed: int) -> list:

@@ -39,11 +39,9 @@ class ShardWorker:
         self.genes.genes = GenePool.from_state(*genes, self.host.device).genes
         outcomes = [learn_from_plan(self.rules, plan) for plan in plans]
         slots = [plan.slot for plan in plans]
-        rows = {key: tensor[slots].cpu() for key, tensor in self._state().items()}
+        state = learning_state(self.population, self.rules)
+        rows = {key: tensor[slots].cpu() for key, tensor in state.items()}
         return slots, rows, outcomes
-
-    def _state(self) -> dict:
-        return learning_state(self.population, self.rules)
 
 
 class LearningShards:
