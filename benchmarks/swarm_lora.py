@@ -139,26 +139,15 @@ def main() -> None:
             f"{len(mine)} | {np.median(shown):.0f} | {np.median(seconds):.0f} | "
             f"{np.mean(total_cpu):.0f} |"
         )
-    tpe_cpu = np.median(
-        [
+    def cpu_to_target(method: str) -> float:
+        """Median CPU seconds to the target; a run that never reached it counts its total."""
+        runs = figures["methods"][method]
+        return float(np.median([
             c if np.isfinite(c) else t
-            for c, t in zip(
-                figures["methods"]["tpe"]["cpu_to_95"],
-                figures["methods"]["tpe"]["cpu_total"],
-                strict=True,
-            )
-        ]
-    )
-    swarm_cpu = np.median(
-        [
-            c if np.isfinite(c) else t
-            for c, t in zip(
-                figures["methods"]["swarm"]["cpu_to_95"],
-                figures["methods"]["swarm"]["cpu_total"],
-                strict=True,
-            )
-        ]
-    )
+            for c, t in zip(runs["cpu_to_95"], runs["cpu_total"], strict=True)
+        ]))
+
+    tpe_cpu, swarm_cpu = cpu_to_target("tpe"), cpu_to_target("swarm")
     figures["swarm_over_tpe_cpu_to_95"] = float(swarm_cpu / tpe_cpu)
     table = "\n".join(
         [
