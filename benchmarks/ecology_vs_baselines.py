@@ -63,7 +63,8 @@ def run_host(cfg, host, holdout, budget):
 
 
 def run_monolith(cfg, host, holdout, budget):
-    """The same rule on the same stream, one adapter for every cell."""
+    """The same rule on the same stream, one adapter for every cell (its schedule spans the
+    budget)."""
     population = adapter_population(host, cfg, 1)
     rule = Backprop(cfg.learning.backprop, host, population)
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
@@ -71,8 +72,9 @@ def run_monolith(cfg, host, holdout, budget):
     torch.manual_seed(cfg.seed)
     steps, start = 0, time.perf_counter()
     try:
-        while time.perf_counter() - start < budget:
-            rule.learn([LearningJob(0, learn_batch(grid, rng, cfg.learning.batch), [])], rng)
+        while (elapsed := time.perf_counter() - start) < budget:
+            batch = learn_batch(grid, rng, cfg.learning.batch)
+            rule.learn([LearningJob(0, batch, [], elapsed / budget)], rng)
             steps += 1
         return scores_of(host, population, 0, holdout, cfg), {"steps": steps}
     finally:
@@ -80,13 +82,18 @@ def run_monolith(cfg, host, holdout, budget):
 
 
 def run_ecology(cfg, host, holdout, budget):
-    cfg = cfg.model_copy(update={"generations": 10**6}, deep=True)
+    cfg = cfg.model_copy(deep=True)
     cfg.evaluation.every = 10**6  # no evaluations inside the budget
     with tempfile.TemporaryDirectory() as root:
         ecology = Ecology.start(cfg, host, RunDir.create(root, cfg, name="ecology"))
         start = time.perf_counter()
         while time.perf_counter() - start < budget:
             ecology.step()
+            # The run's length in generations is what the budget affords at the pace so far, so
+            # that a learning-rate schedule spans the budget (and the run never finishes early,
+            # which would start an evaluation inside the budget).
+            pace = (time.perf_counter() - start) / ecology.generation
+            ecology.config.generations = max(ecology.generation + 2, round(budget / pace))
         ecology.holdout = holdout
         report = ecology.evaluate()
         routed = report["cells_routed_to_organelles"]

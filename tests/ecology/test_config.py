@@ -17,6 +17,8 @@ def test_defaults_are_valid():
         ({"bogus": 1}, "bogus"),
         ({"learning": {"rules": ["sgd"]}}, "rules"),
         ({"learning": {"rules": ["es", "es"]}}, "twice"),
+        ({"learning": {"backprop": {"family_lr": {"logic": 0.0}}}}, "family_lr.logic"),
+        ({"learning": {"backprop": {"schedule": "linear"}}}, "schedule"),
     ],
 )
 def test_invalid_configs_name_the_field(bad, field):

@@ -2,7 +2,7 @@ import hashlib
 
 import numpy as np
 
-from evolora.ecology.colony import MERGED_SLOT, Colony
+from evolora.ecology.colony import HOST_SLOT, MERGED_SLOT, Colony
 from evolora.ecology.config import EcologyConfig
 from evolora.ecology.evaluation import (
     best_organelle,
@@ -15,11 +15,12 @@ from evolora.tasks import TaskGrid
 
 class AnsweringHost:
     """A stand-in host: adapter slot s answers each prompt correctly with probability accuracy[s]
-    (decided by a fixed hash of the prompt), so the routing decision is known in advance."""
+    (decided by a fixed hash of the prompt), so the routing decision is known in advance; the
+    bare host (HOST_SLOT) answers nothing unless given an accuracy."""
 
     def __init__(self, examples, accuracy: dict[int, float]):
         self.answers = {ex.prompt: ex.answer for ex in examples}
-        self.accuracy = accuracy
+        self.accuracy = {HOST_SLOT: 0.0, **accuracy}
 
     def generate(self, prompts, max_new_tokens, adapters, adapter_ids):
         out = []
@@ -57,6 +58,19 @@ def test_a_cell_stays_with_the_merged_adapter_unless_the_edge_clears_z_errors():
     examples = _route_examples(cells, n=30)
     host = AnsweringHost(examples[cells[0]], {MERGED_SLOT: 0.5, first.slot: 0.6, second.slot: 0.4})
     assert route_table(host, None, colony, examples, 8, z=3.0) == {("math", 1): MERGED_SLOT}
+
+
+def test_a_cell_falls_back_to_the_bare_host_where_it_beats_the_merged_adapter():
+    colony, first, second = _colony_with_two_organelles()
+    cells = [("math", 1)]
+    examples = _route_examples(cells, n=80)
+    # The organelle clearly beats the merged adapter but not the host: the host keeps the cell.
+    accuracy = {HOST_SLOT: 0.8, MERGED_SLOT: 0.3, first.slot: 0.8, second.slot: 0.1}
+    host = AnsweringHost(examples[cells[0]], accuracy)
+    assert route_table(host, None, colony, examples, 8) == {("math", 1): HOST_SLOT}
+    # Once an organelle clearly beats the host too, it takes the cell.
+    host = AnsweringHost(examples[cells[0]], {**accuracy, second.slot: 1.0})
+    assert route_table(host, None, colony, examples, 8) == {("math", 1): second.slot}
 
 
 def test_only_organelles_whose_niche_holds_the_cell_are_candidates():

@@ -5,6 +5,7 @@ from ecology_helpers import hash_scorer, small_config
 
 import evolora.ecology.evaluation as evaluation_module
 import evolora.ecology.phases.foraging as foraging_module
+import evolora.ecology.phases.learning as learning_module
 from evolora.ecology.loop import Ecology
 from evolora.ecology.roles import Role, role_of
 from evolora.tasks.splits import split_of
@@ -128,6 +129,21 @@ def test_learning_selection_and_evaluation_prompts_never_overlap(tiny_host, tmp_
     holdout = ecology.grid.sample_batch(np.random.default_rng(0), 3000, split="holdout")
     share = np.mean([role_of(ex, 0.4) is Role.select for ex in holdout])
     assert np.isclose(share, 0.4, atol=0.04)
+
+
+def test_learning_steps_carry_the_runs_progress_for_the_schedule(tiny_host, tmp_path, monkeypatch):
+    seen: list[list[float]] = []
+    learn_from_plan = learning_module.learn_from_plan
+
+    def recording(rules, plan):
+        seen.append(plan.progress)
+        return learn_from_plan(rules, plan)
+
+    monkeypatch.setattr(learning_module, "learn_from_plan", recording)
+    config = small_config(generations=3, learning={"steps": 2, "rules": ["backprop"]})
+    _run(tiny_host, config, tmp_path)
+    steps = sorted({p for plan in seen for p in plan})
+    assert steps == pytest.approx([(k + 0.5) / 6 for k in range(6)])  # 3 generations x 2 steps
 
 
 def test_a_merge_changes_the_colony_adapter_and_seeds_offspring(tiny_host, tmp_path, monkeypatch):

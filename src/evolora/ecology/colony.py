@@ -14,6 +14,7 @@ from evolora.ecology.organelle import Organelle
 from evolora.lora import LoRAPopulation
 
 MERGED_SLOT = 0
+HOST_SLOT = -1  # the bare host, without any adapter (the population's convention)
 
 
 def adapter_population(host, config: EcologyConfig, n: int) -> LoRAPopulation:

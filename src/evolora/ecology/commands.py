@@ -247,7 +247,8 @@ def check_colony_fits(cfg, host) -> None:
 def print_final(console: Console, ecology, path: Path) -> None:
     """The closing summary: holdout accuracy (± standard error) of every variant, the routed
     colony's paired difference from the frozen host with its 95 % interval, and how many cells
-    the colony really routes to an organelle (the rest fall back to the merged adapter)."""
+    the colony really routes to an organelle (the rest fall back to the merged adapter or to the
+    bare host)."""
     result = ecology.last_eval
     n = result["host"]["n"]
     console.rule(f"holdout accuracy ({n} prompts, never trained on)")
@@ -269,9 +270,11 @@ def print_final(console: Console, ecology, path: Path) -> None:
     )
     cells = len(result["routes"])
     routed = result["cells_routed_to_organelles"]
+    to_host = result.get("cells_routed_to_host", 0)
     console.print(
         f"  routing: {routed} of {cells} cells go to an organelle; the other {cells - routed} "
-        "fall back to the merged adapter"
+        f"fall back to the merged adapter ({cells - routed - to_host}) or the bare host "
+        f"({to_host})"
     )
     rules = ", ".join(
         f"{rule.name} ({'gradient-free' if rule.gradient_free else 'gradients through the host'})"

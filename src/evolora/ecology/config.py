@@ -155,9 +155,29 @@ class HebbianConfig(_Section):
 class BackpropConfig(_Section):
     """The reference rule: Adam with gradients back-propagated through the frozen host."""
 
-    lr: float = Field(2e-3, gt=0, description="Adam learning rate")
+    lr: float = Field(2e-3, gt=0, description="Adam learning rate (the peak, under a schedule)")
     beta1: float = Field(0.9, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
+    schedule: Literal["constant", "cosine"] = Field(
+        "constant",
+        description="cosine: linear warm-up over `warmup` of the run's generations, then cosine "
+        "decay of the rate to zero at the last generation",
+    )
+    warmup: float = Field(0.05, ge=0, lt=1, description="share of the run spent warming up")
+    family_lr: dict[str, float] = Field(
+        default_factory=dict,
+        description="peak rate of the organelles whose niche lies in a family (the family or one "
+        "of its cells), where it differs from lr, e.g. {logic: 0.003}; a family outside the grid "
+        "has no organelles, so its entry does nothing",
+    )
+
+    @field_validator("family_lr")
+    @classmethod
+    def _positive_rates(cls, rates: dict[str, float]) -> dict[str, float]:
+        for family, rate in rates.items():
+            if rate <= 0:
+                raise ValueError(f"learning.backprop.family_lr.{family} must be > 0 (got {rate})")
+        return rates
 
 
 class ComposeConfig(_Section):

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from evolora.ecology.colony import MERGED_SLOT, Colony
+from evolora.ecology.colony import HOST_SLOT, MERGED_SLOT, Colony
 from evolora.ecology.organelle import Cell, cell_key, in_niche
 from evolora.ecology.roles import Role, distinct_examples
 from evolora.tasks import Example, TaskGrid, score
@@ -64,23 +64,24 @@ def route_table(
     candidates: int = 3,
     pooled: bool = True,
 ) -> dict[Cell, int]:
-    """The slot the routed colony sends each cell to.
+    """The slot the routed colony sends each cell to (HOST_SLOT: the bare host).
 
     A cell's candidates are the organelles whose niche holds it (at most `candidates`, those with
-    the largest foraging edge there). Each candidate and the merged adapter answer the cell's
-    routing prompts (reserved foraging prompts, never trained on) in one batched generation. A
-    candidate qualifies for the cell when its paired accuracy edge over the merged adapter has a
-    lower confidence bound (mean - z standard errors) above zero on the cell; or, with `pooled`,
-    on all the routing prompts of its niche's cells together while its edge on the cell itself is
-    not negative (a family specialist's gain spread over three cells is seen with three times
-    the prompts). The cell goes to the qualifying candidate with the largest edge there, else to
-    the merged adapter.
+    the largest foraging edge there). Each candidate, the merged adapter and the bare host answer
+    the cell's routing prompts (selection prompts, never trained on) in one batched generation.
+    The cell's fallback is the merged adapter, or the bare host where the host answers more of
+    them (merges can cost a cell what they gain on others). A candidate qualifies for the cell
+    when its paired accuracy edge over the fallback has a lower confidence bound (mean - z
+    standard errors) above zero on the cell; or, with `pooled`, on all the routing prompts of
+    its niche's cells together while its edge on the cell itself is not negative (a family
+    specialist's gain spread over three cells is seen with three times the prompts). The cell
+    goes to the qualifying candidate with the largest edge there, else to its fallback.
     """
     wanted = {}
     for cell in route_examples:
         pool = [o for o in colony.organelles if in_niche(o.niche, cell)]
         pool.sort(key=lambda o: -o.edge_bound(cell, 0.0)[0])
-        wanted[cell] = [MERGED_SLOT] + [o.slot for o in pool[:candidates]]
+        wanted[cell] = [MERGED_SLOT, HOST_SLOT] + [o.slot for o in pool[:candidates]]
     jobs = [
         (slot, cell, k)
         for cell, slots in wanted.items()
@@ -97,19 +98,26 @@ def route_table(
     for (slot, cell, k), completion in zip(jobs, completions, strict=True):
         correct[(cell, slot)].append(float(score(route_examples[cell][k], completion) >= 1.0))
 
+    fallback = {
+        cell: HOST_SLOT
+        if np.mean(correct[(cell, HOST_SLOT)]) > np.mean(correct[(cell, MERGED_SLOT)])
+        else MERGED_SLOT
+        for cell in wanted
+    }
+
     def edge(slot: int, cells: list[Cell]) -> dict:
         return paired_difference(
             [x for c in cells for x in correct[(c, slot)]],
-            [x for c in cells for x in correct[(c, MERGED_SLOT)]],
+            [x for c in cells for x in correct[(c, fallback[c])]],
         )
 
     niche_cells = {
-        o.slot: [c for c in wanted if o.slot in wanted[c][1:]] for o in colony.organelles
+        o.slot: [c for c in wanted if o.slot in wanted[c][2:]] for o in colony.organelles
     }
     table = {}
     for cell, slots in wanted.items():
-        best, best_edge = MERGED_SLOT, 0.0
-        for slot in slots[1:]:
+        best, best_edge = fallback[cell], 0.0
+        for slot in slots[2:]:
             here = edge(slot, [cell])
             qualifies = here["mean"] - z * here["se"] > 0
             if pooled and not qualifies and here["mean"] >= 0:
@@ -138,12 +146,12 @@ def evaluate(
     """
     best = best_organelle(colony)
     slot_of = {
-        "host": lambda ex: -1,
+        "host": lambda ex: HOST_SLOT,
         "best": lambda ex: best.slot if best else MERGED_SLOT,
         "merged": lambda ex: MERGED_SLOT,
         "routed": lambda ex: (routes or {}).get((ex.family, ex.difficulty), MERGED_SLOT),
     }
-    scored = {(-1, i): s for i, s in enumerate(host_scores or [])}
+    scored = {(HOST_SLOT, i): s for i, s in enumerate(host_scores or [])}
     wanted = {(slot_of[v](ex), i) for v in VARIANTS for i, ex in enumerate(examples)}
     pairs = sorted(wanted - scored.keys())
     completions = host.generate(
@@ -163,12 +171,14 @@ def evaluate(
     report["best_organelle"] = best.id if best else None
     report["routed_vs_host"] = paired_difference(correct["routed"], correct["host"])
     report["merged_vs_host"] = paired_difference(correct["merged"], correct["host"])
-    # Cells the routed colony sends to an organelle; the others fall back to the merged adapter.
+    # Cells the routed colony sends to an organelle; the others fall back to the merged adapter
+    # or to the bare host.
     cells = sorted({(ex.family, ex.difficulty) for ex in examples})
     report["routes"] = {cell_key(c): (routes or {}).get(c, MERGED_SLOT) for c in cells}
     report["cells_routed_to_organelles"] = sum(
-        slot != MERGED_SLOT for slot in report["routes"].values()
+        slot not in (MERGED_SLOT, HOST_SLOT) for slot in report["routes"].values()
     )
+    report["cells_routed_to_host"] = sum(slot == HOST_SLOT for slot in report["routes"].values())
     return report, scores
 
 

@@ -12,6 +12,11 @@ def cell_key(cell: Cell) -> str:
     return f"{cell[0]}:{cell[1]}"
 
 
+def niche_family(niche: str | None) -> str | None:
+    """The task family a niche lies in ('math' for 'math' and 'math:2'); None for a generalist."""
+    return niche.split(":")[0] if niche else None
+
+
 def in_niche(niche: str | None, cell: Cell) -> bool:
     """Whether a cell lies in a niche: a family name ('math'), a cell key ('math:2'), or None
     (a generalist's niche holds every cell)."""

@@ -35,9 +35,12 @@ class SlotAdam:
         self.t = torch.zeros(population.n, dtype=torch.float32, device=population.device)
 
     @torch.no_grad()
-    def step(self, slots: list[int], grads: dict[tuple[str, str], torch.Tensor]) -> None:
+    def step(
+        self, slots: list[int], grads: dict[tuple[str, str], torch.Tensor], lr: float | None = None
+    ) -> None:
         """One Adam step of `slots` along the gradients of the fitness to descend, each given as
-        a (len(slots), ...) tensor per factor key."""
+        a (len(slots), ...) tensor per factor key; `lr` overrides the optimizer's rate."""
+        lr = self.lr if lr is None else lr
         index = torch.tensor(slots, device=self.population.device)
         b1, b2 = self.betas
         self.t[index] += 1
@@ -50,7 +53,7 @@ class SlotAdam:
             m = self.m[key][index].mul_(b1).add_(g, alpha=1 - b1)
             v = self.v[key][index].mul_(b2).addcmul_(g, g, value=1 - b2)
             self.m[key][index], self.v[key][index] = m, v
-            update = self.lr * (m / correct1) / ((v / correct2).sqrt() + self.eps)
+            update = lr * (m / correct1) / ((v / correct2).sqrt() + self.eps)
             table = factor_table(self.population, key)
             table[index] -= update.to(table.dtype)
 

@@ -8,6 +8,7 @@ reproduction and are checkpointed, so `--resume` stays exact.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -43,6 +44,18 @@ def factor_gradients(population) -> Iterator[list[torch.Tensor]]:
             tensor.requires_grad_(False)
 
 
+def scheduled_lr(settings, progress: float | None, family: str | None = None) -> float:
+    """The Adam rate at `progress` (0 to 1) through the run under the settings' schedule, from
+    the family's peak rate (`family_lr`, else `lr`); the peak outside a run (progress None) or
+    with the constant schedule."""
+    peak = settings.family_lr.get(family, settings.lr) if family else settings.lr
+    if progress is None or settings.schedule == "constant":
+        return peak
+    progress = min(max(progress, 0.0), 1.0)
+    warm = 1.0 if settings.warmup == 0 else min(1.0, progress / settings.warmup)
+    return peak * warm * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
 @register_rule
 class Backprop(LearningRule):
     """Adam on each organelle's mean per-token answer log-likelihood (settings: BackpropConfig)."""
@@ -68,7 +81,7 @@ class Backprop(LearningRule):
                     key: tensor.grad[[job.slot]]
                     for key, tensor in zip(self.adam.keys, factors, strict=True)
                 }
-            self.adam.step([job.slot], grads)
+            self.adam.step([job.slot], grads, scheduled_lr(self.settings, job.progress, job.family))
             tokens = sum(example_tokens(self.host, job.examples))
             results.append(
                 LearningResult(float(per_token.detach().mean()), (1 + BACKWARD_COST) * tokens)

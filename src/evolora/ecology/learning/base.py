@@ -26,11 +26,15 @@ from evolora.tasks import Example
 
 @dataclass
 class LearningJob:
-    """One organelle's share of a learning step."""
+    """One organelle's share of a learning step; `progress` is how far the run is through its
+    generations (0 to 1) for rules whose step size follows a schedule (None outside a run), and
+    `family` the task family its niche lies in (None for a generalist)."""
 
     slot: int
     examples: list[Example]
     scratch: list[int]
+    progress: float | None = None
+    family: str | None = None
 
 
 @dataclass

@@ -15,6 +15,8 @@ thousands, the regime where ES on language models is known to work.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 
@@ -43,11 +45,11 @@ def es_step(
     if config.keep_if_better:
         halves = [len(job.examples) // 2 for job in jobs]
         checks = [
-            LearningJob(job.slot, job.examples[h:], job.scratch)
+            replace(job, examples=job.examples[h:])
             for job, h in zip(jobs, halves, strict=True)
         ]
         jobs = [
-            LearningJob(job.slot, job.examples[:h], job.scratch)
+            replace(job, examples=job.examples[:h])
             for job, h in zip(jobs, halves, strict=True)
         ]
     seeds_of = [[int(s) for s in rng.integers(0, 2**31 - 1, size=config.pairs)] for _ in jobs]

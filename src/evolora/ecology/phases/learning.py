@@ -16,19 +16,22 @@ import numpy as np
 
 from evolora.ecology.energy import Compute, apply, compute_cost
 from evolora.ecology.learning import LearningJob
-from evolora.ecology.organelle import Organelle
+from evolora.ecology.organelle import Organelle, niche_family
 from evolora.ecology.roles import Role
 from evolora.tasks import Example
 
 
 @dataclass
 class LearningPlan:
-    """One organelle's learning this generation: its slot, its scratch slots, the examples of
-    each step and the seed of the rules' randomness."""
+    """One organelle's learning this generation: its slot, its niche's family (None for a
+    generalist), its scratch slots, the examples and the run's progress (0 to 1, for scheduled
+    rules) of each step, and the seed of the rules' randomness."""
 
     slot: int
+    family: str | None
     scratch: list[int]
     batches: list[list[Example]]
+    progress: list[float]
     seed: int
 
 
@@ -68,9 +71,24 @@ def plan_learning(eco, active: list[Organelle]) -> list[LearningPlan]:
             batches[k].append([eco.example(niche[i], Role.learn) for i in picks])
     seeds = eco.rng.integers(0, 2**63 - 1, size=len(active))
     return [
-        LearningPlan(o.slot, eco.colony.scratch_for(k), batches[k], int(seeds[k]))
-        for k, o in enumerate(active)
+        LearningPlan(
+            o.slot,
+            niche_family(o.niche),
+            eco.colony.scratch_for(k),
+            batches[k],
+            step_progress(eco),
+            int(s),
+        )
+        for k, (o, s) in enumerate(zip(active, seeds, strict=True))
     ]
+
+
+def step_progress(eco) -> list[float]:
+    """How far through the run's learning steps each of this generation's steps is (its middle,
+    so that neither the first nor the last step of a run has a zero scheduled rate)."""
+    steps, total = eco.config.learning.steps, eco.config.learning.steps * eco.config.generations
+    first = (eco.generation - 1) * steps
+    return [(first + k + 0.5) / total for k in range(steps)]
 
 
 def learn_from_plan(rules, plan: LearningPlan) -> tuple[float, float]:
@@ -78,8 +96,8 @@ def learn_from_plan(rules, plan: LearningPlan) -> tuple[float, float]:
     compute spent (forward-token equivalents)."""
     rng = np.random.default_rng(plan.seed)
     fitness, tokens = 0.0, 0.0
-    for batch in plan.batches:
-        job = LearningJob(plan.slot, batch, plan.scratch)
+    for batch, progress in zip(plan.batches, plan.progress, strict=True):
+        job = LearningJob(plan.slot, batch, plan.scratch, progress, plan.family)
         for rule in rules:
             (result,) = rule.learn([job], rng)
             if math.isfinite(result.fitness):
