@@ -43,6 +43,7 @@ from evolora.tasks import TaskGrid
 from evolora.telemetry.config_io import load_config
 from evolora.telemetry.rundir import RunDir
 
+DEFAULT_BUDGET = 300.0
 METHODS = (
     "host", "monolith", "ecology", "backprop", "es", "hebbian", "compose",
     "no_assim", "no_guard", "no_routing", "no_recombination", "no_niches",
@@ -133,7 +134,9 @@ RUNNERS = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=300.0, help="seconds per method and seed")
+    parser.add_argument(
+        "--budget", type=float, default=DEFAULT_BUDGET, help="seconds per method and seed"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--config", default="default", help="ecology preset or YAML file")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -172,7 +175,9 @@ def main() -> None:
             results[method].append(result)
             print(f"seed {seed} {method:>10}: accuracy {result['overall']:.3f} "
                   f"({result['seconds']:.0f}s)", flush=True)
-    write_result("ecology_vs_baselines", *tables(base, args, results))
+    # Runs at another budget keep their own section: a figure is compared at its own budget.
+    name = "ecology_vs_baselines" + ("" if args.budget == DEFAULT_BUDGET else f"_{args.budget:g}s")
+    write_result(name, *tables(base, args, results))
 
 
 def tables(base, args, results) -> tuple[dict, str]:
