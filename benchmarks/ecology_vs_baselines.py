@@ -18,7 +18,8 @@ deduplicated holdout (the holdout split, never trained on, `evaluation.per_cell`
                 gene pool, no narrowing to a cell: specialisation.offspring: parent)
   no_niches     the ecology with generalist organelles (specialisation.niche: none)
 
-python benchmarks/ecology_vs_baselines.py [--budget 300] [--seeds 0 1 2] [--methods ...]
+python benchmarks/ecology_vs_baselines.py [--budget 300] [--seeds 0 1 2] [--methods ...] [--tag T]
+(a budget other than 300 s, or a tag, writes its own results section)
 """
 
 from __future__ import annotations
@@ -140,6 +141,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--config", default="default", help="ecology preset or YAML file")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument(
+        "--tag", default="", help="suffix of the results section, e.g. `ablations` for a run of "
+        "some methods that should not replace the main table"
+    )
     args = parser.parse_args()
     base = load_config(preset_path(args.config), EcologyConfig)
     methods = [m for m in args.methods if m != "compose" or base.genes.pool]
@@ -177,6 +182,7 @@ def main() -> None:
                   f"({result['seconds']:.0f}s)", flush=True)
     # Runs at another budget keep their own section: a figure is compared at its own budget.
     name = "ecology_vs_baselines" + ("" if args.budget == DEFAULT_BUDGET else f"_{args.budget:g}s")
+    name += f"_{args.tag}" if args.tag else ""
     write_result(name, *tables(base, args, results))
 
 

@@ -42,11 +42,14 @@ def run(name: str, cfg: EcologyConfig, host, holdout, budget: float) -> dict:
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
+    family = cfg.grid.families[0] if len(cfg.grid.families) == 1 else None
     steps, start = 0, time.perf_counter()
     try:
-        while time.perf_counter() - start < budget:
+        # A scheduled rule's rate spans the budget, as it spans a run's generations.
+        while (elapsed := time.perf_counter() - start) < budget:
             batch = learn_batch(grid, rng, cfg.learning.batch)
-            rule.learn([LearningJob(0, batch, list(range(1, 1 + scratch)))], rng)
+            job = LearningJob(0, batch, list(range(1, 1 + scratch)), elapsed / budget, family)
+            rule.learn([job], rng)
             steps += 1
         scores = slot_scores(host, population, [0], holdout, tokens)[0]
     finally:
