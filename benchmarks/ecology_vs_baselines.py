@@ -226,8 +226,10 @@ def tables(base, args, results) -> tuple[dict, str]:
         f"wall-clock per method and seed, grid {families} x difficulties "
         f"{base.grid.difficulties}, up to {base.evaluation.per_cell} distinct holdout prompts "
         "per cell. The ecology rows are its routed colony (cells without a confident organelle "
-        "fall back to the merged adapter; `cells_routed_to_organelles` in the JSON says how "
-        "many did not).\n\n" + "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
+        "fall back to the merged adapter or the bare host; `cells_routed_to_organelles` in the "
+        "JSON says how many did not). Measured while other work shared the 2 cores, so each "
+        "method got about the same share of them in its budget.\n\n"
+        + "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
     )
     print(text)
     return figures, text
