@@ -30,6 +30,10 @@ MAX_ERROR = 0.02  # largest relative error of the probe's bf16 product against f
 # Greedy bf16 steps whose top-2 logit margin is below this are re-decided in fp32 (verified.py);
 # on the built-in host the margin error of bf16 is below it on ~99 % of steps.
 VERIFY_MARGIN = 0.1
+# Verified bf16 generation takes this many times plain bf16's time (the fp32 checks and the rows
+# decoded on after a correction; benchmarks/precision_accuracy.py measured 1.67 on the built-in
+# host), so "auto" generates in bf16 only when a decode step gains MIN_SPEEDUP beyond it.
+VERIFY_COST = 1.7
 _PROBE_SHAPE = (512, 512, 512)  # (rows, in, out) of the probe matmul: ~0.27 GFLOP
 
 
@@ -179,16 +183,19 @@ def _probe_cpu(device) -> Probe:
 
 def with_generation_probe(precision: Precision, model) -> Precision:
     """`precision` with its generation part decided: for "auto" with bf16 forwards, bf16
-    generation only if `probe_decode` measures the model's own decode step faster in bf16."""
+    generation only if `probe_decode` measures the model's own decode step enough faster in bf16
+    to pay for verifying its greedy steps (`VERIFY_COST`)."""
     if precision.requested != "auto" or not precision.bf16:
         return precision
     device = next(model.parameters()).device
     if device.type == "cuda":
         return precision
     speedup = probe_decode(model)
-    generation = "bf16" if speedup >= MIN_SPEEDUP else "fp32"
+    needed = MIN_SPEEDUP * VERIFY_COST
+    generation = "bf16" if speedup >= needed else "fp32"
     reason = (f"{precision.reason} Decode probe: a bf16 decode step of this host runs at "
-              f"{speedup:.2f}x fp32's speed, so generation runs in {generation}.")
+              f"{speedup:.2f}x fp32's speed (verified bf16 generation needs >= {needed:.2f}x), "
+              f"so generation runs in {generation}.")
     return Precision(precision.name, precision.requested, reason, generation)
 
 
