@@ -6,7 +6,7 @@ from seed to seed so drift on a shared machine hits both alike); each run is sco
 deduplicated holdout by its own host (bf16 greedy answers are verified against fp32 at near
 ties, hosts/verified.py).
 
-Run: python benchmarks/precision_ecology.py [--config debug] [--seeds 0 1 2] [--threads 1]
+Run: python benchmarks/precision_ecology.py [--config debug] [--generations N] [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -60,10 +60,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default="debug", help="ecology preset or YAML file")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--generations", type=int, default=None,
+                        help="override the preset's generations")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     base = load_config(preset_path(args.config), EcologyConfig)
+    if args.generations is not None:
+        base = base.model_copy(update={"generations": args.generations})
     runs: dict[str, list[dict]] = {p: [] for p in PRECISIONS}
     for index, seed in enumerate(args.seeds):
         cfg = base.model_copy(update={"seed": seed}, deep=True)
