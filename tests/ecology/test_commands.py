@@ -71,3 +71,12 @@ def test_the_run_folder_records_the_precision_the_host_ran_in(config_file, tmp_p
     recorded = RunDir.open(run).meta["host_precision"]
     assert recorded["precision"] == "fp32" and recorded["precision_requested"] == "fp32"
     assert main(["run", "--resume", str(run), "-g", "2"]) == 0
+
+
+def test_precision_option_sets_the_hosts_precision(config_file, tmp_path):
+    out = tmp_path / "runs"
+    assert main(["run", "-c", str(config_file), "-o", str(out), "-g", "1",
+                 "--precision", "bf16"]) == 0
+    (run,) = out.iterdir()
+    assert RunDir.open(run).meta["host_precision"]["precision"] == "bf16"
+    assert main(["run", "--resume", str(run), "--precision", "fp32"]) == 2  # a run keeps its own

@@ -64,7 +64,9 @@ def test_generation_follows_its_own_decode_probe(probe, monkeypatch, llama_dir):
     slow = with_generation_probe(forward_bf16, model)
     assert (slow.bf16, slow.generation_bf16) == (True, False)
     assert "0.80x" in slow.reason
-    monkeypatch.setattr(policy, "probe_decode", lambda m: 2.0)
+    monkeypatch.setattr(policy, "probe_decode", lambda m: 2.0)  # not enough to pay verification
+    assert not with_generation_probe(forward_bf16, model).generation_bf16
+    monkeypatch.setattr(policy, "probe_decode", lambda m: 3.0)
     assert with_generation_probe(forward_bf16, model).generation_bf16
     forced = resolve_precision("bf16", "cpu")  # an explicit request is never second-guessed
     assert with_generation_probe(forced, model) is forced

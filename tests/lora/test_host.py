@@ -69,15 +69,16 @@ def test_population_is_an_adapter_router(population):
     assert population.base_name == "tiny"
 
 
-@pytest.mark.parametrize("use_cache", [True, False])
-def test_generate_rows_equal_hosts_with_that_adapter_merged(host, population, use_cache):
-    ours = host.generate(PROMPTS, max_new_tokens=8, stop=(), adapters=population, adapter_ids=IDS,
-                         use_cache=use_cache)
+@pytest.mark.parametrize(("use_cache", "stop"), [(True, ()), (False, ()), (True, ("e", "a"))])
+def test_generate_rows_equal_hosts_with_that_adapter_merged(host, population, use_cache, stop):
+    # With stops, rows finish early and leave the batch: the routing follows the rows that stay.
+    ours = host.generate(PROMPTS, max_new_tokens=8, stop=stop, adapters=population,
+                         adapter_ids=IDS, use_cache=use_cache)
     references = {}
     for row, member in enumerate(IDS):
         if member not in references:
             references[member] = merged_host(host, population, member).generate(
-                PROMPTS, max_new_tokens=8, stop=())
+                PROMPTS, max_new_tokens=8, stop=stop)
         assert ours[row] == references[member][row], (row, member)
     assert any(references[m] != references[-1] for m in (0, 1, 2))  # adapters change the text
 

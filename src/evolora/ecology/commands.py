@@ -86,6 +86,9 @@ def run_command(
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda, cuda:1 ... (default: best available)."
     ),
+    precision: str | None = typer.Option(
+        None, "--precision", help="Override the host precision: auto, fp32 or bf16."
+    ),
 ) -> None:
     """Run the ecology: a LoRA colony on a frozen host earns, learns, reproduces and assimilates."""
     from evolora.telemetry.progress import Progress
@@ -99,6 +102,7 @@ def run_command(
                 ("--host", host),
                 ("--seed", seed),
                 ("--learning", learning),
+                ("--precision", precision),
             ]
             if value is not None
         ]
@@ -110,7 +114,7 @@ def run_command(
         ecology, run, cfg = resume_run(resume, generations, device)
         console.print(f"Resuming [bold]{run.path}[/bold] after generation {ecology.generation}.")
     else:
-        cfg = new_config(config, host, generations, seed, learning)
+        cfg = new_config(config, host, generations, seed, learning, precision)
         ecology, run = start_run(cfg, output, device)
         console.print(f"Writing the run to [bold]{run.path}[/bold] (host: {ecology.host!r}).")
     try:
@@ -137,6 +141,7 @@ def new_config(
     generations: int | None,
     seed: int | None,
     learning: str | None,
+    precision: str | None = None,
 ):
     """The validated config of a new run: a preset, or a YAML file over the default preset, then
     the command line's overrides; a local host folder is stored as an absolute path."""
@@ -158,7 +163,7 @@ def new_config(
         TaskGrid(data["grid"]["families"], data["grid"]["difficulties"])
     except EvoloraError as problem:
         raise EvoloraError(f"{path}: field 'grid': {problem}") from None
-    overrides = {"generations": generations, "seed": seed, "host": host}
+    overrides = {"generations": generations, "seed": seed, "host": host, "precision": precision}
     data.update({k: v for k, v in overrides.items() if v is not None})
     if learning is not None:
         data["learning"]["rules"] = [r.strip() for r in learning.split(",") if r.strip()]

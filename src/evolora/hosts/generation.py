@@ -136,6 +136,15 @@ class _PreallocatedLayer(DynamicLayer):
         self.keys, self.values = self._keys[:, :, :end], self._values[:, :, :end]
         return self.keys, self.values
 
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep only the rows `indices` (finished rows leave the batch)."""
+        if not self.is_initialized or not hasattr(self, "_keys"):
+            return super().batch_select_indices(indices)
+        self._keys = self._keys.index_select(0, indices)
+        self._values = self._values.index_select(0, indices)
+        self.keys = self._keys[:, :, : self.length]
+        self.values = self._values[:, :, : self.length]
+
 
 def preallocated_cache(capacity: int) -> DynamicCache:
     """A `DynamicCache` whose layers hold up to `capacity` positions without copying."""
@@ -162,6 +171,29 @@ def cache_keyword(model: PreTrainedModel) -> str:
 
 # step(ids, attention mask, positions) -> next-token scores [B, V] at each row's last position.
 DecodeStep = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+# shrink(kept batch positions) -> None: the step drops every other row from its state.
+Shrink = Callable[[torch.Tensor], None]
+
+
+class NearTies:
+    """Per row, the last greedy step whose top-2 score margin was below `margin`: the steps a
+    lower-precision decode may have decided differently from fp32 (see hosts/verified.py).
+
+    `last[r]` is the index, in row r's new tokens, of the token that step chose (its length when
+    the step chose the end of sequence), or -1 when no step was that close."""
+
+    def __init__(self, margin: float, rows: int) -> None:
+        self.margin = margin
+        self.last = [-1] * rows
+
+    def observe(self, scores: torch.Tensor, positions: list[int], rows: list[int],
+                generated: list[list[int]]) -> None:
+        """Record the near ties among batch `positions` (rows `rows`) of one step's scores."""
+        top = scores[positions].topk(2, dim=-1).values
+        close = ((top[:, 0] - top[:, 1]) < self.margin).tolist()
+        for row, tie in zip(rows, close, strict=True):
+            if tie:
+                self.last[row] = len(generated[row])
 
 
 @torch.no_grad()
@@ -177,41 +209,63 @@ def decode(
     generator: torch.Generator | None,
     use_cache: bool,
     context: int | None = None,
+    prefix: list[list[int]] | None = None,
+    shrink: Shrink | None = None,
+    ties: NearTies | None = None,
 ) -> list[list[int]]:
     """New token ids per row (eos and everything after a stop excluded) of any next-token `step`:
     the decode loop's bookkeeping (left padding, positions, mask, stops, finished rows).
 
     With `use_cache` the step sees only the new token (it keeps its own KV cache), else the whole
-    sequence. A row also stops once its prompt plus new tokens fill the `context` window.
+    sequence. A row stops after `max_new_tokens` new tokens, or once its prompt plus new tokens
+    fill the `context` window. `prefix[r]`: new tokens row r already has (they count as new).
+    With `shrink` (cached decoding only), rows leave the batch once half of it has finished.
+    `ties` records each row's near-tie steps.
     """
-    ids, mask, positions = left_pad(seqs, pad_id, device)
+    generated = [list(p) for p in prefix] if prefix else [[] for _ in seqs]
+    ids, mask, positions = left_pad([s + g for s, g in zip(seqs, generated, strict=True)],
+                                    pad_id, device)
     batch, width = ids.shape
-    generated: list[list[int]] = [[] for _ in range(batch)]
-    active = list(range(batch))
+    steps = max_new_tokens - min(map(len, generated))
+    live = list(range(batch))  # the row at each batch position
+    active = list(range(batch))  # batch positions still generating
     done = torch.zeros(batch, dtype=torch.bool, device=device)
     # The mask of every step is a prefix of one mask allocated up front (the new columns are 1).
-    full_mask = torch.cat([mask, mask.new_ones(batch, max_new_tokens)], dim=1)
+    full_mask = torch.cat([mask, mask.new_ones(batch, max(steps, 0))], dim=1)
     step_ids, step_pos, last_pos = ids, positions, positions[:, -1:]
-    for index in range(max_new_tokens):
-        token = _next_tokens(step(step_ids, full_mask[:, : width + index], step_pos),
-                             temperature, generator)
+    for index in range(steps):
+        scores = step(step_ids, full_mask[:, : width + index], step_pos)
+        if ties is not None:
+            ties.observe(scores, active, [live[j] for j in active], generated)
+        token = _next_tokens(scores, temperature, generator)
         new = token.tolist()
         finished = set()
-        for r in active:
-            if new[r] in eos_ids:
-                finished.add(r)
+        for j in active:
+            row = live[j]
+            if new[j] in eos_ids:
+                finished.add(j)
                 continue
-            generated[r].append(new[r])
-            if context is not None and len(seqs[r]) + len(generated[r]) >= context:
-                finished.add(r)
-        finished.update(checker.stopped([r for r in active if r not in finished], generated))
-        active = [r for r in active if r not in finished]
+            generated[row].append(new[j])
+            if len(generated[row]) >= max_new_tokens or (
+                    context is not None and len(seqs[row]) + len(generated[row]) >= context):
+                finished.add(j)
+        going = [j for j in active if j not in finished]
+        stopped = set(checker.stopped([live[j] for j in going], generated))
+        finished.update(j for j in going if live[j] in stopped)
+        active = [j for j in active if j not in finished]
         if not active:
             break
         if finished:
             done[list(finished)] = True
         token = token.masked_fill(done, pad_id)
         last_pos = last_pos + 1
+        if shrink is not None and use_cache and 2 * len(active) <= len(live):
+            keep = torch.tensor(active, device=device)
+            shrink(keep)
+            live = [live[j] for j in active]
+            token, last_pos = token[keep], last_pos[keep]
+            full_mask, done = full_mask[keep], done[keep]
+            active = list(range(len(active)))
         if use_cache:
             step_ids, step_pos = token[:, None], last_pos
         else:
@@ -219,6 +273,48 @@ def decode(
             positions = torch.cat([positions, last_pos], dim=1)
             step_ids, step_pos = ids, positions
     return generated
+
+
+# route(rows) -> the adapter routing of these rows of the batch (a context manager).
+RouteFor = Callable[[list[int]], AbstractContextManager[None]]
+
+
+def route_rows(route: RouteFor | None, rows: list[int]) -> RouteFor | None:
+    """The routing of a batch made of `rows`: its position i is row rows[i] of `route`."""
+    if route is None:
+        return None
+    return lambda positions: route([rows[i] for i in positions])
+
+
+class _Routes:
+    """The routing context of the rows still in a decode batch, re-entered when rows leave."""
+
+    def __init__(self, route: RouteFor | None, rows: list[int]) -> None:
+        self.route, self.rows = route, rows
+        self.current: AbstractContextManager[None] | None = None
+
+    def __enter__(self) -> _Routes:
+        self._open()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+
+    def keep(self, positions: list[int]) -> None:
+        """Route only the rows at these batch positions from now on."""
+        self._close()
+        self.rows = [self.rows[j] for j in positions]
+        self._open()
+
+    def _open(self) -> None:
+        if self.route is not None:
+            self.current = self.route(self.rows)
+            self.current.__enter__()
+
+    def _close(self) -> None:
+        if self.current is not None:
+            current, self.current = self.current, None
+            current.__exit__(None, None, None)
 
 
 @torch.no_grad()
@@ -231,25 +327,36 @@ def generate_batch(
     max_new_tokens: int,
     temperature: float,
     generator: torch.Generator | None,
-    route: AbstractContextManager[None] | None,
+    route: RouteFor | None,
     use_cache: bool,
     context: int | None = None,
+    prefix: list[list[int]] | None = None,
+    ties: NearTies | None = None,
 ) -> list[list[int]]:
     """New token ids per row (eos and everything after a stop excluded) for one micro-batch.
 
-    A row also stops once its prompt plus new tokens fill the `context` window.
+    `route(rows)` gives the adapter routing of those rows (positions in `seqs`); finished rows
+    leave the batch (its KV cache and routing) as it decodes. A row also stops once its prompt
+    plus new tokens fill the `context` window. `prefix` and `ties`: see `decode`.
     """
-    cache = preallocated_cache(max(map(len, seqs)) + max_new_tokens) if use_cache else None
+    longest = max(len(s) + len(p) for s, p in zip(seqs, prefix or [[]] * len(seqs), strict=True))
+    cache = preallocated_cache(longest + max_new_tokens) if use_cache else None
     keyword = cache_keyword(model)
 
-    def step(ids, mask, positions):
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
-                    use_cache=use_cache, logits_to_keep=1, **{keyword: cache})
-        return out.logits[:, -1, :]
+    with _Routes(route, list(range(len(seqs)))) as routes:
 
-    with route if route is not None else nullcontext():
+        def step(ids, mask, positions):
+            out = model(input_ids=ids, attention_mask=mask, position_ids=positions,
+                        use_cache=use_cache, logits_to_keep=1, **{keyword: cache})
+            return out.logits[:, -1, :]
+
+        def shrink(keep: torch.Tensor) -> None:
+            cache.batch_select_indices(keep)
+            routes.keep(keep.tolist())
+
         return decode(step, seqs, pad_id, model.device, eos_ids, checker, max_new_tokens,
-                      temperature, generator, use_cache, context)
+                      temperature, generator, use_cache, context, prefix,
+                      shrink if use_cache else None, ties)
 
 
 @torch.no_grad()

@@ -16,14 +16,18 @@ from evolora.hosts.generation import (
     encode,
     generate_batch,
     loglik_batch,
+    route_rows,
     truncate_left,
 )
 from evolora.hosts.precision import (
+    VERIFY_MARGIN,
+    Exact,
     Precision,
     resolve_precision,
     run_in,
     with_generation_probe,
 )
+from evolora.hosts.verified import VerifyStats, verified_generate
 
 DEFAULT_BATCH = 64
 
@@ -33,6 +37,8 @@ class Host:
 
     `precision` is a resolved `Precision` or "auto" / "fp32" / "bf16" (resolved here, see
     precision.py); generation and scoring run inside `autocast()` (the precision's context).
+    Greedy generation in bf16 is verified (hosts/verified.py): steps whose top-2 margin is below
+    `verify_margin` are re-decided in fp32 (0: not verified); `verify_stats` sums what that did.
     """
 
     def __init__(
@@ -59,6 +65,8 @@ class Host:
         if not isinstance(precision, Precision):
             precision = with_generation_probe(resolve_precision(precision, self.device), model)
         self.precision: Precision = precision
+        self.verify_margin = VERIFY_MARGIN
+        self.verify_stats = VerifyStats()
         self.context = context_window(model, tokenizer)
         self.eos_ids = self._eos_ids()
         self._checkers: dict[tuple[str, ...], StopChecker] = {}
@@ -71,15 +79,15 @@ class Host:
         return {i for i in ids if i is not None}
 
     @contextmanager
-    def autocast(self, generation: bool = False) -> Iterator[None]:
+    def autocast(self, generation: bool = False) -> Iterator[Exact]:
         """Run the forwards inside in this host's precision (`generation`: its decoding precision):
         under bf16, the frozen linear layers compute in bf16 (with bf16 copies of their fp32
         weights, made once for the block) and everything between them, the output head included,
         stays fp32; under fp32, unchanged. Gradients still reach adapters, whose factors stay
-        fp32."""
+        fp32. Yields the handle whose `exact()` runs a forward in fp32 inside the block."""
         bf16 = self.precision.generation_bf16 if generation else self.precision.bf16
-        with run_in(self.model, "bf16" if bf16 else "fp32"):
-            yield
+        with run_in(self.model, "bf16" if bf16 else "fp32") as exact:
+            yield exact
 
     @property
     def n_params(self) -> int:
@@ -122,30 +130,29 @@ class Host:
         # Longest prompts first so each micro-batch holds similar lengths (little padding).
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
         size = batch_size or DEFAULT_BATCH
-        outputs: list[str] = [""] * len(prompts)
-        with self.autocast(generation=True):  # once per call: bf16 weight copies made once
-            for start in range(0, len(order), size):
-                rows = order[start : start + size]
-                route = adapters.route(ids[rows]) if adapters is not None else None
-                new = generate_batch(
-                    self.model,
-                    [seqs[i] for i in rows],
-                    self.tokenizer.pad_token_id,
-                    self.eos_ids,
-                    checker,
-                    max_new_tokens,
-                    temperature,
-                    generator,
-                    route,
-                    use_cache,
-                    self.context,
-                )
-                texts = self.tokenizer.batch_decode(
-                    new, skip_special_tokens=True, clean_up_tokenization_spaces=False
-                )
-                for i, text in zip(rows, texts, strict=True):
-                    outputs[i] = checker.cut(text)
-        return outputs
+        verify = (use_cache and temperature == 0 and self.verify_margin > 0
+                  and self.precision.generation_bf16)
+        route = (lambda rows: adapters.route(ids[rows])) if adapters is not None else None
+        new: list[list[int]] = [[] for _ in seqs]
+        with self.autocast(generation=True) as exact:  # once per call: bf16 copies made once
+            if verify:
+                new = verified_generate(self.model, seqs, self.tokenizer.pad_token_id,
+                                        self.eos_ids, checker, max_new_tokens, route,
+                                        self.context, size, self.verify_margin, exact,
+                                        self.verify_stats)
+            else:
+                for start in range(0, len(order), size):
+                    rows = order[start : start + size]
+                    part = generate_batch(self.model, [seqs[i] for i in rows],
+                                          self.tokenizer.pad_token_id, self.eos_ids, checker,
+                                          max_new_tokens, temperature, generator,
+                                          route_rows(route, rows), use_cache, self.context)
+                    for i, tokens in zip(rows, part, strict=True):
+                        new[i] = tokens
+        texts = self.tokenizer.batch_decode(
+            new, skip_special_tokens=True, clean_up_tokenization_spaces=False
+        )
+        return [checker.cut(text) for text in texts]
 
     def loglik(
         self,

@@ -27,6 +27,13 @@ PrecisionName = Literal["auto", "fp32", "bf16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
 MIN_SPEEDUP = 1.3  # bf16 must beat fp32 by this factor on the probe to be chosen by "auto"
 MAX_ERROR = 0.02  # largest relative error of the probe's bf16 product against fp32's
+# Greedy bf16 steps whose top-2 logit margin is below this are re-decided in fp32 (verified.py);
+# on the built-in host the margin error of bf16 is below it on ~99 % of steps.
+VERIFY_MARGIN = 0.1
+# Verified bf16 generation takes this many times plain bf16's time (the fp32 checks and the rows
+# decoded on after a correction; benchmarks/precision_accuracy.py measured 1.67 on the built-in
+# host), so "auto" generates in bf16 only when a decode step gains MIN_SPEEDUP beyond it.
+VERIFY_COST = 1.7
 _PROBE_SHAPE = (512, 512, 512)  # (rows, in, out) of the probe matmul: ~0.27 GFLOP
 
 
@@ -176,16 +183,19 @@ def _probe_cpu(device) -> Probe:
 
 def with_generation_probe(precision: Precision, model) -> Precision:
     """`precision` with its generation part decided: for "auto" with bf16 forwards, bf16
-    generation only if `probe_decode` measures the model's own decode step faster in bf16."""
+    generation only if `probe_decode` measures the model's own decode step enough faster in bf16
+    to pay for verifying its greedy steps (`VERIFY_COST`)."""
     if precision.requested != "auto" or not precision.bf16:
         return precision
     device = next(model.parameters()).device
     if device.type == "cuda":
         return precision
     speedup = probe_decode(model)
-    generation = "bf16" if speedup >= MIN_SPEEDUP else "fp32"
+    needed = MIN_SPEEDUP * VERIFY_COST
+    generation = "bf16" if speedup >= needed else "fp32"
     reason = (f"{precision.reason} Decode probe: a bf16 decode step of this host runs at "
-              f"{speedup:.2f}x fp32's speed, so generation runs in {generation}.")
+              f"{speedup:.2f}x fp32's speed (verified bf16 generation needs >= {needed:.2f}x), "
+              f"so generation runs in {generation}.")
     return Precision(precision.name, precision.requested, reason, generation)
 
 
@@ -219,17 +229,37 @@ def probe_decode(model, batch: int = 16, prompt: int = 24, steps: int = 5) -> fl
     return best["fp32"] / best["bf16"]
 
 
+class Exact:
+    """The handle `run_in` yields: `exact()` runs the forwards inside it in fp32 even within a
+    bf16 block (a no-op handle for fp32)."""
+
+    def __init__(self, block: _Bf16Block | None = None) -> None:
+        self._block = block
+
+    @contextmanager
+    def exact(self) -> Iterator[None]:
+        """Within this block, the model's forwards compute in fp32 (its own fp32 weights)."""
+        if self._block is None:
+            yield
+            return
+        self._block.restore()
+        try:
+            yield
+        finally:
+            self._block.apply()
+
+
 @contextmanager
-def run_in(model, precision: Precision | str) -> Iterator[None]:
+def run_in(model, precision: Precision | str) -> Iterator[Exact]:
     """Inside the block, forwards of the frozen `model` run in `precision`: for bf16, its frozen
     linear layers compute in bf16 and everything between them stays fp32 (`bf16_linears`); for
-    fp32, unchanged."""
+    fp32, unchanged. Yields an `Exact` handle whose `exact()` runs a forward in fp32 inside."""
     name = precision.name if isinstance(precision, Precision) else precision
     if name != "bf16":
-        yield
+        yield Exact()
         return
-    with bf16_linears(model):
-        yield
+    with bf16_linears(model) as block:
+        yield Exact(block)
 
 
 def autocast(device, precision: Precision | str):
@@ -242,7 +272,7 @@ def autocast(device, precision: Precision | str):
 
 
 @contextmanager
-def bf16_linears(model) -> Iterator[None]:
+def bf16_linears(model) -> Iterator[_Bf16Block]:
     """Inside the block, every frozen Linear except the output head holds bf16 copies of its
     weight and bias (cast once), reads its input in bf16 and returns fp32; the fp32 parameters
     are put back, unchanged, when the block ends.
@@ -251,35 +281,59 @@ def bf16_linears(model) -> Iterator[None]:
     scores and softmax, activations and the output head stay fp32 (autocast would run attention
     and every elementwise op between the projections in bf16, and re-dispatch every op).
     """
-    import torch
-    from torch import nn
-
-    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
-    swapped: list[tuple[nn.Module, nn.Parameter, nn.Parameter | None]] = []
-
-    def to_bf16(_module, args):
-        return tuple(a.bfloat16() if torch.is_tensor(a) and a.is_floating_point() else a
-                     for a in args)
-
-    def to_fp32(_module, _args, output):
-        return output.float()
-
-    handles = []
+    block = _Bf16Block(model)
+    block.apply()
     try:
+        yield block
+    finally:
+        block.restore()
+
+
+class _Bf16Block:
+    """The frozen Linears of one model with their fp32 parameters and bf16 copies; `apply` puts
+    the copies (and the casting hooks) in, `restore` the fp32 originals."""
+
+    def __init__(self, model) -> None:
+        import torch
+        from torch import nn
+
+        head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        # (module, fp32 weight, fp32 bias, bf16 weight, bf16 bias)
+        self.linears: list[tuple] = []
         for module in model.modules():
             weight = getattr(module, "weight", None)
             if (isinstance(module, nn.Linear) and module is not head and weight is not None
                     and not weight.requires_grad and weight.dtype == torch.float32):
                 bias = module.bias
-                swapped.append((module, weight, bias))
-                module.weight = nn.Parameter(weight.detach().bfloat16(), requires_grad=False)
-                if bias is not None:
-                    module.bias = nn.Parameter(bias.detach().bfloat16(), requires_grad=False)
-                handles += [module.register_forward_pre_hook(to_bf16),
-                            module.register_forward_hook(to_fp32)]
-        yield
-    finally:
-        for handle in handles:
+                self.linears.append((
+                    module, weight, bias,
+                    nn.Parameter(weight.detach().bfloat16(), requires_grad=False),
+                    None if bias is None else nn.Parameter(bias.detach().bfloat16(),
+                                                           requires_grad=False)))
+        self.handles: list = []
+
+    def apply(self) -> None:
+        """bf16 copies in, with hooks casting each Linear's input to bf16 and output to fp32."""
+        for module, _, _, weight16, bias16 in self.linears:
+            module.weight, module.bias = weight16, bias16
+            self.handles += [module.register_forward_pre_hook(_to_bf16),
+                             module.register_forward_hook(_to_fp32)]
+
+    def restore(self) -> None:
+        """The fp32 parameters back, hooks removed."""
+        for handle in self.handles:
             handle.remove()
-        for module, weight, bias in swapped:
+        self.handles = []
+        for module, weight, bias, _, _ in self.linears:
             module.weight, module.bias = weight, bias
+
+
+def _to_bf16(_module, args):
+    import torch
+
+    return tuple(a.bfloat16() if torch.is_tensor(a) and a.is_floating_point() else a
+                 for a in args)
+
+
+def _to_fp32(_module, _args, output):
+    return output.float()
