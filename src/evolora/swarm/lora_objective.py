@@ -11,7 +11,8 @@ score is unchanged. A promotion warm-starts: the adapter, optimizer and batch-sa
 lower-budget call of the same configuration left in this process (the last `RESUME_SLOTS` of
 them) is trained on for the remaining steps only, which gives the same adapter as training
 from scratch. The adapter's initial weights and the dropout masks come from a fixed seed
-(the caller's torch random state is restored), so a configuration's score is deterministic.
+(the caller's torch random state is restored), so a configuration's score is deterministic
+unless threads of the process train at the same time (they share torch's random state).
 """
 
 from __future__ import annotations
@@ -212,7 +213,7 @@ def _train(
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    if resume and budget is not None and budget < 1.0:
+    if resume and budget is not None and budget < 1.0 - 1e-6:  # a full run is never resumed
         _save_state(
             key,
             {
