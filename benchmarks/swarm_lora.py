@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--grid", default="easy")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=METHODS)
     parser.add_argument(
@@ -207,7 +208,8 @@ def main() -> None:
         trace(methods, args.seeds, args.trials)
         return
     spec = f"lora-sft:{args.grid}:accuracy"
-    jobs = [(m, spec, s, args.trials) for s in range(args.seeds) for m in methods]
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    jobs = [(m, spec, s, args.trials) for s in seeds for m in methods]
     with ProcessPoolExecutor(args.jobs) as pool:
         logs = list(pool.map(run_one, jobs))
     best_any = max(v for log in logs for v, _ in log) if args.best_any is None else args.best_any
@@ -215,7 +217,7 @@ def main() -> None:
     figures = {
         "spec": spec,
         "trials": args.trials,
-        "seeds": args.seeds,
+        "seeds": list(seeds),
         "best_any": best_any,
         "target": target,
         "shared_machine": True,
@@ -256,7 +258,7 @@ def main() -> None:
     if "swarm" in ratios:
         figures["swarm_over_tpe_cpu_to_95"] = ratios["swarm"]["median"]
     lines = [
-        f"`{spec}`, {args.trials} trials, {args.seeds} seeds; target = 95 % of the best "
+        f"`{spec}`, {args.trials} trials, seeds {seeds[0]}-{seeds[-1]}; target = 95 % of the best "
         f"value any method found{'' if args.best_any is None else ' (given)'} "
         f"({best_any:.3f} -> {target:.3f}). CPU s are the objective's "
         "(process time, samplers excluded); a run that never reaches the target counts its "
