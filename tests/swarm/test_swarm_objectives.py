@@ -52,3 +52,37 @@ def test_lora_sft_trains_a_real_adapter_and_scores_the_holdout():
     short, full = objective(params, 0.2), objective(params)
     assert np.isfinite(short) and np.isfinite(full) and short < 0 and full < 0
     assert short != full  # one step against five: the budget changes what is trained
+
+
+def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run():
+    import torch
+
+    from evolora.swarm import lora_objective
+
+    params = {
+        "lr": 1e-2,
+        "rank": 2,
+        "alpha": 4.0,
+        "dropout": 0.2,
+        "batch_size": 2,
+        "steps": 6,
+        "targets": "attn",
+        "optimizer": "adamw",
+    }
+    spec = "lora-sft:easy:loss"
+    before = torch.get_rng_state()
+    fresh = lora_objective.lora_sft_value(spec, params, 1.0, resume=False)
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's random state is kept
+    lora_objective.lora_sft_value(spec, params, 1 / 3)
+    key = f"{spec}|{sorted(params.items())!r}"
+    assert lora_objective._resume[key]["steps"] == 2  # kept for the promotion
+    assert lora_objective.lora_sft_value(spec, params, 1.0) == pytest.approx(fresh, abs=1e-6)
+    other = {**params, "steps": 9}
+    lora_objective._resume[f"{spec}|{sorted(other.items())!r}"] = {
+        **lora_objective._resume[key],
+        "steps": 3,
+        "adapter": {n: v * 0 for n, v in lora_objective._resume[key]["adapter"].items()},
+    }  # a planted state is really trained on: the zeroed adapter gives another score
+    assert lora_objective.lora_sft_value(spec, other, 1.0) != pytest.approx(
+        lora_objective.lora_sft_value(spec, other, 1.0, resume=False), abs=1e-6
+    )

@@ -90,7 +90,8 @@ def test_multi_fidelity_promotes_the_top_third_and_trusts_the_top_rung():
         noise = math.sin(1e3 * params["x"]) / budget  # shrinks as the budget grows
         return bowl(params) + noise
 
-    cfg = SwarmConfig(seed=0, fidelity=FidelityConfig(enabled=True, min_budget=1, max_budget=9))
+    fidelity = FidelityConfig(enabled=True, min_budget=1, max_budget=9, refine_share=0)
+    cfg = SwarmConfig(seed=0, fidelity=fidelity)
     swarm = Swarm(BOX, cfg)
     best = swarm.optimize(noisy, 120)
     assert swarm.rungs.budgets == [1, 3, 9]
@@ -101,6 +102,29 @@ def test_multi_fidelity_promotes_the_top_third_and_trusts_the_top_rung():
     assert best.rung == 2 and best.budget == 9
     promoted = [t for t in swarm.trials if t.rung > 0]
     assert all(t.agent is None for t in promoted)
+
+
+def test_the_leading_full_budget_configuration_is_refined_at_the_full_budget():
+    """Low budgets see a flat plateau over the whole basin (they cull, they cannot rank), so
+    only full-budget steps around the full-budget leader find the bottom."""
+
+    def plateau(params, budget):
+        value = bowl(params)
+        return value if budget >= 3 or value > 1.0 else 0.0
+
+    def best_of(share: float, seed: int) -> tuple[float, Swarm]:
+        fidelity = FidelityConfig(enabled=True, min_budget=1, max_budget=3, refine_share=share)
+        swarm = Swarm(BOX, SwarmConfig(seed=seed, fidelity=fidelity))
+        return swarm.optimize(plateau, 90).value, swarm
+
+    on = [best_of(0.5, seed) for seed in range(3)]
+    off = [best_of(0.0, seed)[0] for seed in range(3)]
+    assert np.mean([value for value, _ in on]) < np.mean(off) / 3
+    _, swarm = on[0]
+    refined = [t for t in swarm.trials if t.team == swarm.refiner.id]
+    assert refined and all(t.rung == swarm.rungs.top and t.agent is not None for t in refined)
+    assert any(e["event"] == "refine" for e in swarm.events)
+    assert best_of(0.0, 0)[1].refiner is None
 
 
 def test_every_feature_leaves_a_trace():

@@ -66,12 +66,21 @@ class SupervisorConfig(_Section):
 
 class FidelityConfig(_Section):
     """Successive halving (ASHA-style): trials start at min_budget; the top 1/eta of a rung are
-    re-evaluated at eta times the budget, up to max_budget."""
+    re-evaluated at eta times the budget, up to max_budget. Low budgets cull poor regions; they
+    cannot rank good neighbours, so the best max-budget configuration is refined at max_budget."""
 
     enabled: bool = False
     min_budget: float = Field(1.0, gt=0)
     max_budget: float = Field(9.0, gt=0)
     eta: int = Field(3, ge=2)
+    refine_share: float = Field(
+        0.5,
+        ge=0,
+        lt=1,
+        description="once a configuration leads at max_budget, this share of new trials goes to "
+        "a refinement team taking local steps around it at max_budget (0 = off)",
+    )
+    refine_width: float = Field(0.5, gt=0, le=1, description="side of the refinement region")
 
     @model_validator(mode="after")
     def _order(self) -> FidelityConfig:

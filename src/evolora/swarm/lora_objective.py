@@ -7,12 +7,19 @@ the mean per-token answer NLL, `accuracy` the share of exactly right greedy answ
 With multi-fidelity the budget is the fraction of the configured steps that is trained and of
 the holdout sample that scores it (a prefix of the same sample, at least `MIN_HOLDOUT`
 examples), so a low-budget trial costs about that fraction of a full one and a full-budget
-score is unchanged.
+score is unchanged. A promotion warm-starts: the adapter, optimizer and batch-sampler state a
+lower-budget call of the same configuration left in this process (the last `RESUME_SLOTS` of
+them) is trained on for the remaining steps only, which gives the same adapter as training
+from scratch. The adapter's initial weights and the dropout masks come from a fixed seed
+(the caller's torch random state is restored), so a configuration's score is deterministic
+unless threads of the process train at the same time (they share torch's random state).
 """
 
 from __future__ import annotations
 
 import copy
+import threading
+from collections import OrderedDict
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +45,9 @@ TARGETS = {
 HOLDOUT = 64
 MIN_HOLDOUT = 16
 METRICS = ("loss", "accuracy")
+RESUME_SLOTS = 32
+_resume_lock = threading.Lock()
+_resume: OrderedDict[str, dict[str, Any]] = OrderedDict()  # config -> training state
 
 
 def parse_spec(spec: str) -> tuple[str, str]:
@@ -82,10 +92,52 @@ def _answer_nll(model, tokenizer, examples, device) -> Any:
     return -target_logprobs(model, heads, tails, tokenizer.pad_token_id, None) / lengths
 
 
-def lora_sft_value(spec: str, params: dict[str, Any], budget: float | None = None) -> float:
-    """Fine-tune a fresh copy of the built-in host with `params`; its holdout score."""
+def _resumable(key: str, steps: int) -> dict[str, Any] | None:
+    """The saved training state of configuration `key` with at most `steps` steps done."""
+    with _resume_lock:
+        state = _resume.get(key)
+    return state if state is not None and state["steps"] <= steps else None
+
+
+def _save_state(key: str, state: dict[str, Any]) -> None:
+    """Keep a training state for a later promotion (the oldest beyond RESUME_SLOTS go)."""
+    with _resume_lock:
+        _resume[key] = state
+        _resume.move_to_end(key)
+        while len(_resume) > RESUME_SLOTS:
+            _resume.popitem(last=False)
+
+
+def forget_training_states() -> None:
+    """Drop every saved training state (so a new study starts with nothing to warm-start)."""
+    with _resume_lock:
+        _resume.clear()
+
+
+def _torch_rng(device: Any) -> dict[str, Any]:
+    """The torch random state that draws dropout masks on `device`."""
     import torch
-    from peft import LoraConfig, get_peft_model
+
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_torch_rng(state: dict[str, Any], device: Any) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def lora_sft_value(
+    spec: str, params: dict[str, Any], budget: float | None = None, resume: bool = True
+) -> float:
+    """Fine-tune a fresh copy of the built-in host with `params` (continuing a lower-budget
+    run of the same configuration when `resume` and one is saved); its holdout score."""
+    import torch
 
     from evolora.hosts.evaluate import evaluate
     from evolora.hosts.host import Host
@@ -94,6 +146,35 @@ def lora_sft_value(spec: str, params: dict[str, Any], budget: float | None = Non
     base = _host()
     model = copy.deepcopy(base.model)
     device = model.device
+    # A fixed seed for the adapter's initialisation and the dropout masks, restored afterwards.
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(0)
+        adapted = _train(spec, params, budget, resume, base, model, device)
+    adapted.eval()
+    share = 1.0 if budget is None else min(1.0, float(budget))
+    holdout = _examples(grid, "holdout", HOLDOUT, 7)[: max(MIN_HOLDOUT, round(HOLDOUT * share))]
+    with torch.no_grad():
+        if metric == "loss":
+            return -float(_answer_nll(adapted, base.tokenizer, holdout, device).mean())
+        host = Host(adapted.get_base_model(), base.tokenizer, "builtin+lora")
+        return float(evaluate(host, holdout)["accuracy"])
+
+
+def _train(
+    spec: str,
+    params: dict[str, Any],
+    budget: float | None,
+    resume: bool,
+    base: Any,
+    model: Any,
+    device: Any,
+) -> Any:
+    """`model` with a LoRA adapter trained for `params["steps"]` x `budget` steps (resumed from a
+    saved lower-budget state when there is one); saves its state when the budget is partial."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    grid, _ = parse_spec(spec)
     adapted = get_peft_model(
         model,
         LoraConfig(
@@ -103,19 +184,28 @@ def lora_sft_value(spec: str, params: dict[str, Any], budget: float | None = Non
             target_modules=TARGETS[params["targets"]],
         ),
     )
-    trainable = [p for p in adapted.parameters() if p.requires_grad]
+    trainable = {n: p for n, p in adapted.named_parameters() if p.requires_grad}
     optimizer = (
-        torch.optim.AdamW(trainable, lr=params["lr"])
+        torch.optim.AdamW(trainable.values(), lr=params["lr"])
         if params["optimizer"] == "adamw"
-        else torch.optim.SGD(trainable, lr=params["lr"], momentum=0.9)
+        else torch.optim.SGD(trainable.values(), lr=params["lr"], momentum=0.9)
     )
     steps = max(1, round(int(params["steps"]) * (1.0 if budget is None else float(budget))))
     batch = int(params["batch_size"])
     train = _examples(grid, "train", 4096, 0)
     rng = np.random.default_rng(1)  # the same batches for every configuration
+    key = f"{spec}|{sorted(params.items())!r}"
+    saved = _resumable(key, steps) if resume else None
+    if saved is not None:
+        with torch.no_grad():
+            for name, value in saved["adapter"].items():
+                trainable[name].copy_(value)
+        optimizer.load_state_dict(copy.deepcopy(saved["optimizer"]))
+        rng.bit_generator.state = saved["rng"]
+        _set_torch_rng(saved["torch_rng"], device)
     adapted.train()
     with torch.enable_grad():
-        for _ in range(steps):
+        for _ in range(steps - (0 if saved is None else saved["steps"])):
             rows = [train[i] for i in rng.integers(len(train), size=batch)]
             loss = _answer_nll(adapted, base.tokenizer, rows, device).mean()
             if not torch.isfinite(loss):
@@ -123,11 +213,15 @@ def lora_sft_value(spec: str, params: dict[str, Any], budget: float | None = Non
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    adapted.eval()
-    share = 1.0 if budget is None else min(1.0, float(budget))
-    holdout = _examples(grid, "holdout", HOLDOUT, 7)[: max(MIN_HOLDOUT, round(HOLDOUT * share))]
-    with torch.no_grad():
-        if metric == "loss":
-            return -float(_answer_nll(adapted, base.tokenizer, holdout, device).mean())
-        host = Host(adapted.get_base_model(), base.tokenizer, "builtin+lora")
-        return float(evaluate(host, holdout)["accuracy"])
+    if resume and budget is not None and budget < 1.0 - 1e-6:  # a full run is never resumed
+        _save_state(
+            key,
+            {
+                "steps": steps,
+                "adapter": {n: p.detach().clone() for n, p in trainable.items()},
+                "optimizer": copy.deepcopy(optimizer.state_dict()),
+                "rng": rng.bit_generator.state,
+                "torch_rng": _torch_rng(device),
+            },
+        )
+    return adapted

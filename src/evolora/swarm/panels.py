@@ -12,7 +12,7 @@ from evolora.telemetry.report import Panel
 
 # Trials by rank of their value: the best tenth, the next four tenths, the rest.
 BANDS = ((0.1, "best 10 %"), (0.5, "10-50 %"), (1.01, "worst 50 %"))
-MARKED = ("clone", "reallocate", "reseed", "retire")
+MARKED = ("clone", "reallocate", "reseed", "retire", "refine")
 
 
 def _status(events: Sequence[dict], key: str) -> tuple[list[int], list[float]]:

@@ -174,9 +174,10 @@ def _team_tree(trials: list[dict], events: list[dict], path: Path) -> Path:
         ax.plot([start, end], [team, team], lw=4, color="C1" if team in parents else "C0")
         if team in parents:
             ax.plot([start, start], [parents[team], team], color="grey", lw=1, ls=":")
+    markers = {"reallocate": "x", "reseed": "*", "retire": "s", "refine": "^"}
     for event in events:
-        if event["event"] in ("reallocate", "reseed", "retire"):
-            marker = {"reallocate": "x", "reseed": "*", "retire": "s"}[event["event"]]
+        if event["event"] in markers:
+            marker = markers[event["event"]]
             ax.plot(event["trial"], event["team"], marker, color="C3")
     ax.set_xlabel("trial")
     ax.set_ylabel("team")

@@ -86,6 +86,7 @@ class Swarm:
             self.supervisor.new_team(box, born=0) for box in _partition(dim, self.config.teams)
         ]
         self.rungs = Rungs(self.config.fidelity) if self.config.fidelity.enabled else None
+        self.refiner: Team | None = None  # local steps at max budget around the top-rung best
         self.trials: list[Trial] = []
         self.events: list[dict] = []
         self.told = 0
@@ -112,7 +113,8 @@ class Swarm:
             )
             self.trials.append(trial)
             return trial
-        team = self._pick_team()
+        refine = self.refiner is not None and self.rng.random() < self.config.fidelity.refine_share
+        team = self.refiner if refine else self._pick_team()
         agent = team.next_agent(self.rng, self.config.focus)
         context = Context(
             team.peers_for(agent),
@@ -128,8 +130,9 @@ class Swarm:
             if key not in self._seen:
                 break
         self._seen.add(key)
-        budget = self.rungs.budgets[0] if self.rungs is not None else None
-        trial = Trial(len(self.trials), params, u, team.id, agent.id, budget=budget)
+        rung = self.rungs.top if refine else 0
+        budget = self.rungs.budgets[rung] if self.rungs is not None else None
+        trial = Trial(len(self.trials), params, u, team.id, agent.id, budget=budget, rung=rung)
         self.trials.append(trial)
         self._pending[trial.number] = (team, agent)
         return trial
@@ -166,13 +169,14 @@ class Swarm:
             self._update_best(trial)
         if self.rungs is not None and not failed:
             self.rungs.record(trial.rung, loss, trial.number)
-        if owner is None:  # a promotion: the agents learn from rung-0 results only
+            self._refine_around(trial, loss)
+        if owner is None:  # a promotion: the agents learn from their own results only
             return trial
         team, agent = owner
         if not math.isfinite(loss):
             loss = 1e300
         self.supervisor.observe(trial.u, loss)
-        if team in self.teams:
+        if team in self.teams or team is self.refiner:
             team.tell(agent, trial.u, loss)
             if team.evals % self.config.manager.every == 0:
                 self.events += team.manage(
@@ -182,6 +186,34 @@ class Swarm:
         if self.told % self.config.supervisor.every == 0:
             self._supervise()
         return trial
+
+    def _refine_around(self, trial: Trial, loss: float) -> None:
+        """Start the refinement team on a configuration that now leads at the top rung, or move
+        it there when the lead came from elsewhere (its own improvements it follows itself)."""
+        share = self.config.fidelity.refine_share
+        if share == 0 or trial.rung != self.rungs.top or self._best is not trial:
+            return
+        if self.refiner is not None and trial.team == self.refiner.id:
+            return
+        region = Box.around(trial.u, self.config.fidelity.refine_width)
+        if self.refiner is None:
+            self.refiner = self.supervisor.new_team(
+                region, self.told, parent=trial.team, strategies=["trust"]
+            )
+        self.refiner.region = region
+        for agent in self.refiner.agents:
+            agent.reassign("trust", region, start=(trial.u, loss))
+        self.refiner.best_u, self.refiner.best_loss = trial.u.copy(), loss
+        self.refiner.last_improved = self.refiner.evals
+        self.events.append(
+            {
+                "event": "refine",
+                "team": self.refiner.id,
+                "reason": f"trial {trial.number} leads at the full budget ({trial.value:.4g}); "
+                f"{share:.0%} of new trials take local steps around it at that budget",
+                "region": region.to_list(),
+            }
+        )
 
     def _supervise(self) -> None:
         events = self.supervisor.act(self.teams, self.told, self.rng)
@@ -256,6 +288,7 @@ class Swarm:
             "best": None if self._best is None else self._best.value,
             **self.supervisor.status(self.teams),
             "teams": [team.summary() for team in self.teams],
+            "refiner": None if self.refiner is None else self.refiner.summary(),
         }
 
     def optimize(
