@@ -9,6 +9,13 @@ healthy. The monitor *warns* when any step is classed periodic or divergent or f
 collapse. With adjustment off we score the warnings against the labels; with it on we count how
 many of the same generations end degenerate.
 
+Calibration: the generations split in two halves (alternate cases). On the first, the detector
+thresholds (recurrence distance and share, divergent exponent, entropy floor) are chosen by F1 over
+a grid, replaying the monitor on each generation's recorded trajectory (with adjustment off the
+trajectory does not depend on the monitor); precision and recall are then measured on the other
+half only, for the default and the calibrated thresholds. False positives of the default
+thresholds are counted per kind of warning.
+
     python benchmarks/reso_stability.py             # tiny preset, 10 CPU s of training, 3 seeds
 """
 
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import time
 
 import numpy as np
@@ -24,11 +32,15 @@ from _common import mean_std, write_result
 from reso_common import build, run, setup
 
 from evolora.reso.inference import ResoEngine, decode
+from evolora.reso.sections import StabilityConfig
+from evolora.reso.stability import StabilityMonitor
 
 PROMPTS = ["ROMEO:", "KING HENRY:", "math: 3+4=", "seq: 2 4 6 8 =", "First Citizen:\n",
            "sort asc: 5 2 9 =", "The", "logic: T and not F ="]
 TEMPERATURES = (0.0, 0.8, 1.6)
 DEGENERATE_WARNINGS = ("repetition loop", "entropy collapse", "divergent", "non-finite")
+GRID = {"recurrence_distance": (0.02, 0.05, 0.1), "recurrence_share": (0.5, 0.7, 0.9),
+        "divergent_lyapunov": (1.0, 2.0, 4.0), "entropy_floor": (0.01, 0.05, 0.2)}
 
 
 def loops(tokens: list[int]) -> bool:
@@ -44,16 +56,53 @@ def loops(tokens: list[int]) -> bool:
 
 
 def generate(engine: ResoEngine, prompt: str, temperature: float, seed: int, adjust: bool):
-    """(degenerate label, monitor warned) of one 48-token generation."""
+    """(degenerate label, warning kinds, the monitor's inputs per step) of one 48-token
+    generation."""
     engine.model.config.stability["auto_temperature_adjust"] = adjust
     decoder = engine.start(prompt, seed)
+    seen = []
+    observe = decoder.monitor.observe
+
+    def record(hidden, entropy):
+        seen.append((hidden.detach().float().cpu().clone(), entropy))
+        return observe(hidden, entropy)
+
+    decoder.monitor.observe = record
     result = decode([decoder], 48, temperature, None, 0.0)[0]
     diverged = any("non-finite" in w or "divergent" in w for w in result.warnings) or not all(
         np.isfinite(result.entropy_trace))
     label = loops(result.tokens) or (diverged and not decoder.finite())
-    warned = any(key in w for w in result.warnings for key in DEGENERATE_WARNINGS)
-    return label, warned
+    return label, kinds(result.warnings), seen
 
+
+def kinds(warnings: list[str]) -> set[str]:
+    """The degenerate-warning kinds among a generation's warnings."""
+    return {key for w in warnings for key in DEGENERATE_WARNINGS if key in w}
+
+
+def replay(config: StabilityConfig, seen) -> bool:
+    """Whether the monitor with `config` warns (a degenerate kind) on a recorded trajectory."""
+    monitor = StabilityMonitor(config)
+    return any(kinds([r.warning]) for r in (monitor.observe(h, e) for h, e in seen) if r.warning)
+
+
+def scores(labels: np.ndarray, warned: np.ndarray) -> tuple[float, float]:
+    """(precision, recall) of warnings against labels."""
+    tp = int((labels & warned).sum())
+    return tp / max(1, int(warned.sum())), tp / max(1, int(labels.sum()))
+
+
+def calibrate(base: StabilityConfig, labels: np.ndarray, trajectories: list) -> StabilityConfig:
+    """The grid's thresholds with the best F1 on these generations (ties: higher precision)."""
+    best, best_key = base, (-1.0, -1.0)
+    for values in itertools.product(*GRID.values()):
+        config = base.model_copy(update=dict(zip(GRID, values, strict=True)))
+        warned = np.array([replay(config, seen) for seen in trajectories])
+        precision, recall = scores(labels, warned)
+        f1 = 2 * precision * recall / max(1e-9, precision + recall)
+        if (f1, precision) > best_key:
+            best, best_key = config, (f1, precision)
+    return best
 
 def corrupted(engine: ResoEngine) -> ResoEngine:
     """A copy whose first attention value projection holds a NaN (its generations diverge)."""
@@ -81,15 +130,34 @@ def main() -> None:
         cases = [(e, p, t) for e, t in engines for p in PROMPTS]
         cases += [(broken, p, 0.8) for p in PROMPTS[:4]]
         off = [generate(e, p, t, seed, adjust=False) for e, p, t in cases]
+        labels = np.array([label for label, _, _ in off])
+        warned = np.array([bool(k) for _, k, _ in off])
+        false_kinds = {key: sum(key in k for label, k, _ in off if not label)
+                       for key in DEGENERATE_WARNINGS}
+        calib, held = np.arange(len(cases)) % 2 == 0, np.arange(len(cases)) % 2 == 1
+        default = StabilityConfig(**model.config.stability)
+        tuned = calibrate(default, labels[calib], [seen for i, (_, _, seen) in enumerate(off)
+                                                   if calib[i]])
+        held_default = np.array([replay(default, off[i][2]) for i in np.flatnonzero(held)])
+        held_tuned = np.array([replay(tuned, off[i][2]) for i in np.flatnonzero(held)])
         on = [generate(e, p, t, seed, adjust=True) for e, p, t in cases]
-        labels = np.array([label for label, _ in off])
-        warned = np.array([w for _, w in off])
-        tp = int((labels & warned).sum())
+        model.config.stability.update({k: getattr(tuned, k) for k in GRID})
+        on_tuned = [generate(e, p, t, seed, adjust=True) for e, p, t in cases]
+        model.config.stability.update({k: getattr(default, k) for k in GRID})
+        precision, recall = scores(labels, warned)
         figures = {
             "n": len(cases), "degenerate": int(labels.sum()), "warned": int(warned.sum()),
-            "precision": tp / max(1, int(warned.sum())), "recall": tp / max(1, int(labels.sum())),
+            "precision": precision, "recall": recall,
+            "false_positives_by_kind": false_kinds,
+            "held_out_n": int(held.sum()), "held_out_degenerate": int(labels[held].sum()),
+            "held_out_precision_default": scores(labels[held], held_default)[0],
+            "held_out_recall_default": scores(labels[held], held_default)[1],
+            "held_out_precision_calibrated": scores(labels[held], held_tuned)[0],
+            "held_out_recall_calibrated": scores(labels[held], held_tuned)[1],
+            "calibrated": {k: getattr(tuned, k) for k in GRID},
             "degenerate_rate_fixed": float(labels.mean()),
-            "degenerate_rate_adjusted": float(np.mean([label for label, _ in on])),
+            "degenerate_rate_adjusted": float(np.mean([label for label, _, _ in on])),
+            "degenerate_rate_adjusted_calibrated": float(np.mean([lb for lb, _, _ in on_tuned])),
         }
         per_seed.append(figures)
         print(f"seed {seed}: {figures}", flush=True)
@@ -118,10 +186,22 @@ def render(rows: list[dict], args) -> str:
         "|---|---|",
         f"| degenerate generations (labelled) | {col('degenerate', 1)} |",
         f"| generations the monitor warned about | {col('warned', 1)} |",
-        f"| warning precision | {col('precision')} |",
-        f"| warning recall | {col('recall')} |",
+        f"| warning precision, all generations | {col('precision')} |",
+        f"| warning recall, all generations | {col('recall')} |",
+        f"| held-out precision, default thresholds | {col('held_out_precision_default')} |",
+        f"| held-out recall, default thresholds | {col('held_out_recall_default')} |",
+        f"| held-out precision, calibrated thresholds | {col('held_out_precision_calibrated')} |",
+        f"| held-out recall, calibrated thresholds | {col('held_out_recall_calibrated')} |",
         f"| degenerate rate, fixed temperature | {col('degenerate_rate_fixed')} |",
         f"| degenerate rate, automatic temperature | {col('degenerate_rate_adjusted')} |",
+        "| degenerate rate, automatic temperature, calibrated thresholds | "
+        f"{col('degenerate_rate_adjusted_calibrated')} |",
+        "",
+        "False positives of the default thresholds by warning kind (summed over seeds): "
+        + ", ".join(f"{k} {sum(r['false_positives_by_kind'][k] for r in rows)}"
+                    for k in DEGENERATE_WARNINGS) + ".",
+        "Calibrated thresholds per seed (F1 on the calibration half; held-out figures are on "
+        "the other half): " + "; ".join(str(r["calibrated"]) for r in rows) + ".",
     ])
 
 

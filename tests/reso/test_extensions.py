@@ -113,3 +113,38 @@ def test_resonant_attention_adds_exactly_its_stated_score_terms():
         scores = scores.masked_fill(~torch.ones(t, t, dtype=torch.bool).tril(), float("-inf"))
         y = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d)
         assert torch.allclose(attn(x, ctx), attn.o_proj(y), atol=1e-5)
+
+
+def test_the_vectorised_bigram_detector_matches_a_direct_search():
+    g = torch.Generator().manual_seed(3)
+    for _ in range(30):
+        ids = torch.randint(0, 4, (2, 20), generator=g)
+        valid = torch.rand(2, 20, generator=g) > 0.2
+        window = int(torch.randint(1, 10, (1,), generator=g))
+        expected = torch.zeros(2, 20)
+        for b in range(2):
+            for t in range(1, 20):
+                for s in range(max(1, t - window), t):
+                    pair = (t - 1, t, s - 1, s)
+                    if all(valid[b, i] for i in pair) and ids[b, t - 1] == ids[b, s - 1] and (
+                            ids[b, t] == ids[b, s]):
+                        expected[b, t] = 1.0
+        assert torch.equal(repeated_bigrams(ids, valid, window), expected)
+
+
+def test_decoding_keeps_goal_keys_only_while_weights_and_goals_are_unchanged():
+    model = tiny()
+    engine = ResoEngine(model, tokenizer())
+    x = tokens(batch=1)
+    with torch.no_grad():
+        model(x)
+        engine.create_goal("the crown")
+        with_goal = model(x).logits
+        model.model.agency.query.weight.normal_(0.0, 1.0)
+        changed = model(x).logits
+    fresh = tiny()
+    fresh.load_state_dict(model.state_dict())
+    ResoEngine(fresh, tokenizer()).create_goal("the crown")
+    with torch.no_grad():
+        assert torch.allclose(changed, fresh(x).logits, atol=1e-6)
+    assert not torch.allclose(with_goal, changed, atol=1e-6)

@@ -57,3 +57,12 @@ def test_quaternion_subalgebra_is_associative_and_e1e2_is_e3():
         x[:, 4:] = 0
     left = sd.multiply(sd.multiply(a, b), c)
     assert torch.allclose(left, sd.multiply(a, sd.multiply(b, c)))
+
+
+def test_the_product_matches_the_recursive_definition_and_its_gradient_is_exact():
+    x = rand(3, seed=4).requires_grad_()
+    y = rand(3, seed=5).requires_grad_()
+    expected = torch.stack([torch.as_tensor(sd._cd_product(a.detach().numpy(), b.detach().numpy()))
+                            for a, b in zip(x, y, strict=True)])
+    assert torch.allclose(sd.multiply(x, y), expected, atol=1e-12)
+    assert torch.autograd.gradcheck(sd.multiply, (x, y))

@@ -62,40 +62,79 @@ class AgencyLayer(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(0.1))
         self.max_goals = max_goals
         self.explicit: torch.Tensor | None = None  # (n, D) set by set_goals; not a weight
+        self._keys_cache: tuple | None = None
 
     def set_goals(self, vectors: list[torch.Tensor]) -> None:
         """Replace the explicit goals by the last max_goals of `vectors` (each (D,))."""
         vectors = vectors[-self.max_goals :]
         self.explicit = torch.stack([v.detach().float() for v in vectors]) if vectors else None
+        self._keys_cache = None
 
     def forward(
-        self, x: torch.Tensor, valid: torch.Tensor, past: torch.Tensor | None
+        self, x: torch.Tensor, valid: torch.Tensor | None, past: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(salience (B, T), goal mixture (B, T, D), x to append to the history (B, T, D)).
-        valid (B, S) covers the past tokens then these; past (B, S - T, D) their x."""
-        goals = self.goals  # (M, D)
-        if self.explicit is not None:
-            goals = torch.cat([goals, self.explicit.to(goals)], dim=0)
-        bonus = torch.zeros(goals.shape[0], device=x.device, dtype=x.dtype)
-        bonus[self.goals.shape[0] :] = self.priority
-        # (W_q x)·G_m = x·(G_m W_q): M·D per token instead of the D² of projecting x first.
-        keys = goals.to(x.dtype) @ self.query.weight.to(x.dtype)  # (M, D)
-        scores = x @ keys.t() / math.sqrt(self.dim) + bonus  # (B, T, M)
-        mixture = torch.softmax(scores, dim=-1) @ goals.to(x.dtype)  # (B, T, D)
-        relevance = F.cosine_similarity(self.relevance(x), mixture, dim=-1)  # (B, T)
-        t = x.shape[1]
-        new_valid = valid[:, valid.shape[1] - t :, None].to(x.dtype)
-        total = (x * new_valid).cumsum(1) - x * new_valid
-        count = new_valid.cumsum(1) - new_valid
-        if past is not None and past.shape[1] > 0:
-            past_valid = valid[:, : valid.shape[1] - t, None].to(x.dtype)
-            total = total + (past * past_valid).sum(1, keepdim=True)
-            count = count + past_valid.sum(1, keepdim=True)
-        novelty = 1 - F.cosine_similarity(x, total / count.clamp(min=1.0), dim=-1)
-        novelty = torch.where(count.squeeze(-1) > 0, novelty, torch.ones_like(novelty))
+        valid (B, S) covers the past tokens then these (None: all valid); past (B, S - T, D)
+        their x."""
+        goals, keys, bonus = self._goal_keys(x.dtype)
+        scores = x @ keys  # (B, T, M)
+        if bonus is not None:
+            scores = scores + bonus
+        mixture = torch.softmax(scores, dim=-1) @ goals  # (B, T, D)
+        relevance = cosine(self.relevance(x), mixture)  # (B, T)
+        # cos(x_t, mean_(s<t) x_s) = cos(x_t, Σ_(s<t) x_s); with no earlier token the sum is 0,
+        # its cosine 0 and the novelty 1.
+        novelty = 1 - cosine(x, earlier_sum(x, valid, past))
         w = self.novelty_weight
         salience = (1 - w) * relevance + w * novelty
         return salience, mixture * self.logit_scale, x
+
+
+    def _goal_keys(self, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """(goals (M, D), score keys (D, M), explicit-goal bonus (M,) or None). Without autograd
+        (decoding) they are kept until a weight or the explicit goals change, so a decoding step
+        pays only the O(M·D) scores."""
+        weights = (self.goals, self.query.weight)
+        stamp = (*(w._version for w in weights), *(w.data_ptr() for w in weights), dtype)
+        cache = self._keys_cache
+        if not torch.is_grad_enabled() and cache is not None and cache[0] == stamp:
+            return cache[1]
+        goals = self.goals  # (M, D)
+        if self.explicit is not None:
+            goals = torch.cat([goals, self.explicit.to(goals)], dim=0)
+        goals = goals.to(dtype)
+        # (W_q x)·G_m = x·(G_m W_q): M·D per token instead of the D² of projecting x first.
+        keys = (goals @ self.query.weight.to(dtype)).t() / math.sqrt(self.dim)
+        bonus = None
+        if self.explicit is not None:
+            bonus = torch.zeros(goals.shape[0], device=goals.device, dtype=dtype)
+            bonus[self.goals.shape[0] :] = self.priority
+        self._keys_cache = None if torch.is_grad_enabled() else (stamp, (goals, keys, bonus))
+        return goals, keys, bonus
+
+
+def cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """The cosine of a and b over the last dimension, each norm clamped at eps (as
+    F.cosine_similarity, with a lighter backward)."""
+    dot = torch.linalg.vecdot(a, b)
+    norms = torch.linalg.vecdot(a, a).clamp(min=eps * eps) * torch.linalg.vecdot(b, b).clamp(
+        min=eps * eps)
+    return dot * torch.rsqrt(norms)
+
+
+def earlier_sum(x: torch.Tensor, valid: torch.Tensor | None,
+                past: torch.Tensor | None) -> torch.Tensor:
+    """Σ_(s<t) x_s over the valid tokens before each token t, (B, T, D); x (B, T, D) are the new
+    tokens, past (B, S - T, D) the cached ones, valid (B, S) over both (None: all valid)."""
+    t = x.shape[1]
+    if valid is not None:
+        x = x * valid[:, valid.shape[1] - t :, None].to(x.dtype)
+    total = F.pad(x.cumsum(1)[:, :-1], (0, 0, 1, 0))
+    if past is not None and past.shape[1] > 0:
+        if valid is not None:
+            past = past * valid[:, : valid.shape[1] - t, None].to(x.dtype)
+        total = total + past.to(x.dtype).sum(1, keepdim=True)
+    return total
 
 
 def foci(salience: torch.Tensor, tokens: list[str], max_foci: int) -> list[Focus]:

@@ -9,21 +9,52 @@ Scores of head h, query i, key j (hs = head size, RoPE of Su et al. 2021 on q an
 - agency term (agency): σ_j is key j's goal salience (agency.py), γ_h learned (init 1).
 
 Both are rank-1/2 terms, so they ride inside one fused SDPA call as extra query/key dimensions:
-q' = [q, √hs β_h cos θ_i, √hs β_h sin θ_i, √hs γ_h], k' = [k, cos θ_j, sin θ_j, σ_j], scale 1/√hs;
-the KV cache stores k' (and v zero-padded to the same width, so the fused kernel runs) and cached
-decoding sees the same scores. Cost: 3 extra dims per head.
+q' = [q, √hs β_h cos θ_i, √hs β_h sin θ_i, √hs γ_h, 0…], k' = [k, cos θ_j, sin θ_j, σ_j, 0…],
+scale 1/√hs, zero-padded so the head width is a multiple of 8 (the fused kernel's vector width:
+64 + 3 runs slower than 64 + 8). The per-token features [cos θ, sin θ, 1 | σ] are built once per
+forward (`score_features`) and shared by every layer; a layer only scales the query's by its gains.
+The KV cache stores k' (and v zero-padded to the same width, so the fused kernel runs) and cached
+decoding sees the same scores. Cost: up to 8 extra dims per head.
 With both terms disabled this is exactly the plain (Llama) attention.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from evolora.reso.primes import PHI
+
+ALIGN = 8  # head widths padded to a multiple of this
+
+
+@lru_cache(maxsize=16)
+def golden_ratios(n_head: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """φ^-h for heads h = 0..n_head-1."""
+    return (PHI ** -torch.arange(n_head, dtype=torch.float64)).to(device=device, dtype=dtype)
+
+
+def score_features(phase: torch.Tensor | None, salience: torch.Tensor | None,
+                   head_size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """The extra query and key features (B, 1, T, E) of the phase (B, T) and salience (B, T)
+    terms, zero-padded so that head_size + E is a multiple of ALIGN; None when both are None."""
+    queries, keys = [], []
+    if phase is not None:
+        cos, sin = torch.cos(phase), torch.sin(phase)
+        queries += [cos, sin]
+        keys += [cos, sin]
+    if salience is not None:
+        queries.append(torch.ones_like(salience))
+        keys.append(salience)
+    if not keys:
+        return None
+    pad = -(head_size + len(keys)) % ALIGN
+    q, k = torch.stack(queries, -1), torch.stack(keys, -1)
+    return F.pad(q, (0, pad))[:, None], F.pad(k, (0, pad))[:, None]
 
 
 def rope_tables(positions: torch.Tensor, head_size: int, base: float) -> tuple[torch.Tensor, ...]:
@@ -65,25 +96,24 @@ class ResonantAttention(nn.Module):
         k = self.k_proj(x).view(b, t, nh, hs).transpose(1, 2)
         v = self.v_proj(x).view(b, t, nh, hs).transpose(1, 2)
         q, k = apply_rope(q, *ctx.rope), apply_rope(k, *ctx.rope)
-        q_extra, k_extra = [], []
         root = math.sqrt(hs)
-        if self.resonance:
-            golden = PHI ** -torch.arange(nh, device=x.device, dtype=x.dtype)  # φ^-h
-            beta = (self.phase_scale * golden * self.phase_gain * root)[None, :, None, None]
-            cos = torch.cos(ctx.phase)[:, None, :, None]  # (B, 1, T, 1)
-            sin = torch.sin(ctx.phase)[:, None, :, None]
-            q_extra += [beta * cos, beta * sin]  # (B, nh, T, 1) each
-            k_extra += [cos.expand(b, nh, t, 1), sin.expand(b, nh, t, 1)]
-        if self.agency:
-            gamma = (self.goal_gain * root)[None, :, None, None]
-            q_extra.append(gamma.expand(b, nh, t, 1))
-            k_extra.append(ctx.salience[:, None, :, None].expand(b, nh, t, 1))
-        if q_extra:
-            q = torch.cat([q, *[e.to(q.dtype) for e in q_extra]], dim=-1)
-            k = torch.cat([k, *[e.to(k.dtype) for e in k_extra]], dim=-1)
+        features = ctx.features(self.resonance, self.agency, hs)
+        if features is not None:
+            q_feat, k_feat = features
+            width = q_feat.shape[-1]
+            gains = []
+            if self.resonance:
+                golden = golden_ratios(nh, str(x.device), x.dtype)
+                beta = self.phase_scale * golden * self.phase_gain
+                gains += [beta, beta]
+            if self.agency:
+                gains.append(self.goal_gain)
+            gains = F.pad(torch.stack(gains, -1), (0, width - len(gains))) * root  # (nh, E)
+            q = torch.cat([q, (q_feat * gains[:, None, :]).to(q.dtype)], dim=-1)
+            k = torch.cat([k, k_feat.expand(b, nh, t, width).to(k.dtype)], dim=-1)
             # v padded with zeros to q's width: the fused (flash) kernel needs equal head sizes,
             # else SDPA falls back to its unfused path; the zero columns leave y unchanged.
-            v = F.pad(v, (0, len(q_extra)))
+            v = F.pad(v, (0, width))
         if ctx.cache is not None:
             k, v = ctx.cache.update(k, v, self.layer_idx)  # (B, nh, S, hs')
         y = F.scaled_dot_product_attention(

@@ -67,7 +67,7 @@ def step(state: HaltState, x: torch.Tensor, p: torch.Tensor | None, threshold: f
     halting = active if p is None else active & (state.cumulative + p >= threshold)
     remainder = (1 - state.cumulative)
     weight = torch.where(halting, remainder, p * act if p is not None else torch.zeros_like(act))
-    state.output = state.output + weight[..., None] * x
+    state.output = torch.addcmul(state.output, weight[..., None], x)
     state.ponder = state.ponder + act + torch.where(halting, remainder, torch.zeros_like(act))
     state.cumulative = state.cumulative + weight
     state.active = active & ~halting

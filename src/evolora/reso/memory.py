@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from evolora.reso import sedenion
@@ -59,8 +60,9 @@ class SedenionMemory(nn.Module):
     def bindings(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and bindings k ⊗ v, both (B, T, C, 16), of hidden states x (B, T, D)."""
         b, t, _ = x.shape
-        k = self.key(x).view(b, t, self.channels, 16)
-        v = self.value(x).view(b, t, self.channels, 16)
+        # One GEMM for both projections.
+        kv = F.linear(x, torch.cat([self.key.weight, self.value.weight]))
+        k, v = kv.view(b, t, 2, self.channels, 16).unbind(2)
         return k, sedenion.multiply(k, v)
 
     def persistent_field(self) -> torch.Tensor:
@@ -80,7 +82,11 @@ class SedenionMemory(nn.Module):
         flat = bound.reshape(b, t, -1)
         new = torch.cat([flat, positions[:, -t:, None].to(x.dtype),
                          episodes[:, -t:, None].to(x.dtype)], dim=-1)
-        hist = new if past is None or past.shape[1] == 0 else torch.cat([past.to(x.dtype), new], 1)
+        if past is None or past.shape[1] == 0:
+            hist, values = new, flat
+        else:
+            hist = torch.cat([past.to(x.dtype), new], 1)
+            values = hist[..., :-2]
         pos_s, ep_s = hist[..., -2], hist[..., -1]  # (B, S)
         pos_t, ep_t = pos_s[:, -t:], ep_s[:, -t:]  # (B, T)
         gap = pos_t[:, :, None] - pos_s[:, None, :]  # (B, T, S)
@@ -90,7 +96,7 @@ class SedenionMemory(nn.Module):
         if self.episodic:
             same = ep_t[:, :, None] == ep_s[:, None, :]
             weight = weight * (self.carry + (1.0 - self.carry) * same.to(weight.dtype))
-        field = weight @ hist[..., :-2]  # (B, T, 16C)
+        field = weight @ values  # (B, T, 16C)
         field = field.view(b, t, self.channels, 16) + self.persistent_field().to(x.dtype)
         read = sedenion.multiply(sedenion.conjugate(k), field)  # (B, T, C, 16)
         return x + self.out(read.reshape(b, t, -1)), new

@@ -18,7 +18,7 @@ the full forward computes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -31,7 +31,7 @@ from transformers.modeling_outputs import CausalLMOutputWithPast
 from evolora.errors import EvoloraError
 from evolora.reso import gating
 from evolora.reso.agency import AgencyLayer
-from evolora.reso.attention import ResonantAttention, rope_tables
+from evolora.reso.attention import ResonantAttention, rope_tables, score_features
 from evolora.reso.config import ResoConfig
 from evolora.reso.kuramoto import KuramotoSync
 from evolora.reso.memory import SedenionMemory
@@ -65,6 +65,16 @@ class ForwardContext:
     salience: torch.Tensor | None  # (B, T)
     repetition: torch.Tensor | None  # (B, T)
     generator: torch.Generator | None
+    _features: dict = field(default_factory=dict)
+
+    def features(self, resonance: bool, agency: bool, head_size: int):
+        """The attention's extra query/key features (attention.score_features), built once per
+        forward and shared by the layers."""
+        key = (resonance, agency, head_size)
+        if key not in self._features:
+            self._features[key] = score_features(
+                self.phase if resonance else None, self.salience if agency else None, head_size)
+        return self._features[key]
 
 
 def attention_mask_for(valid: torch.Tensor, past_len: int, t: int) -> torch.Tensor | None:
@@ -123,10 +133,11 @@ class Block(nn.Module):
 
     def forward(self, x: torch.Tensor, ctx: ForwardContext,
                 active: torch.Tensor | None) -> tuple[torch.Tensor, int]:
-        """(new x (B, T, D), number of token FFNs skipped because their token had halted)."""
+        """(new x (B, T, D), number of token FFNs skipped because their token had halted);
+        `active` (B, T) marks the tokens still computing, None = all of them."""
         x = x + self.self_attn(self.input_layernorm(x), ctx)
         h = self.post_attention_layernorm(x)
-        if active is None or bool(active.all()):
+        if active is None:
             return x + self.mlp(h, ctx.repetition, ctx.generator), 0
         if not bool(active.any()):
             return x, active.numel()
@@ -265,12 +276,14 @@ class ResoForCausalLM(PreTrainedModel, GenerationMixin):
         halt = gating.start(x, valid[:, -t:]) if gate["enabled"] else None
         skipped = 0
         for i, block in enumerate(body.layers):
-            new, n_skipped = block(x, ctx, halt.active if halt is not None else None)
+            # None while every token is active: the block and the merge below skip the masking.
+            active = None if halt is None or bool(halt.active.all()) else halt.active
+            new, n_skipped = block(x, ctx, active)
             skipped += n_skipped
             if halt is not None:
                 last = i == len(body.layers) - 1
                 p = None if last else block.halting(new)
-                x = torch.where(halt.active[..., None], new, x)
+                x = new if active is None else torch.where(active[..., None], new, x)
                 gating.step(halt, new, p, gate["halt_threshold"])
             else:
                 x = new

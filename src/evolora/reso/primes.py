@@ -47,13 +47,15 @@ def token_prime(token_id: int) -> int:
 
 @lru_cache(maxsize=8)
 def phase_tables(vocab_size: int, dim: int, device: str) -> tuple[torch.Tensor, ...]:
-    """cos ψ and sin ψ (V, D/2) and the oscillator phases θ⁰ (V,) of every token, on `device`."""
+    """The phase code [cos ψ ; sin ψ] (V, D) and the oscillator phases θ⁰ (V,) of every token,
+    on `device`."""
     primes = torch.as_tensor(first_primes(vocab_size), dtype=torch.float64)
     freqs = 2 * math.pi * PHI ** (-torch.arange(dim // 2, dtype=torch.float64) * 8.0 / dim)
     # In float64: p_t * ω_k reaches ~1e5 and float32 would lose the phase.
     phase = torch.remainder(primes[:, None] * freqs[None, :], 2 * math.pi)
     theta = 2 * math.pi * torch.remainder(primes * PHI, 1.0)
-    return tuple(t.float().to(device) for t in (phase.cos(), phase.sin(), theta))
+    code = torch.cat([phase.cos(), phase.sin()], dim=-1)
+    return code.float().to(device), theta.float().to(device)
 
 
 class PrimeEmbedding(nn.Module):
@@ -74,10 +76,9 @@ class PrimeEmbedding(nn.Module):
         x = self.embed_tokens(input_ids)
         if not self.enabled:
             return x
-        cos, sin, _ = self._tables(input_ids.device)
-        code = torch.cat([cos[input_ids] * self.amplitude, sin[input_ids] * self.amplitude], -1)
-        return x + code.to(x.dtype)
+        code = self._tables(input_ids.device)[0][input_ids]  # (B, T, D)
+        return torch.addcmul(x, code.to(x.dtype), self.amplitude.repeat(2).to(x.dtype))
 
     def phases(self, input_ids: torch.Tensor) -> torch.Tensor:
         """The prime oscillator phase θ⁰ of each token, (B, T)."""
-        return self._tables(input_ids.device)[2][input_ids]
+        return self._tables(input_ids.device)[1][input_ids]

@@ -20,6 +20,7 @@ Cost: O(K·(D + M)) per token for M bindings.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,12 @@ from torch import nn
 
 from evolora.errors import EvoloraError
 from evolora.reso.primes import first_primes
+
+
+@lru_cache(maxsize=8)
+def log_primes(k: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    """log p of the first k primes, (k,)."""
+    return torch.log(torch.as_tensor(first_primes(k), dtype=torch.float64)).to(device, dtype)
 
 
 def coherence(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -61,9 +68,11 @@ class PRSCLayer(nn.Module):
 
     def state(self, x: torch.Tensor, theta0: torch.Tensor) -> torch.Tensor:
         """Complex prime states (..., 2K) of hidden states x (..., D) with prime phases θ⁰ (...)."""
-        amp = F.softplus(self.amplitude(x))
-        log_p = torch.log(torch.as_tensor(first_primes(self.k), dtype=x.dtype, device=x.device))
-        psi = self.phase(x) + theta0[..., None] * log_p
+        # One GEMM for both projections.
+        both = F.linear(x, torch.cat([self.amplitude.weight, self.phase.weight]),
+                        torch.cat([self.amplitude.bias, self.phase.bias]))
+        amp, psi = F.softplus(both[..., : self.k]), both[..., self.k :]
+        psi = torch.addcmul(psi, theta0[..., None], log_primes(self.k, str(x.device), x.dtype))
         return torch.cat([amp * torch.cos(psi), amp * torch.sin(psi)], dim=-1)
 
     def gate(self, c: torch.Tensor) -> torch.Tensor:

@@ -22,15 +22,19 @@ from torch import nn
 def repeated_bigrams(tokens: torch.Tensor, valid: torch.Tensor, window: int) -> torch.Tensor:
     """ρ (B, T) float for the last T tokens of `tokens` (B, S) (earlier ones are context)."""
     s = tokens.shape[1]
+    lags = min(window, s - 1)
+    if lags < 1:
+        return torch.zeros_like(tokens, dtype=torch.float)
     ids = torch.where(valid.bool(), tokens, torch.full_like(tokens, -1))
-    prev = F.pad(ids, (1, 0), value=-2)[:, :-1]  # x_(t-1), -2 before the start
-    hit = torch.zeros_like(ids, dtype=torch.bool)
-    for lag in range(1, min(window, s - 1) + 1):
-        same = (ids[:, lag:] == ids[:, :-lag]) & (prev[:, lag:] == prev[:, :-lag])
-        same &= ids[:, lag:] >= 0
-        same &= prev[:, lag:] >= 0
-        hit[:, lag:] |= same
-    return hit.float()
+    prev = F.pad(ids, (1, 0), value=-1)[:, :-1]  # x_(t-1), -1 before the start
+    ok = (ids >= 0) & (prev >= 0)
+    # One int64 code per bigram; a position without a valid bigram gets its own negative code,
+    # so it matches nothing.
+    positions = torch.arange(s + lags, device=ids.device)
+    code = torch.where(ok, prev * 2**31 + ids, -1 - positions[lags:])
+    earlier = torch.cat([(-1 - positions[:lags]).expand(code.shape[0], lags), code], dim=1)
+    windows = earlier.unfold(1, lags, 1)[:, :s]  # (B, S, lags): the codes at t-lags .. t-1
+    return ((windows == code[..., None]).any(-1) & ok).float()
 
 
 class ResonantFFN(nn.Module):

@@ -93,6 +93,11 @@ class StabilityConfig(_Section):
     min_temperature: float = Field(0.1, gt=0)
     max_temperature: float = Field(1.5, gt=0)
     entropy_floor: float = Field(0.05, ge=0, description="nats; below over a window = collapse")
+    recurrence_distance: float = Field(0.05, gt=0, le=2,
+                                       description="unit-sphere distance of a recurring state")
+    recurrence_share: float = Field(0.5, gt=0, le=1,
+                                    description="share of recurring states that means a loop")
+    divergent_lyapunov: float = Field(1.0, gt=0, description="exponent that means divergence")
 
 
 class EntanglementConfig(_Section):

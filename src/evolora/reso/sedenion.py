@@ -60,30 +60,61 @@ def sign_table(dim: int = DIM) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def structure(dim: int, device: str, dtype: torch.dtype) -> torch.Tensor:
-    """The structure tensor as a (dim², dim) matrix: row i·dim + j holds s_ij at column i XOR j."""
+def _structures(dim: int, device: str, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+    """The structure tensor as (dim², dim) matrices: S[(i, j), k] = s_ij where k = i XOR j,
+    and its two transposes S[(k, j), i] and S[(i, k), j], which give the product's gradients in
+    x and in y."""
     table = torch.zeros(dim, dim, dim, dtype=dtype)
     signs = torch.as_tensor(sign_table(dim), dtype=dtype)
     for i in range(dim):
         for j in range(dim):
             table[i, j, i ^ j] = signs[i, j]
-    return table.reshape(dim * dim, dim).to(device)
+    return tuple(t.reshape(dim * dim, dim).contiguous().to(device) for t in (
+        table, table.permute(2, 1, 0), table.permute(0, 2, 1)))
+
+
+def _outer(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x.unsqueeze(-1) * y.unsqueeze(-2)).flatten(-2)
+
+
+class _Product(torch.autograd.Function):
+    """(x ⊗ y) · S with a hand-written backward: the gradients are the same kind of bilinear
+    product, (g ⊗ y) · S_x and (x ⊗ g) · S_y, so no (…, dim²) intermediate is kept."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, y)
+        return _outer(x, y) @ _structures(x.shape[-1], str(x.device), x.dtype)[0]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        x, y = ctx.saved_tensors
+        _, s_x, s_y = _structures(x.shape[-1], str(x.device), x.dtype)
+        grad_x = _outer(grad, y) @ s_x if ctx.needs_input_grad[0] else None
+        grad_y = _outer(x, grad) @ s_y if ctx.needs_input_grad[1] else None
+        return grad_x, grad_y
 
 
 def multiply(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The sedenion (any 2^n-ion) product over the last dimension; shapes broadcast. (..., 16).
 
     Computed as (x ⊗ y) · S: the outer product against the structure matrix, one GEMM (faster
-    and lighter to differentiate than gathering partners)."""
-    dim = x.shape[-1]
+    and lighter to differentiate than gathering partners); the backward is two more such
+    products."""
     x, y = torch.broadcast_tensors(x, y)
-    outer = (x.unsqueeze(-1) * y.unsqueeze(-2)).flatten(-2)  # (..., dim²)
-    return outer @ structure(dim, str(x.device), x.dtype)
+    return _Product.apply(x, y)
 
 
 def conjugate(x: torch.Tensor) -> torch.Tensor:
     """x* : the real part kept, every imaginary part negated. (..., 16)."""
-    return torch.cat([x[..., :1], -x[..., 1:]], dim=-1)
+    return x * _conjugation(x.shape[-1], str(x.device), x.dtype)
+
+
+@lru_cache(maxsize=8)
+def _conjugation(dim: int, device: str, dtype: torch.dtype) -> torch.Tensor:
+    signs = -torch.ones(dim, dtype=dtype)
+    signs[0] = 1.0
+    return signs.to(device)
 
 
 def unit(dim: int = DIM, device: torch.device | str | None = None) -> torch.Tensor:

@@ -6,9 +6,12 @@ x_j on the trajectory (|i − j| > 1), and
 
     λ = mean_i log( |x_(i+1) − x_(j+1)| / |x_i − x_j| )          (nats per generated token)
 
-is how fast nearby trajectories separate. Classes: `divergent` (non-finite states or λ > 1: an
-e-fold per token), `periodic` (most states recur: a neighbour closer than `RECUR` — repetition
-loops), `chaotic` (λ > lyapunov_threshold), else `stable`. Entropy collapse (the next-token
+is how fast nearby trajectories separate. Classes: `divergent` (non-finite states or λ above
+`divergent_lyapunov`, default 1: an e-fold per token), `periodic` (at least `recurrence_share` of
+the states recur: a neighbour closer than `recurrence_distance` — repetition loops), `chaotic`
+(λ > lyapunov_threshold), else `stable`. The detector thresholds are knobs so they can be
+calibrated on labelled generations (benchmarks/reso_stability.py does, on a split it then does
+not score). Entropy collapse (the next-token
 entropy below `entropy_floor` over half a window) is flagged too. The trend of λ over the last
 `predictive_horizon` readings is extrapolated that many steps ahead; crossing the threshold gives
 an early warning. With `auto_temperature_adjust`, periodic or collapsed generation is heated
@@ -26,9 +29,6 @@ import torch
 
 from evolora.reso.primes import PHI
 from evolora.reso.sections import StabilityConfig
-
-RECUR = 0.05  # relative distance under which a state counts as a recurrence
-DIVERGENT_LAMBDA = 1.0
 
 
 class StabilityClass(str, Enum):
@@ -56,8 +56,9 @@ class Reading:
         return self.collapsed or self.kind != StabilityClass.STABLE
 
 
-def lyapunov(states: torch.Tensor) -> tuple[float, float]:
-    """(λ, share of states with a recurrence) of a trajectory (W, D); see the module docstring."""
+def lyapunov(states: torch.Tensor, recur: float = 0.05) -> tuple[float, float]:
+    """(λ, share of states with a recurrence) of a trajectory (W, D); a state recurs when its
+    nearest neighbour on the unit sphere is closer than `recur`. See the module docstring."""
     x = states.float()
     x = x / x.norm(dim=-1, keepdim=True).clamp(min=1e-6)
     w = x.shape[0]
@@ -73,7 +74,7 @@ def lyapunov(states: torch.Tensor) -> tuple[float, float]:
     i = idx[ok]
     d0 = near[ok]
     d1 = (x[i + 1] - x[j[ok] + 1]).norm(dim=-1)
-    recurrence = float((d0 < RECUR).float().mean())
+    recurrence = float((d0 < recur).float().mean())
     lam = float(torch.log((d1 + 1e-4) / (d0 + 1e-4)).mean())
     return lam, recurrence
 
@@ -97,13 +98,13 @@ class StabilityMonitor:
             self.history.append(float("inf"))
             return Reading(float("inf"), StabilityClass.DIVERGENT, float("inf"), False,
                            "non-finite hidden state or logits: generation diverged")
-        lam, recurrence = lyapunov(torch.stack(self.states))
+        lam, recurrence = lyapunov(torch.stack(self.states), cfg.recurrence_distance)
         self.history.append(lam)
         recent = self.entropies[-max(2, cfg.window // 2) :]
         collapsed = len(recent) >= max(2, cfg.window // 2) and max(recent) < cfg.entropy_floor
-        if lam > DIVERGENT_LAMBDA:
+        if lam > cfg.divergent_lyapunov:
             kind = StabilityClass.DIVERGENT
-        elif recurrence >= 0.5:
+        elif recurrence >= cfg.recurrence_share:
             kind = StabilityClass.PERIODIC
         elif lam > cfg.lyapunov_threshold:
             kind = StabilityClass.CHAOTIC
@@ -112,7 +113,7 @@ class StabilityMonitor:
         predicted = self._extrapolate()
         warning = None
         if kind == StabilityClass.DIVERGENT:
-            warning = "divergent trajectory (lyapunov above 1 per token)"
+            warning = f"divergent trajectory (lyapunov above {cfg.divergent_lyapunov} per token)"
         elif kind == StabilityClass.PERIODIC:
             warning = "repetition loop: the hidden states recur"
         elif collapsed:
