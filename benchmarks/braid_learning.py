@@ -29,7 +29,8 @@ from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
-from evolora.braid.trainer import run_episodes, train_step
+from evolora.braid.trainer import evaluation_prompts, role_prompts, run_episodes, train_step
+from evolora.ecology.roles import Role
 from evolora.tasks import TaskGrid
 
 
@@ -62,7 +63,8 @@ def few_shot(braid, config, held, holdout, args, seed):
     grid = TaskGrid([held], config.difficulties)
     curve = [(0, outcome(braid, braider, holdout, config)[0])]
     for seen in range(args.shot_batch, args.adapt + 1, args.shot_batch):
-        examples = grid.sample_batch(rng, args.shot_batch, split="train")
+        examples = role_prompts(grid, rng, args.shot_batch, Role.select,
+                                config.selection_fraction)
         with torch.enable_grad():
             decision, _, ep = run_episodes(braid, braider, examples, [1.0] * len(examples),
                                            [2.0] * len(examples), config, gen)
@@ -98,8 +100,8 @@ def main() -> None:
         for k, name in enumerate(STRATEGIES):
             train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
                        config.braider.top_ks, seed * 100 + k)
-        holdout = grid.sample_batch(np.random.default_rng([seed, 7]), args.holdout,
-                                    split="holdout")
+        holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
+                                     config.selection_fraction)
         for name, frozen in [("all heads learn", ())] + [(f"{h} frozen at random", (h,))
                                                           for h in HEADS]:
             braider, _, history = trained_braider(braid, config, FAMILIES, frozen)
@@ -110,8 +112,8 @@ def main() -> None:
                                        np.mean([x[f"entropy/{h}"] for x in history[-4:]])))
                 rewards.append((np.mean([x["reward/mean"] for x in history[:4]]),
                                 np.mean([x["reward/mean"] for x in history[-4:]])))
-        held = TaskGrid([args.held_out], [1, 2, 3]).sample_batch(
-            np.random.default_rng([seed, 9]), args.holdout, split="holdout")
+        held = evaluation_prompts(TaskGrid([args.held_out], [1, 2, 3]), args.holdout // 3,
+                                  seed + 9, config.selection_fraction)
         shots.append(few_shot(braid, config, args.held_out, held, args, seed))
         print(f"seed {seed} done", flush=True)
         report(rows, entropy, rewards, shots, args, seed + 1)

@@ -1,11 +1,14 @@
 """MetaBraider against single models and the usual ways of combining them (issue: braid).
 
-For each seed: train the fusion banks (models frozen), train a MetaBraider by REINFORCE, then score
-on holdout prompts of the task grid (greedy exact match, by a teacher-forced check that equals
-greedy decoding): every single model, the best single model, a uniform logit ensemble, a linear
-LoRA merge of the specialists, a learned one-model-per-prompt router (RouteLLM-style classifier on
-the host's prompt embedding), each fixed fusion strategy over the whole pool, the MetaBraider at
-full and at half budget, and the oracle that picks the best single model per prompt. Cost per
+For each seed: train the fusion banks (models frozen; train prompts), train a MetaBraider by
+REINFORCE (rewarded on selection prompts: a share of the holdout split), then score on evaluation
+prompts (the rest of the holdout split, distinct prompts per cell; greedy exact match, by a
+teacher-forced check that equals greedy decoding): every single model, the best single model, a
+uniform logit ensemble, a linear LoRA merge of the specialists, each family sent to its own
+specialist, each family sent to the member best on it on selection prompts, a learned
+one-model-per-prompt router (RouteLLM-style classifier on the host's prompt embedding, trained on
+selection prompts), each fixed fusion strategy over the whole pool, the MetaBraider at full and
+at half budget, and the oracle that picks the best single model per prompt. Cost per
 answer is compute per token as a share of running every pool model.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
@@ -38,7 +41,8 @@ from evolora.braid.pool import (
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.reward import compute_share
-from evolora.braid.trainer import run_episodes, train_step
+from evolora.braid.trainer import evaluation_prompts, role_prompts, run_episodes, train_step
+from evolora.ecology.roles import Role
 from evolora.lora import merge
 from evolora.tasks import TaskGrid
 
@@ -114,9 +118,10 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     history = [train_step(braid, braider, learner, grid, config, u, updates, None)
                for u in range(updates)]
     braider_s = time.time() - start - fusion_s
-    holdout = grid.sample_batch(np.random.default_rng([seed, 7]), args.holdout, split="holdout")
-    train_set = grid.sample_batch(np.random.default_rng([seed, 8]), args.router_train,
-                                  split="train")
+    holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
+                                 config.selection_fraction)
+    train_set = role_prompts(grid, np.random.default_rng([seed, 8]), args.router_train,
+                             Role.select, config.selection_fraction)
     res: dict[str, tuple[float, float]] = {}
     singles = torch.stack([correct(braid, BraidSpec((n,)), holdout) for n in pool.names], 1)
     for j, name in enumerate(pool.names):
@@ -133,6 +138,14 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     res["linear LoRA merge"] = (float(correct(merged, BraidSpec(("linear-merge",)),
                                               holdout).mean()), res[best][1])
     labels = torch.stack([correct(braid, BraidSpec((n,)), train_set) for n in pool.names], 1)
+    fam = [FAMILIES.index(e.family) for e in holdout]
+    own = torch.tensor([pool.names.index(f"{e.family}-lora") for e in holdout])
+    res["each family's own specialist"] = (float(singles[torch.arange(len(holdout)), own].mean()),
+                                           res[best][1])
+    picked = [max(range(pool.size), key=lambda m, f=f: float(labels[
+        [i for i, e in enumerate(train_set) if e.family == f], m].mean())) for f in FAMILIES]
+    res["best member per family (picked on selection prompts)"] = (
+        float(singles[torch.arange(len(holdout)), [picked[f] for f in fam]].mean()), res[best][1])
     router = train_router(prompt_vectors(pool, [e.prompt for e in train_set]),
                           labels.to(pool.device), seed)
     picks = router(prompt_vectors(pool, [e.prompt for e in holdout])).argmax(-1).cpu()
@@ -145,7 +158,8 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
                                              cost(braid, spec))
     res["MetaBraider"] = evaluate_braider(braid, braider, holdout, 1.0, config)
     res["MetaBraider, half budget"] = evaluate_braider(braid, braider, holdout, 0.5, config)
-    return {"results": res, "best": best, "fusion_s": fusion_s, "braider_s": braider_s,
+    return {"results": res, "best": best, "prompts": len(holdout), "fusion_s": fusion_s,
+            "braider_s": braider_s,
             "routing": routing(braid, braider, holdout, config),
             "reward_first": float(np.mean([h["reward/mean"] for h in history[:5]])),
             "reward_last": float(np.mean([h["reward/mean"] for h in history[-5:]])),
@@ -182,22 +196,25 @@ def report(runs: list[dict], args) -> None:
              "|---|---:|---:|"]
     lines += [f"| {n} | {mean_std(acc[n])} | {mean_std(comp[n], 3)} |" for n in names]
     route = {k: mean_std([r["routing"][k] for r in runs]) for k in runs[0]["routing"]}
-    meta, best, oracle = (np.array(acc[k]) for k in ("MetaBraider", "best single",
-                                                     "oracle (best single per prompt)"))
+    meta, best, oracle, routed = (np.array(acc[k]) for k in (
+        "MetaBraider", "best single", "oracle (best single per prompt)",
+        "best member per family (picked on selection prompts)"))
     half = np.array(acc["MetaBraider, half budget"])
     targets = {
         "metabraider_minus_best_single": mean_std(meta - best, signed=True),
         "metabraider_over_oracle": mean_std(meta / np.maximum(oracle, 1e-9)),
         "half_budget_minus_full": mean_std(half - meta, signed=True),
+        "metabraider_minus_family_routing": mean_std(meta - routed, signed=True),
     }
     lines += ["", f"Targets: MetaBraider - best single = {targets['metabraider_minus_best_single']}"
               " (target >= +0.15); MetaBraider / oracle = "
               f"{targets['metabraider_over_oracle']} (target >= 0.95); half budget - full = "
-              f"{targets['half_budget_minus_full']} (target >= -0.05).",
+              f"{targets['half_budget_minus_full']} (target >= -0.05); MetaBraider - best "
+              f"member per family = {targets['metabraider_minus_family_routing']}.",
               f"MetaBraider's greedy holdout decisions: lead model is the task family's own "
               f"specialist in {route['lead_is_family_specialist']}, one model alone in "
               f"{route['single_model']}.",
-              f"{len(runs)} seed(s), {args.holdout} holdout prompts each (families "
+              f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
               f"episodes, fusion banks {args.fusion_steps} steps per strategy, per seed. Measured "
               "on a machine shared with other work (1-minute load average "

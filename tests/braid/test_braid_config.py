@@ -26,3 +26,10 @@ def test_bad_values_name_the_field(tmp_path):
     path.write_text("reward: {lamda: 1}\n")
     with pytest.raises(EvoloraError, match="lamda"):
         load_config(path, TrainConfig)
+
+
+def test_samples_per_prompt_must_divide_the_batch(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("batch: 30\nsamples_per_prompt: 4\n")
+    with pytest.raises(EvoloraError, match="samples_per_prompt"):
+        load_config(path, TrainConfig)

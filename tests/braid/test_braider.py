@@ -13,7 +13,7 @@ from evolora.braid.explain import forward_with_explanation
 from evolora.braid.features import encode_tasks
 from evolora.braid.fusion import strategy_names
 from evolora.braid.pool import ModelProfile
-from evolora.braid.reinforce import Learner
+from evolora.braid.reinforce import Learner, leave_one_out
 from evolora.tasks import Example
 
 MEMBERS = ["a", "b", "c", "d"]
@@ -146,3 +146,38 @@ def test_lead_routes_each_family_to_its_specialist_alone():
                            greedy=True)
         assert int(d.lead[0]) == member and d.models[0].tolist() == [
             i == member for i in range(len(MEMBERS))]
+
+
+POOL6 = ["host", "s0", "s1", "s2", "s3", "s4"]
+FAMILIES5 = ["math", "logic", "sorting", "sequence", "json_repair"]
+
+
+def test_lead_routes_five_families_past_a_generalist():
+    """Five families, six members, 0/1 rewards: each family's own specialist answers 70 % of its
+    prompts, a generalist 30 % of every family's, the rest 10 %. Sending most families to the
+    generalist is the trap the head fell into when the family reached the member scores only
+    through attention (without the route head, 3 seeds of 3 fail); with the task's own score per
+    member, every family's greedy lead is its specialist after 60 updates of 8 prompts x 4."""
+    torch.manual_seed(0)
+    profiles = [ModelProfile(n, "hf", n, params=1000, layers=3, hidden=16, cost_per_token=2000.0)
+                for n in POOL6]
+    braider = MetaBraider(POOL6, 3, BraiderConfig(width=32, depth=1), FAMILIES5)
+    learner = Learner(braider, lr=1e-2)
+    rng, gen = np.random.default_rng(0), torch.Generator().manual_seed(0)
+    chance = torch.full((len(FAMILIES5), len(POOL6)), 0.1)
+    chance[:, 0] = 0.3
+    chance[torch.arange(5), torch.arange(1, 6)] = 0.7
+
+    def inputs(examples):
+        return encode_tasks(examples, profiles, braider.slots(), [1.0] * len(examples),
+                            [2.0] * len(examples), "cpu")
+
+    for _ in range(60):
+        fams = rng.integers(5, size=8).repeat(4)  # 8 prompts, 4 decisions each
+        examples = [Example(f"{FAMILIES5[f]}: 1 2 =", "3", FAMILIES5[f], 2, {}) for f in fams]
+        d = braider.decide(inputs(examples), generator=gen)
+        hit = (torch.rand(32, generator=gen) < chance[torch.as_tensor(fams), d.lead]).float()
+        rewards = hit - 0.1 * (d.models.sum(-1) - 1)
+        learner.update(d, rewards, leave_one_out(rewards, 4))
+    examples = [Example(f"{f}: 1 2 =", "3", f, 2, {}) for f in FAMILIES5]
+    assert braider.decide(inputs(examples), greedy=True).lead.tolist() == [1, 2, 3, 4, 5]

@@ -4,9 +4,12 @@ Tokens: one task token (task features + family one-hot, plus a learned family em
 token per pool member (its profile features, plus a learned member embedding). A small transformer
 encoder mixes them; heads read the result:
 
-- models: a categorical over member tokens picks the lead model (the one a task is routed to),
-  then a Bernoulli per other member decides whether it joins the lead (its joining bias starts
-  low, so the braider starts near one model per prompt and braids in others where that pays);
+- models: a categorical over members picks the lead model (the one a task is routed to), then a
+  Bernoulli per other member decides whether it joins the lead (its joining bias starts low, so
+  the braider starts near one model per prompt and braids in others where that pays). A lead's
+  logit is its member token's score plus a score the task token gives each member directly (a
+  classifier over members, linear in the family features): through attention alone the family
+  reached the member scores too weakly, and the head sent every family to one member;
 - layers: a Bernoulli per fusion layer (task token);
 - strategy, temperature, top_k: categoricals (task token);
 - value: the learned REINFORCE baseline (task token).
@@ -77,6 +80,10 @@ class MetaBraider(nn.Module):
         layer = nn.TransformerEncoderLayer(w, config.heads, 2 * w, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
         self.model_head = nn.Linear(w, 1)  # lead model, a logit per member token
+        # Lead model, a logit per member from the task; no bias, so what one family teaches it
+        # moves no other family's lead.
+        self.route_head = nn.Linear(w, len(members), bias=False)
+        nn.init.zeros_(self.route_head.weight)
         self.join_head = nn.Linear(w, 1)  # another member joins the lead
         nn.init.constant_(self.join_head.bias, JOIN_BIAS)
         self.layer_head = nn.Linear(w, layers)
@@ -113,7 +120,7 @@ class MetaBraider(nn.Module):
         tokens = self.encoder(torch.cat([task[:, None], models], dim=1))  # (B, 1 + M, w)
         head = tokens[:, 0]
         out = {
-            "models": self.model_head(tokens[:, 1:]).squeeze(-1),
+            "models": self.model_head(tokens[:, 1:]).squeeze(-1) + self.route_head(task),
             "join": self.join_head(tokens[:, 1:]).squeeze(-1),
             "layers": self.layer_head(head),
             "strategy": self.strategy_head(head),

@@ -178,21 +178,23 @@ def _load_run(folder: Path, device):
 @braid_app.command("eval")
 def eval_command(
     run: Path = typer.Argument(..., help="A trained braid run folder."),
-    n: int = typer.Option(200, "--n", min=1, help="Holdout prompts."),
+    n: int = typer.Option(200, "--n", min=1,
+                         help="Evaluation prompts (holdout, outside the braider's reward share)."),
     budget: float = typer.Option(1.0, "--budget", min=0.0),
     seed: int = typer.Option(1, "--seed"),
     device: str | None = typer.Option(None, "--device"),
 ) -> None:
     """Holdout accuracy and compute of the braider's greedy decisions against each model."""
     from evolora.braid.evaluate import evaluate_braider, evaluate_single
-    from evolora.braid.trainer import families_of
+    from evolora.braid.trainer import families_of, role_prompts
+    from evolora.ecology.roles import Role
     from evolora.tasks import TaskGrid
 
     braid, braider, cfg = _load_run(run, device)
     import numpy as np
 
-    examples = TaskGrid(families_of(cfg), cfg.difficulties).sample_batch(
-        np.random.default_rng(seed), n, split="holdout")
+    examples = role_prompts(TaskGrid(families_of(cfg), cfg.difficulties),
+                            np.random.default_rng(seed), n, Role.evaluate, cfg.selection_fraction)
     console = Console()
     for name in braid.pool.names:
         console.print(f"  {name:<20} accuracy {evaluate_single(braid, name, examples):.3f}")

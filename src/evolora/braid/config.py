@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FAMILIES = ["math", "logic", "sorting", "sequence", "json_repair"]
 
@@ -78,9 +78,22 @@ class TrainConfig(_Section):
     reward: RewardConfig = RewardConfig()
     episodes: int = Field(2560, ge=1, description="braider training episodes (prompts)")
     batch: int = Field(32, ge=1, description="episodes per REINFORCE update")
+    samples_per_prompt: int = Field(
+        4, ge=1, description="decisions sampled per prompt; > 1: each is judged against the "
+        "mean reward of the prompt's other samples (must divide batch)")
+    selection_fraction: float = Field(
+        0.4, gt=0, lt=1, description="share of the holdout split whose prompts the braider is "
+        "rewarded on (the host recalls its train split); the rest is for evaluation")
     lr: float = Field(1e-2, gt=0)
     entropy: float = Field(0.01, ge=0, description="entropy bonus weight")
     value: float = Field(0.5, ge=0, description="weight of the learned baseline's loss")
     curriculum: bool = Field(True, description="easy difficulties first, harder ones later")
     max_new_tokens: int = Field(40, ge=1)
     checkpoint_every: int = Field(8, ge=1, description="updates between checkpoints")
+
+    @model_validator(mode="after")
+    def _groups_fill_batch(self) -> TrainConfig:
+        if self.batch % self.samples_per_prompt:
+            raise ValueError(f"samples_per_prompt ({self.samples_per_prompt}) must divide batch "
+                             f"({self.batch})")
+        return self

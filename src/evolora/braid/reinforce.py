@@ -1,7 +1,13 @@
-"""REINFORCE with a learned baseline for every head of the MetaBraider (Williams 1992).
+"""REINFORCE with a baseline for every head of the MetaBraider (Williams 1992).
 
-loss = - sum_h mean(relevance_h * (r - V) * log pi_h)  - entropy * sum_h mean(H_h)
+loss = - sum_h mean(relevance_h * (r - b) * log pi_h)  - entropy * sum_h mean(H_h)
        + value * mean((V - r)^2)
+
+The baseline b is the learned value V of the task, or, when every prompt of a batch was braided
+several times, the mean reward of the prompt's other samples (leave-one-out, as in RLOO: Kool et
+al. 2019). Prompts differ far more in difficulty than decisions differ in reward (most prompts are
+solved by every model or by none), so a per-prompt baseline takes that difficulty out of the
+advantage, and only prompts where decisions differ in outcome teach.
 
 A head in `frozen` draws uniformly at random and never learns (the ablation of that head).
 """
@@ -23,10 +29,13 @@ class Learner:
         self.entropy, self.value = entropy, value
         self.optimiser = torch.optim.Adam(braider.parameters(), lr=lr)
 
-    def update(self, decision: Decision, rewards: torch.Tensor) -> dict[str, float]:
-        """One step from decisions sampled with gradients on and their rewards (B,)."""
+    def update(self, decision: Decision, rewards: torch.Tensor,
+               baseline: torch.Tensor | None = None) -> dict[str, float]:
+        """One step from decisions sampled with gradients on and their rewards (B,), against
+        `baseline` (B,) when given, else the learned value."""
         rewards = rewards.to(decision.value.device)
-        advantage = (rewards - decision.value).detach()
+        base = decision.value if baseline is None else baseline.to(rewards.device)
+        advantage = (rewards - base).detach()
         relevant = self.braider.relevance(decision)
         policy = torch.zeros((), device=rewards.device)
         bonus = torch.zeros((), device=rewards.device)
@@ -61,6 +70,13 @@ class Learner:
     def load_state(self, tensors: dict[str, torch.Tensor], meta: dict) -> None:
         """Restore what `state` returned."""
         load_optimiser_state(self.optimiser, tensors, meta)
+
+
+def leave_one_out(rewards: torch.Tensor, group: int) -> torch.Tensor:
+    """Per row, the mean reward of the other rows of its group (rows come in consecutive groups
+    of `group` samples of one prompt), (B,)."""
+    grouped = rewards.view(-1, group)
+    return ((grouped.sum(-1, keepdim=True) - grouped) / (group - 1)).flatten()
 
 
 def optimiser_state(optimiser: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict]:

@@ -5,8 +5,12 @@ after a kill.
 Run folder: `fusion.jsonl` (bank losses), `decisions.jsonl` (every episode: task, decision, score,
 compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance),
 `braid/` (the trained banks), `braider/` (the final braider), `checkpoints/` (braider + optimiser
-every `checkpoint_every` updates). Each update's tasks and samples come from (seed, update), so a
-resumed run continues exactly; an interrupted fusion stage restarts from its beginning.
+every `checkpoint_every` updates). Fusion banks learn on train prompts; the braider is rewarded on
+selection prompts, a share of the holdout split (the built-in host recalls its train split, so on
+train prompts the host would be judged on recall and the specialists' edge hidden), and the rest
+of the holdout split is left for evaluation (`evaluation_prompts`). Each update's tasks and
+samples come from (seed, update), so a resumed run continues exactly; an interrupted fusion stage
+restarts from its beginning.
 """
 
 from __future__ import annotations
@@ -25,8 +29,9 @@ from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
 from evolora.braid.generation import greedy_correct
 from evolora.braid.pool import ModelPool, load_pool
-from evolora.braid.reinforce import Learner
+from evolora.braid.reinforce import Learner, leave_one_out
 from evolora.braid.reward import reward
+from evolora.ecology.roles import Role, distinct_examples, draw_example
 from evolora.tasks import Example, TaskGrid
 from evolora.telemetry import RunDir
 
@@ -55,6 +60,24 @@ def curriculum_weights(grid: TaskGrid, progress: float, on: bool) -> list[float]
     levels = sorted(set(grid.difficulties))
     reached = levels[min(len(levels) - 1, int(progress * len(levels) * 1.5))]
     return [1.0 if d <= reached else 0.1 for _, d in grid.cells]
+
+
+def role_prompts(grid: TaskGrid, rng: np.random.Generator, n: int, role: Role,
+                 fraction: float, weights: list[float] | None = None) -> list[Example]:
+    """`n` examples reserved for `role` (select: the braider's rewards; evaluate: the final
+    evaluation), each from a cell drawn by `weights` (uniform when None)."""
+    p = None if weights is None else np.asarray(weights) / np.sum(weights)
+    cells = rng.choice(len(grid.cells), size=n, p=p)
+    return [draw_example(grid, rng, grid.cells[c], role, fraction) for c in cells]
+
+
+def evaluation_prompts(grid: TaskGrid, per_cell: int, seed: int,
+                       fraction: float) -> list[Example]:
+    """Up to `per_cell` distinct evaluation prompts per cell: holdout prompts outside the
+    braider's selection share."""
+    rng = np.random.default_rng([seed, 7])
+    return [ex for cell in grid.cells
+            for ex in distinct_examples(grid, rng, cell, Role.evaluate, fraction, per_cell)]
 
 
 def run_episodes(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
@@ -131,13 +154,17 @@ def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, 
     generator = torch.Generator(device=braid.pool.device).manual_seed(
         config.seed * 1_000_003 + update)
     weights = curriculum_weights(grid, update / updates, config.curriculum)
-    examples = grid.sample_batch(rng, config.batch, split="train", weights=weights)
-    budgets = rng.choice(config.reward.budgets, size=config.batch).tolist()
-    latencies = rng.choice(config.reward.latencies, size=config.batch).tolist()
+    group = config.samples_per_prompt
+    prompts = role_prompts(grid, rng, config.batch // group, Role.select,
+                           config.selection_fraction, weights)
+    examples = [ex for ex in prompts for _ in range(group)]  # each prompt's samples side by side
+    budgets = np.repeat(rng.choice(config.reward.budgets, size=len(prompts)), group).tolist()
+    latencies = np.repeat(rng.choice(config.reward.latencies, size=len(prompts)), group).tolist()
     with torch.enable_grad():
         decision, _, episodes = run_episodes(braid, braider, examples, budgets, latencies,
                                              config, generator)
-        stats = learner.update(decision, episodes.rewards)
+        baseline = leave_one_out(episodes.rewards, group) if group > 1 else None
+        stats = learner.update(decision, episodes.rewards, baseline)
     stats.update({"update": update, "score/mean": float(episodes.scores.mean()),
                   "budget/compute": float(episodes.compute.mean())})
     if run is not None:
