@@ -72,7 +72,7 @@ class KnobsConfig(_Strict):
 
     lr: float = Field(1e-3, gt=0)
     lr_gain: float = Field(
-        0.2, ge=0, description="hypergradient gain: per step lr x exp(gain x signal / its rms)"
+        0.05, ge=0, description="hypergradient gain: per step lr x exp(gain x signal / its rms)"
     )
     weight_decay: float = Field(0.0, ge=0)
     dropout: float = Field(0.05, ge=0, lt=1)
