@@ -8,7 +8,8 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - trainer: transformers.Trainer with its default arguments (lr 5e-5, linear decay, AdamW);
 - pbt: Ray Tune Population Based Training of the lr with 4 members (4 runs; economy_pbt.py);
 - ablations (with --part ablations): the economy without the lr search, pheromones, trading,
-  anxiety or bursts, and a single agent steering only the learning rate.
+  anxiety or bursts, and a single agent steering only the learning rate; on request the anxiety
+  scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2, with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
 stopped; economy runs are keyed by a hash of their whole config, so a run of another economy
 design is never reused. All runs see the same micro-batches (a function of seed and step) and the
@@ -52,6 +53,11 @@ ABLATIONS = {
     "no_bursts": {"bursts": {"enabled": False}},
     "lr_only": {"agents": {"roles": ["lr"]}},
 }
+# A harder run in which validation regresses (a start at the grid's diverging rate), with and
+# without anxiety: in the default runs validation never stagnates long enough to panic.
+BOLD = {"knobs": {"lr": 3e-2}}
+ABLATIONS.update(bold_start=BOLD, bold_start_no_anxiety={**BOLD, "anxiety": {"enabled": False}})
+DEFAULT_ABLATIONS = [name for name in ABLATIONS if not name.startswith("bold_start")]
 
 
 def base_config(task: str, seed: int, steps: int, batch: int) -> dict:
@@ -191,8 +197,8 @@ def main() -> None:
         "--ablations",
         nargs="+",
         choices=list(ABLATIONS),
-        default=list(ABLATIONS),
-        help="the ablations to run, in this order",
+        default=DEFAULT_ABLATIONS,
+        help="the ablations to run, in this order (bold_start*: the anxiety scenario)",
     )
     parser.add_argument(
         "--pbt-seeds",
