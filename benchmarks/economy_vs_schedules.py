@@ -53,9 +53,10 @@ ABLATIONS = {
     "no_bursts": {"bursts": {"enabled": False}},
     "lr_only": {"agents": {"roles": ["lr"]}},
 }
-# A harder run in which validation regresses (a start at the grid's diverging rate), with and
-# without anxiety: in the default runs validation never stagnates long enough to panic.
-BOLD = {"knobs": {"lr": 3e-2}}
+# A harder run in which validation regresses (a start at the grid's diverging rate, validated every
+# 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long
+# enough to panic.
+BOLD = {"knobs": {"lr": 3e-2}, "workload": {"eval_every": 5}}
 ABLATIONS.update(bold_start=BOLD, bold_start_no_anxiety={**BOLD, "anxiety": {"enabled": False}})
 DEFAULT_ABLATIONS = [name for name in ABLATIONS if not name.startswith("bold_start")]
 
