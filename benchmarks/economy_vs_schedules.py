@@ -332,10 +332,15 @@ def report_ablations(args, results: dict[str, list[dict]]) -> None:
             for a, b in zip(results[name], results["economy"], strict=True)
         )
     ]
+    if {"bold_start", "bold_start_no_anxiety"} <= set(names):
+        deltas["anxiety_in_bold_start"] = (
+            deltas["bold_start_no_anxiety"] - deltas["bold_start"]
+        )  # bold start without anxiety minus with it
     lines += [
         "",
         "Val loss of each ablation minus the full economy's (positive: the mechanism "
-        "helped): " + ", ".join(f"{k} {v:+.4f}" for k, v in deltas.items()),
+        "helped; anxiety_in_bold_start: bold_start_no_anxiety minus bold_start): "
+        + ", ".join(f"{k} {v:+.4f}" for k, v in deltas.items()),
         "",
         "Ablations that changed no run's outcome: " + (", ".join(unchanged) or "none") + ".",
     ]
