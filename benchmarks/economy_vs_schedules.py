@@ -8,8 +8,9 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - trainer: transformers.Trainer with its default arguments (lr 5e-5, linear decay, AdamW);
 - pbt: Ray Tune Population Based Training of the lr with 4 members (4 runs; economy_pbt.py);
 - ablations (with --part ablations): the economy without the lr search, pheromones, trading,
-  anxiety or bursts, and a single agent steering only the learning rate; on request the anxiety
-  scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2, with and without anxiety).
+  anxiety, bursts or the accumulation agent, and a single agent steering only the learning rate;
+  on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
+  with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
 stopped; economy runs are keyed by a hash of their whole config, so a run of another economy
 design is never reused. All runs see the same micro-batches (a function of seed and step) and the
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from _common import RESULTS_DIR, mean_std, write_result
 
-from evolora.economy.config import EconomyConfig
+from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.loop import Job
 from evolora.economy.workload import (
     TaskSource,
@@ -52,6 +53,7 @@ ABLATIONS = {
     "no_anxiety": {"anxiety": {"enabled": False}},
     "no_bursts": {"bursts": {"enabled": False}},
     "lr_only": {"agents": {"roles": ["lr"]}},
+    "no_accumulation": {"agents": {"roles": [r.value for r in Role if r is not Role.ACCUMULATION]}},
 }
 # A harder run in which validation regresses (a start at the grid's diverging rate, validated every
 # 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long
