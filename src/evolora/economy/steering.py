@@ -146,7 +146,8 @@ class Steering:
         self.previous = current.clone()
 
     def after_optimizer_step(self, micro: int) -> list[Proposal]:
-        """Count the step; every `decide_every` steps run a decision round (its proposals)."""
+        """Count the step; while the lr search runs, every `search.every` steps a search round,
+        after it every `decide_every` steps a decision round (returns their proposals)."""
         self.opt_steps += 1
         if self.economy.search.active:
             if self.opt_steps % self.config.search.every:
