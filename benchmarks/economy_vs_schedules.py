@@ -7,19 +7,23 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - cosine: linear warm-up (10 % of the steps) then cosine decay to 0, at the best grid rate;
 - trainer: transformers.Trainer with its default arguments (lr 5e-5, linear decay, AdamW);
 - pbt: Ray Tune Population Based Training of the lr with 4 members (4 runs; economy_pbt.py);
-- ablations (with --part ablations): the economy without pheromones, trading, anxiety or bursts, and
-  a single agent steering only the learning rate.
+- ablations (with --part ablations): the economy without the lr search, pheromones, trading,
+  anxiety, bursts or the accumulation agent, and a single agent steering only the learning rate;
+  on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
+  with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
-stopped. All runs see the same micro-batches (a function of seed and step) and the same budget of
-micro-batches; the economy and the fixed schedules validate every `eval_every` micro-batches and
-end on their best validated weights, the Trainer on its last. Validation loss is on holdout
-examples, task accuracy (exact answers, greedy) on other holdout examples.
+stopped; economy runs are keyed by a hash of their whole config, so a run of another economy
+design is never reused. All runs see the same micro-batches (a function of seed and step) and the
+same budget of micro-batches; the economy and the fixed schedules validate every `eval_every`
+micro-batches and end on their best validated weights, the Trainer on its last. Validation loss is
+on holdout examples, task accuracy (exact answers, greedy) on other holdout examples.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import json
 import math
 import tempfile
@@ -29,7 +33,7 @@ import numpy as np
 import torch
 from _common import RESULTS_DIR, mean_std, write_result
 
-from evolora.economy.config import EconomyConfig
+from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.loop import Job
 from evolora.economy.workload import (
     TaskSource,
@@ -43,12 +47,20 @@ from evolora.hosts import load_host
 
 GRID = [float(x) for x in np.geomspace(1e-4, 3e-2, 8)]
 ABLATIONS = {
+    "no_search": {"search": {"enabled": False}},
     "no_pheromones": {"pheromones": {"enabled": False}},
     "no_trading": {"market": {"trading": False}},
     "no_anxiety": {"anxiety": {"enabled": False}},
     "no_bursts": {"bursts": {"enabled": False}},
     "lr_only": {"agents": {"roles": ["lr"]}},
+    "no_accumulation": {"agents": {"roles": [r.value for r in Role if r is not Role.ACCUMULATION]}},
 }
+# A harder run in which validation regresses (a start at the grid's diverging rate, validated every
+# 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long
+# enough to panic.
+BOLD = {"knobs": {"lr": 3e-2}, "workload": {"eval_every": 5}}
+ABLATIONS.update(bold_start=BOLD, bold_start_no_anxiety={**BOLD, "anxiety": {"enabled": False}})
+DEFAULT_ABLATIONS = [name for name in ABLATIONS if not name.startswith("bold_start")]
 
 
 def base_config(task: str, seed: int, steps: int, batch: int) -> dict:
@@ -81,6 +93,12 @@ def merged(config: dict, update: dict) -> EconomyConfig:
     for key, value in update.items():
         data.setdefault(key, {}).update(value)
     return EconomyConfig.model_validate(data)
+
+
+def design(config: EconomyConfig) -> str:
+    """A short hash of a resolved economy config (the cache key of its runs)."""
+    text = json.dumps(config.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def run_economy(host, config: EconomyConfig) -> dict:
@@ -182,8 +200,8 @@ def main() -> None:
         "--ablations",
         nargs="+",
         choices=list(ABLATIONS),
-        default=list(ABLATIONS),
-        help="the ablations to run, in this order",
+        default=DEFAULT_ABLATIONS,
+        help="the ablations to run, in this order (bold_start*: the anxiety scenario)",
     )
     parser.add_argument(
         "--pbt-seeds",
@@ -199,12 +217,13 @@ def main() -> None:
     cache = RunCache(args)
 
     def record(name: str, seed: int, run, *run_args) -> dict:
-        result = cache.get(name, seed)
+        key = f"{name} {design(run_args[1])}" if run is run_economy else name
+        result = cache.get(key, seed)
         if result is None:
             started = time.perf_counter()
             result = run(*run_args)
             result["seconds"] = round(time.perf_counter() - started, 1)
-            cache.put(name, seed, result)
+            cache.put(key, seed, result)
         results.setdefault(name, []).append(result)
         print(
             f"{name:>14} val={result['val_loss']:.4f} acc={result['task_accuracy']:.3f} "
@@ -315,10 +334,15 @@ def report_ablations(args, results: dict[str, list[dict]]) -> None:
             for a, b in zip(results[name], results["economy"], strict=True)
         )
     ]
+    if {"bold_start", "bold_start_no_anxiety"} <= set(names):
+        deltas["anxiety_in_bold_start"] = (
+            deltas["bold_start_no_anxiety"] - deltas["bold_start"]
+        )  # bold start without anxiety minus with it
     lines += [
         "",
         "Val loss of each ablation minus the full economy's (positive: the mechanism "
-        "helped): " + ", ".join(f"{k} {v:+.4f}" for k, v in deltas.items()),
+        "helped; anxiety_in_bold_start: bold_start_no_anxiety minus bold_start): "
+        + ", ".join(f"{k} {v:+.4f}" for k, v in deltas.items()),
         "",
         "Ablations that changed no run's outcome: " + (", ".join(unchanged) or "none") + ".",
     ]

@@ -6,7 +6,7 @@ from evolora.economy.config import EconomyConfig
 
 
 def tiny_config(**overrides) -> EconomyConfig:
-    """A few-second run: small batches, two adapted projections, frequent rounds."""
+    """A few-second run: small batches, two adapted projections, frequent rounds, no lr search."""
     data = {
         "seed": 0,
         "workload": {
@@ -24,6 +24,7 @@ def tiny_config(**overrides) -> EconomyConfig:
             "checkpoint_every": 4,
         },
         "agents": {"decide_every": 2},
+        "search": {"enabled": False},  # tests of the lr search turn it on
     }
     for key, value in overrides.items():
         data.setdefault(key, {})

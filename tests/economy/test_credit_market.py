@@ -30,11 +30,15 @@ def test_performance_falls_for_losses_above_one_too():
 
 
 def test_damped_trend_residual_by_hand():
-    # slope of (1.0, 0.8, 0.6) is -0.2; expected = 0.6 + 0.5 * -0.2 = 0.5
-    assert expected_next([1.0, 0.8, 0.6], 0.5) == pytest.approx(0.5)
-    assert trend_residual([1.0, 0.8, 0.6], 0.4, 0.5) == pytest.approx(0.1)
-    assert trend_residual([1.0, 0.8, 0.6], 0.6, 0.5) == pytest.approx(-0.1)
-    assert expected_next([0.7], 0.5) == 0.7
+    # slope of (1.0, 0.8, 0.6) at micro-batches (5, 10, 15) is -0.04 per micro-batch;
+    # a 5-micro-batch round expects 0.6 + 0.5 * -0.04 * 5 = 0.5
+    at = [5, 10, 15]
+    assert expected_next([1.0, 0.8, 0.6], at, 20, 0.5) == pytest.approx(0.5)
+    assert trend_residual([1.0, 0.8, 0.6], at, 0.4, 20, 0.5) == pytest.approx(0.1)
+    assert trend_residual([1.0, 0.8, 0.6], at, 0.6, 20, 0.5) == pytest.approx(-0.1)
+    # a round twice as long (accumulation 2) is expected to fall twice as far: no credit for 0.4
+    assert trend_residual([1.0, 0.8, 0.6], at, 0.4, 25, 0.5) == pytest.approx(0.0)
+    assert expected_next([0.7], [5], 10, 0.5) == 0.7
     assert split_credit(0.3, ["lr", "rank", "dropout"]) == pytest.approx(
         {"lr": 0.1, "rank": 0.1, "dropout": 0.1}
     )
@@ -93,29 +97,32 @@ def _economy(**market) -> Economy:
 
 def test_settlement_pays_deposits_and_evaporates_as_computed_by_hand():
     economy = _economy()
-    economy.probe = [1.0, 0.8]
+    economy.probe, economy.probe_at = [1.0, 0.8], [5, 10]
+    economy.credits = [0.1, -0.1, 0.1, -0.1]  # spread (rms) 0.1
     economy.pending = [
         Proposal(1, 10, "lr", 0, 1e-3, 2e-3, 2e-3, False, 1.0),
         Proposal(1, 10, "dropout", 1, 0.05, 0.1, 0.1, False, 1.0),
     ]
-    out = economy.settle(0.5)
+    out = economy.settle(0.5, 15)
     # expected 0.8 + 0.5 * (-0.2) = 0.7; credit 0.2, 0.1 each; paid 400 * 0.1 * level 1 = 40
     assert out["credit"] == pytest.approx(0.2)
     assert [p.credit for p in out["proposals"]] == pytest.approx([0.1, 0.1])
     assert economy.agents["lr"].tokens == pytest.approx(60.0)
+    # deposit 1.0 x credit 0.2 / spread 0.1 = 2 on each chosen action;
     # myrcene 0.7 * 0.5 + 0.3 * 1 = 0.65 -> evaporation 0.1 * (1 - 0.325) = 0.0675
     keep = 1 - 0.0675
-    assert economy.agents["lr"].tau == pytest.approx([6.0 * keep, keep, keep, keep])
-    assert economy.agents["dropout"].tau == pytest.approx([keep, 6.0 * keep])
+    assert economy.agents["lr"].tau == pytest.approx([3.0 * keep, keep, keep, keep])
+    assert economy.agents["dropout"].tau == pytest.approx([keep, 3.0 * keep])
+    assert economy.credits[-1] == pytest.approx(0.2)
     assert economy.pending == []
 
 
 def test_negative_credit_costs_tokens_and_bankruptcy_rebirths():
     economy = _economy(initial_tokens=5.0, rebirth_tokens=7.0, trading=False)
-    economy.probe = [1.0, 1.0]
+    economy.probe, economy.probe_at = [1.0, 1.0], [5, 10]
     economy.pending = [Proposal(1, 10, "lr", 0, 1e-3, 2e-3, 2e-3, False, 1.0)]
     economy.agents["lr"].tau[0] = 3.0
-    economy.settle(1.1)  # credit -0.1 -> pays 0.5 * 400 * 0.1 = 20 > 5 tokens: bankrupt
+    economy.settle(1.1, 15)  # credit -0.1 -> pays 0.5 * 400 * 0.1 = 20 > 5 tokens: bankrupt
     agent = economy.agents["lr"]
     assert agent.tokens == 7.0 and agent.rebirths == 1
     assert agent.tau == pytest.approx(np.ones(4))

@@ -28,6 +28,14 @@ def test_deposit_is_read_back_and_evaporation_follows_the_rate():
     assert probs == pytest.approx([0.25] * 4)
 
 
+def test_the_deposit_signal_is_the_credit_in_units_of_the_recent_spread():
+    assert ph.signal(0.02, [0.01, -0.01, 0.01, -0.01]) == pytest.approx(2.0)
+    assert ph.signal(-0.005, [0.01, -0.01]) == pytest.approx(-0.5)
+    assert ph.signal(0.3, [0.1]) == 0.0  # no spread known yet: nothing deposited
+    # the same credit marks less when credits have been varying more
+    assert ph.signal(0.02, [0.04, -0.04]) < ph.signal(0.02, [0.01, -0.01])
+
+
 def _lr_choices(enabled: bool) -> np.ndarray:
     config = EconomyConfig.model_validate(
         {"agents": {"roles": ["lr"]}, "pheromones": {"enabled": enabled}}

@@ -45,6 +45,7 @@ def test_cli_run_report_and_resume(tmp_path, capsys):
         "workload: {task: sorting, steps: 8, batch_size: 4, rank: 2, max_rank: 4, "
         "targets: [q_proj], val_examples: 4, probe_examples: 4, test_per_cell: 1, "
         "max_new_tokens: 4, eval_every: 4, checkpoint_every: 4}\nagents: {decide_every: 2}\n"
+        "search: {every: 1, patience: 1, factor: 30}\n"  # the market opens within 8 steps
     )
     assert main(["economy", "run", "-c", str(config), "-o", str(tmp_path / "runs")]) == 0
     folder = next((tmp_path / "runs").iterdir())

@@ -72,7 +72,7 @@ class KnobsConfig(_Strict):
 
     lr: float = Field(1e-3, gt=0)
     lr_gain: float = Field(
-        0.2, ge=0, description="hypergradient gain: per step lr x exp(gain x signal / its rms)"
+        0.05, ge=0, description="hypergradient gain: per step lr x exp(gain x signal / its rms)"
     )
     weight_decay: float = Field(0.0, ge=0)
     dropout: float = Field(0.05, ge=0, lt=1)
@@ -107,6 +107,16 @@ class AgentsConfig(_Strict):
     )
 
 
+class SearchConfig(_Strict):
+    """The lr agent's opening bold-driver search (search.py); only with the lr agent."""
+
+    enabled: bool = True
+    every: int = Field(2, ge=1, description="optimizer steps between search rounds")
+    factor: float = Field(2.0, gt=1, description="lr multiplier after a round the probe fell")
+    patience: int = Field(2, ge=1, description="rounds in a row the probe may not fall")
+    retreat: float = Field(4.0, gt=1, description="lr divisor when the search gives up")
+
+
 class MarketConfig(_Strict):
     """Tokens, prices, scarcity, inflation, volatility, trading and bankruptcy."""
 
@@ -133,7 +143,10 @@ class PheromoneConfig(_Strict):
 
     enabled: bool = True
     evaporation: float = Field(0.1, ge=0, lt=1, description="base share evaporated per round")
-    deposit: float = Field(50.0, ge=0, description="pheromone per unit of positive credit")
+    deposit: float = Field(
+        1.0, ge=0, description="pheromone per unit of positive credit over the recent credits' rms"
+    )
+    spread_window: int = Field(12, ge=2, description="recent round credits in that spread")
     initial: float = Field(1.0, gt=0)
     floor: float = Field(0.05, gt=0, description="lowest pheromone (keeps every action possible)")
     alpha: float = Field(1.0, ge=0, description="weight of pheromone in the choice")
@@ -185,6 +198,7 @@ class EconomyConfig(_Strict):
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig)
     knobs: KnobsConfig = Field(default_factory=KnobsConfig)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     pheromones: PheromoneConfig = Field(default_factory=PheromoneConfig)
     neuro: NeuroConfig = Field(default_factory=NeuroConfig)

@@ -1,7 +1,8 @@
 """The economy: one decision round reads as the mechanism list it runs.
 
-    settle      credit the last round's proposals (damped-trend residual on the probe loss), pay
-                them, repay debts, deposit pheromone, update risk appetites
+    settle      credit the last round's proposals (damped-trend residual of the probe loss per
+                micro-batch), pay them, repay debts, deposit pheromone (by the credit over the
+                spread of recent credits), update risk appetites
     modulate    move the four neurochemical levels
     evaporate   every pheromone trail
     trade       needy agents borrow from rich ones; bankrupt agents are reborn
@@ -28,6 +29,7 @@ from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.credit import split_credit, trend_residual
 from evolora.economy.gradients import GradStats
 from evolora.economy.knobs import Knobs, clip_value, knob_of
+from evolora.economy.search import LrSearch
 
 PANIC = "panic"
 
@@ -68,7 +70,10 @@ class Economy:
         self.neuro = neuro.Neuro()
         self.anxiety = anx.Anxiety()
         self.grads = GradStats(window=2 * config.agents.decide_every)
+        self.search = LrSearch(active=config.search.enabled and Role.LR.value in self.agents)
         self.probe: list[float] = []
+        self.probe_at: list[int] = []  # the micro-batch of each probe measurement
+        self.credits: list[float] = []  # recent credits of rounds in which agents acted
         self.probe_stagnant = 0  # rounds since the probe log-loss last reached a new best
         self.pending: list[Proposal] = []
         self.outcomes: list[bool] = []
@@ -88,14 +93,20 @@ class Economy:
 
     # -- settlement ----------------------------------------------------------------------------
 
-    def settle(self, probe_loss: float) -> dict:
-        """Credit and pay the pending proposals from the new probe log-loss; then modulate,
-        evaporate, trade and rebirth. Returns the settled proposals, trades and bankruptcies."""
+    def settle(self, probe_loss: float, micro: int) -> dict:
+        """Credit and pay the pending proposals from the probe log-loss measured at micro-batch
+        `micro`; then modulate, evaporate, trade and rebirth. Returns the settled proposals,
+        trades and bankruptcies."""
         cfg = self.config
         history = self.probe[-cfg.market.credit_history :]
-        credit = trend_residual(history, probe_loss, cfg.market.trend_damping) if history else 0.0
+        at = self.probe_at[-cfg.market.credit_history :]
+        damping = cfg.market.trend_damping
+        credit = trend_residual(history, at, probe_loss, micro, damping) if history else 0.0
         tokens = {n: a.tokens for n, a in self.agents.items()}
         shares = split_credit(credit, [p.agent for p in self.pending if p.agent in self.agents])
+        strength = ph.signal(credit, self.credits)
+        if self.pending:
+            self.credits = [*self.credits, credit][-cfg.pheromones.spread_window :]
         trades: list[dict] = []
         for proposal in self.pending:
             if proposal.agent not in self.agents:
@@ -109,7 +120,7 @@ class Economy:
                 for t in trading.repay(self.loans, tokens, agent.name, paid, cfg.market.repay_share)
             ]
             if cfg.pheromones.enabled:
-                agent.tau = ph.deposit(agent.tau, proposal.action, share, cfg.pheromones.deposit)
+                agent.tau = ph.deposit(agent.tau, proposal.action, strength, cfg.pheromones.deposit)
             remember(agent, share, cfg.agents)
             proposal.credit, proposal.paid = share, paid
             self.outcomes = [*self.outcomes, share > 0][-cfg.agents.history :]
@@ -118,6 +129,7 @@ class Economy:
             0 if probe_loss < min(self.probe, default=np.inf) else (self.probe_stagnant + 1)
         )
         self.probe.append(probe_loss)
+        self.probe_at.append(micro)
         self.neuro = neuro.update(
             self.neuro,
             {
@@ -233,7 +245,10 @@ class Economy:
             "neuro": self.neuro.state(),
             "anxiety": self.anxiety.state(),
             "grads": self.grads.state(),
+            "search": self.search.state(),
             "probe": list(self.probe),
+            "probe_at": list(self.probe_at),
+            "credits": list(self.credits),
             "probe_stagnant": self.probe_stagnant,
             "pending": [p.record() for p in self.pending],
             "outcomes": list(self.outcomes),
@@ -252,7 +267,10 @@ class Economy:
         self.neuro = neuro.Neuro(**state["neuro"])
         self.anxiety = anx.Anxiety.from_state(state["anxiety"])
         self.grads = GradStats(**state["grads"])
+        self.search = LrSearch(**state["search"])
         self.probe = list(state["probe"])
+        self.probe_at = list(state["probe_at"])
+        self.credits = list(state["credits"])
         self.probe_stagnant = state["probe_stagnant"]
         self.pending = [Proposal(**p) for p in state["pending"]]
         self.outcomes = list(state["outcomes"])

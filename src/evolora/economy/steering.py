@@ -7,6 +7,11 @@ active rank. It then measures the hypergradient signal of that step (gradients.p
 lr agent is in the economy, moves the lr for the next step: lr x exp(gain x signal / rms), the
 gain being the knob the lr agent steers (clipped to lr_bounds).
 
+A run opens with the lr agent's bold-driver search (search.py): every `search.every` optimizer
+steps the validation loss decides whether the lr doubles or holds; after `patience` rounds without
+a fall the run goes back to the last kept round (LoRA factors and optimizer moments) and the search
+ends. Then the hypergradient, the market and the bursts take over.
+
 After every `decide_every` optimizer steps it runs a decision round and applies every
 proposal (dropout and rank to the model at once, lr / weight decay at the next step, clip,
 accumulation and data mix as the loop reads them). Every `eval_every` micro-batches it validates:
@@ -39,9 +44,11 @@ from evolora.economy.controller import Economy, Proposal
 from evolora.economy.credit import performance
 from evolora.economy.gradients import hypergradient_signal
 from evolora.economy.knobs import clip_value
+from evolora.economy.search import Verdict, judge, next_lr
 from evolora.economy.workload import TaskSource, chunks, evaluate_loss
 
 Sink = Callable[[str, dict], None]
+SEARCH = "lr_search"
 
 
 def _no_sink(stream: str, record: dict) -> None:
@@ -77,6 +84,8 @@ class Steering:
         self.reference: float | None = None  # the first validation loss: performance 0
         self.snapshot: dict[str, torch.Tensor] | None = None
         self.previous: torch.Tensor | None = None  # the LoRA factors before the last step
+        # the LoRA factors and their optimizer moments at the last kept search round
+        self.search_snapshot: tuple[dict, dict] | None = None
         set_rank(model, self.economy.knobs.rank, self.generator)
         set_dropout(model, self.economy.knobs.dropout)
         self.sync()
@@ -129,23 +138,71 @@ class Steering:
             )
             signal = hypergradient_signal(gradient.float(), (current - self.previous).float())
             self.economy.grads.observe_hyper(signal)
-            if Role.LR.value in self.economy.agents and math.isfinite(signal):
+            steers = Role.LR.value in self.economy.agents and not self.economy.search.active
+            if steers and math.isfinite(signal):
                 step = self.knobs.lr_gain * self.economy.grads.normalised(signal)
                 moved = self.knobs.lr * math.exp(step)
                 self.knobs.lr = clip_value("lr", moved, self.config)[0]
         self.previous = current.clone()
 
     def after_optimizer_step(self, micro: int) -> list[Proposal]:
-        """Count the step; every `decide_every` steps run a decision round (its proposals)."""
+        """Count the step; while the lr search runs, every `search.every` steps a search round,
+        after it every `decide_every` steps a decision round (returns their proposals)."""
         self.opt_steps += 1
+        if self.economy.search.active:
+            if self.opt_steps % self.config.search.every:
+                return []
+            return self.search_round(micro)
         if self.opt_steps % self.config.agents.decide_every:
             return []
         return self.decision_round(micro)
 
+    def search_round(self, micro: int) -> list[Proposal]:
+        """One round of the lr search: judge the validation loss, keep or undo the round, move
+        the lr."""
+        loss = math.log(evaluate_loss(self.model, self.val)["val_loss"])
+        search = self.economy.search
+        last = search.last_loss
+        cfg = self.config.search
+        verdict = judge(search, loss, cfg.patience)
+        if verdict is Verdict.RETREAT:
+            self.restore_search_snapshot()
+        elif verdict is not Verdict.HOLD:
+            self.search_snapshot = (lora_state(self.model), self.moments())
+        raw = next_lr(verdict, self.knobs.lr, cfg.factor, cfg.retreat)
+        proposal = self.economy.apply(Role.LR, raw, micro, SEARCH, knob="lr")
+        proposal.credit = None if last is None else last - loss
+        if verdict in (Verdict.START, Verdict.CLIMB) and proposal.applied == proposal.before:
+            search.active = False  # the lr sits at its upper bound and still improves
+        if not search.active:
+            self.search_snapshot = None
+        self.sink("proposals", {**proposal.record(), "verdict": verdict.value})
+        self.sync()
+        return [proposal]
+
+    def moments(self) -> dict[int, dict[str, torch.Tensor]]:
+        """A copy of the optimizer state of each LoRA factor, keyed by its index."""
+        state = self.optimizer.state
+        return {
+            i: {k: torch.as_tensor(v).detach().clone() for k, v in state[p].items()}
+            for i, p in enumerate(self.params)
+            if p in state
+        }
+
+    def restore_search_snapshot(self) -> None:
+        """Put the LoRA factors and their optimizer moments back to the last kept search round."""
+        weights, moments = self.search_snapshot
+        load_lora_state(self.model, weights)
+        for i, p in enumerate(self.params):
+            self.optimizer.state.pop(p, None)
+            if i in moments:
+                self.optimizer.state[p] = {k: v.clone() for k, v in moments[i].items()}
+        self.previous = None
+
     def decision_round(self, micro: int) -> list[Proposal]:
         """Settle the last round on the probe, decide, apply, and log everything."""
         probe = math.log(evaluate_loss(self.model, self.probe)["val_loss"])
-        settled = self.economy.settle(probe)
+        settled = self.economy.settle(probe, micro)
         for proposal in settled["proposals"]:
             self.sink("proposals", proposal.record())
         for trade in settled["trades"]:
@@ -161,7 +218,8 @@ class Steering:
         """Bursts are on, none is waiting for its judgement, and `stagnant` (probe rounds or
         validations without a new best) reached the patience."""
         cfg = self.config.bursts
-        return cfg.enabled and self.burst is None and stagnant >= cfg.patience
+        searching = self.economy.search.active
+        return cfg.enabled and not searching and self.burst is None and stagnant >= cfg.patience
 
     def apply(self, proposals: list[Proposal]) -> None:
         """Put applied proposals into the model / optimizer now (the loop reads the rest)."""
@@ -285,6 +343,11 @@ class Steering:
         tensors["rng.burst"] = self.generator.get_state()
         if self.previous is not None:
             tensors["previous"] = self.previous
+        if self.search_snapshot is not None:
+            weights, moments = self.search_snapshot
+            tensors.update({f"search.{k}": v for k, v in weights.items()})
+            for i, entry in moments.items():
+                tensors.update({f"searchopt.{i}.{k}": v for k, v in entry.items()})
         state = {
             "economy": self.economy.state(),
             "opt_steps": self.opt_steps,
@@ -307,6 +370,13 @@ class Steering:
         self.best = part("best.")
         self.snapshot = part("snap.") or None
         self.previous = tensors.get("previous")
+        self.search_snapshot = None
+        if part("search."):
+            moments: dict[int, dict[str, torch.Tensor]] = {}
+            for name, value in part("searchopt.").items():
+                index, key = name.split(".", 1)
+                moments.setdefault(int(index), {})[key] = value
+            self.search_snapshot = (part("search."), moments)
         self.generator.set_state(tensors["rng.burst"])
         set_dropout(self.model, self.knobs.dropout)
         self.sync()

@@ -1,0 +1,66 @@
+"""The lr agent's opening: a bold-driver search for the edge of the useful learning rates.
+
+The hypergradient (gradients.py) only looks one step ahead, and greedy one-step rules are known to
+prefer step sizes below the best whole-run one (Wu et al. 2018, "Understanding Short-Horizon Bias
+in Stochastic Meta-Optimization"); started at a timid lr it also climbs slowly. So a run opens
+with a bold-driver search (Battiti 1989, "Accelerated backpropagation learning: two optimization
+methods") judged on the validation log-loss (the credit probe, a few train examples, is too
+small to rank learning rates over a couple of steps): every `every` optimizer steps, if it fell
+below its last kept value the lr is multiplied by `factor` and the round is kept; a round
+in which it did not fall holds the lr (a single noisy measurement does not stop the climb); after
+`patience` such rounds in a row the run goes back to the last kept round (LoRA factors and their
+optimizer moments), the lr is divided by `retreat`, and the search ends. It also ends when the lr
+reaches its upper bound. The market, bursts and the hypergradient act once the search is over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+
+
+class Verdict(str, Enum):
+    """What one search round decided."""
+
+    START = "start"  # first measurement: nothing to compare with yet
+    CLIMB = "climb"  # the validation loss fell: keep the weights, raise the lr
+    HOLD = "hold"  # it did not fall: keep the lr and try again
+    RETREAT = "retreat"  # it did not fall `patience` times in a row: go back, lower the lr, stop
+
+
+@dataclass
+class LrSearch:
+    """Whether the search is still running, the validation log-loss of its last kept round and
+    the rounds since then in which it did not fall."""
+
+    active: bool = True
+    last_loss: float | None = None
+    rounds: int = 0
+    misses: int = 0
+
+    def state(self) -> dict:
+        """JSON-ready state."""
+        return asdict(self)
+
+
+def judge(search: LrSearch, loss: float, patience: int) -> Verdict:
+    """Compare a validation log-loss with the last kept round's; update the search and return the
+    verdict (a non-finite loss counts as not falling)."""
+    search.rounds += 1
+    if search.last_loss is None or loss < search.last_loss:
+        verdict = Verdict.START if search.last_loss is None else Verdict.CLIMB
+        search.last_loss, search.misses = loss, 0
+        return verdict
+    search.misses += 1
+    if search.misses < patience:
+        return Verdict.HOLD
+    search.active = False
+    return Verdict.RETREAT
+
+
+def next_lr(verdict: Verdict, lr: float, factor: float, retreat: float) -> float:
+    """The lr after a verdict (unclipped): x factor on a start or a climb, unchanged on a hold,
+    / retreat on a retreat."""
+    if verdict is Verdict.HOLD:
+        return lr
+    return lr / retreat if verdict is Verdict.RETREAT else lr * factor
