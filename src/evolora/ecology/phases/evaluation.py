@@ -3,6 +3,7 @@ routed colony, with the routing table decided on reserved foraging prompts."""
 
 from __future__ import annotations
 
+from evolora.ecology.colony import HOST_SLOT
 from evolora.ecology.evaluation import evaluate as evaluate_variants
 from evolora.ecology.evaluation import route_table, slot_scores
 
@@ -11,7 +12,7 @@ def evaluate(eco) -> dict:
     """Score every variant on the fixed holdout, write the report to `evaluations`, return it."""
     tokens = eco.config.grid.max_new_tokens
     if eco.host_scores is None:
-        eco.host_scores = slot_scores(eco.host, None, [-1], eco.holdout, tokens)[0]
+        eco.host_scores = slot_scores(eco.host, None, [HOST_SLOT], eco.holdout, tokens)[0]
     report, eco.last_scores = evaluate_variants(
         eco.host,
         eco.population,

@@ -70,14 +70,10 @@ def plan_learning(eco, active: list[Organelle]) -> list[LearningPlan]:
             picks = eco.rng.choice(len(niche), size=learning.batch, p=prices / prices.sum())
             batches[k].append([eco.example(niche[i], Role.learn) for i in picks])
     seeds = eco.rng.integers(0, 2**63 - 1, size=len(active))
+    progress = step_progress(eco)
     return [
         LearningPlan(
-            o.slot,
-            niche_family(o.niche),
-            eco.colony.scratch_for(k),
-            batches[k],
-            step_progress(eco),
-            int(s),
+            o.slot, niche_family(o.niche), eco.colony.scratch_for(k), batches[k], progress, int(s)
         )
         for k, (o, s) in enumerate(zip(active, seeds, strict=True))
     ]

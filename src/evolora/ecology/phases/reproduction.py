@@ -10,7 +10,7 @@ import torch
 from evolora.ecology.colony import MERGED_SLOT
 from evolora.ecology.diversity import over_cap
 from evolora.ecology.genes import layer_groups
-from evolora.ecology.organelle import Organelle, cell_key
+from evolora.ecology.organelle import Organelle, cell_key, niche_family
 
 
 def reproduce_and_cull(eco) -> tuple[int, int]:
@@ -161,7 +161,7 @@ def niche_within(inner: str | None, outer: str | None) -> bool:
     """Whether niche `inner` lies within `outer` ('math:2' lies within 'math'; None holds all)."""
     if outer is None or inner == outer:
         return True
-    return inner is not None and inner.split(":")[0] == outer  # a cell lies within its family
+    return niche_family(inner) == outer  # a cell lies within its family
 
 
 def most_failed(eco, niches: list[str]) -> str:
