@@ -17,6 +17,14 @@ deduplicated holdout (the holdout split, never trained on, `evaluation.per_cell`
   no_recombination  offspring keep their parent's niche and adapter (no colonising from the
                 gene pool, no narrowing to a cell: specialisation.offspring: parent)
   no_niches     the ecology with generalist organelles (specialisation.niche: none)
+  no_ticket     no generation ticket (energy.m: 0)
+  no_cost       episodes and learning cost no energy (energy.cost_scale: 0)
+  no_failure_cost  a failure costs what a success does (environment.failure_cost_multiplier: 1)
+  no_topup      no energy top-up for high-ROI candidates (energy_topup_roi_bonus: 0)
+  no_redistribution  the Gini guard never fires (diversity.energy_gini_cap: 1); species cap kept
+  no_species_cap  any lineage may grow (diversity.species_share_cap: 1); Gini guard kept
+Every ecology row also records what the mechanisms did (births, deaths, gating counters), so an
+ablation shows whether removing a mechanism changed the colony's course, not only its score.
 
 python benchmarks/ecology_vs_baselines.py [--budget 300] [--seeds 0 1 2] [--methods ...] [--tag T]
 (a budget other than 300 s, or a tag, writes its own results section)
@@ -35,7 +43,13 @@ from _common import mean_std, write_result
 from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
 from evolora.ecology.config import EcologyConfig
-from evolora.ecology.evaluation import holdout_examples, paired_difference, slot_scores, summarize
+from evolora.ecology.evaluation import (
+    exact_answers,
+    holdout_examples,
+    paired_difference,
+    slot_scores,
+    summarize,
+)
 from evolora.ecology.learning import LearningJob
 from evolora.ecology.learning.backprop import Backprop
 from evolora.ecology.loop import Ecology
@@ -48,7 +62,9 @@ DEFAULT_BUDGET = 300.0
 METHODS = (
     "host", "monolith", "ecology", "backprop", "es", "hebbian", "compose",
     "no_assim", "no_guard", "no_routing", "no_recombination", "no_niches",
+    "no_ticket", "no_cost", "no_failure_cost", "no_topup", "no_redistribution", "no_species_cap",
 )
+ABLATIONS = METHODS[METHODS.index("no_assim"):]
 
 
 def learn_batch(grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
@@ -100,11 +116,30 @@ def run_ecology(cfg, host, holdout, budget):
         report = ecology.evaluate()
         routed = report["cells_routed_to_organelles"]
         extra = {"generations": ecology.generation, "merges": ecology.merges,
-                 "cells_routed_to_organelles": routed,
+                 "cells_routed_to_organelles": routed, **what_happened(ecology),
                  "merged_scores": ecology.last_scores["merged"]}
         scores = ecology.last_scores["routed"]
         ecology.close()
     return scores, extra
+
+
+def what_happened(ecology) -> dict:
+    """The colony's course: organelles born and died, and every gating counter."""
+    summaries = ecology.run.read_stream("gen_summaries")
+    return {
+        "born": sum(s["population/born"] for s in summaries),
+        "died": sum(s["population/died"] for s in summaries),
+        "gating": dict(ecology.gating),
+    }
+
+
+def course(runs: list[dict]) -> str:
+    """Mean births, deaths, merges and non-zero gating counters of an ecology method's runs."""
+    counts = {"born": [r["born"] for r in runs], "died": [r["died"] for r in runs],
+              "merges": [r["merges"] for r in runs]}
+    for key in sorted({k for r in runs for k in r["gating"]}):
+        counts[key] = [r["gating"].get(key, 0) for r in runs]
+    return ", ".join(f"{k} {np.mean(v):.3g}" for k, v in counts.items() if np.mean(v) > 0)
 
 
 def _with(cfg, **sections):
@@ -130,6 +165,16 @@ RUNNERS = {
         _with(c, specialisation={"offspring": "parent"}), h, x, b),
     "no_niches": lambda c, h, x, b: run_ecology(
         _with(c, specialisation={"niche": "none"}), h, x, b),
+    "no_ticket": lambda c, h, x, b: run_ecology(_with(c, energy={"m": 0.0}), h, x, b),
+    "no_cost": lambda c, h, x, b: run_ecology(_with(c, energy={"cost_scale": 0.0}), h, x, b),
+    "no_failure_cost": lambda c, h, x, b: run_ecology(
+        _with(c, environment={"failure_cost_multiplier": 1.0}), h, x, b),
+    "no_topup": lambda c, h, x, b: run_ecology(
+        _with(c, assimilation_tuning={"energy_topup_roi_bonus": 0.0}), h, x, b),
+    "no_redistribution": lambda c, h, x, b: run_ecology(
+        _with(c, diversity={"energy_gini_cap": 1.0}), h, x, b),
+    "no_species_cap": lambda c, h, x, b: run_ecology(
+        _with(c, diversity={"species_share_cap": 1.0}), h, x, b),
 }
 
 
@@ -174,9 +219,8 @@ def main() -> None:
             result = {**summarize(scores, holdout), **extra,
                       "seconds": time.perf_counter() - t0}
             if seed in host_scores:
-                correct = [float(s >= 1.0) for s in scores]
                 result["vs_host"] = paired_difference(
-                    correct, [float(s >= 1.0) for s in host_scores[seed]])
+                    exact_answers(scores), exact_answers(host_scores[seed]))
             results[method].append(result)
             print(f"seed {seed} {method:>10}: accuracy {result['overall']:.3f} "
                   f"({result['seconds']:.0f}s)", flush=True)
@@ -217,10 +261,14 @@ def tables(base, args, results) -> tuple[dict, str]:
     if {"ecology", "monolith"} <= mean.keys():
         notes.append(f"ecology - monolith: {100 * (mean['ecology'] - mean['monolith']):+.1f} "
                      "points (target >= +3)")
-    for method in ("no_assim", "no_guard", "no_routing", "no_recombination", "no_niches"):
+    for method in ABLATIONS:
         if {"ecology", method} <= mean.keys():
             notes.append(f"ablation {method}: {100 * (mean[method] - mean['ecology']):+.1f} "
                          "points against the full ecology")
+    courses = [f"| {m} | {course(runs)} |" for m, runs in results.items() if "born" in runs[0]]
+    if courses:
+        notes.append("what the colony did (mean per seed):\n\n| method | course |\n|---|---|\n"
+                     + "\n".join(courses))
     text = (
         f"Holdout accuracy (exact answers), {len(args.seeds)} seeds, {args.budget:.0f} s of "
         f"wall-clock per method and seed, grid {families} x difficulties "

@@ -22,7 +22,12 @@ from _common import mean_std, write_result
 from ecology_vs_baselines import learn_batch
 
 from evolora.ecology.config import BackpropConfig, ComposeConfig
-from evolora.ecology.evaluation import holdout_examples, paired_difference, slot_scores
+from evolora.ecology.evaluation import (
+    exact_answers,
+    holdout_examples,
+    paired_difference,
+    slot_scores,
+)
 from evolora.ecology.genes import GenePool, gene_from_slot
 from evolora.ecology.learning import LearningJob
 from evolora.ecology.learning.backprop import Backprop
@@ -87,12 +92,11 @@ def transfer(host, family, difficulties, pool, steps: int, seed: int) -> dict:
         host_scores, composed = slot_scores(host, population, [-1, 0], holdout, 24)
     finally:
         population.detach()
-    correct = {k: [float(s >= 1.0) for s in v] for k, v in
-               {"host": host_scores, "composed": composed}.items()}
-    best = max(range(len(pool)), key=lambda g: np.mean([s >= 1.0 for s in gene_scores[g]]))
+    correct = {"host": exact_answers(host_scores), "composed": exact_answers(composed)}
+    best = max(range(len(pool)), key=lambda g: np.mean(exact_answers(gene_scores[g])))
     return {
         "host": float(np.mean(correct["host"])),
-        "best_gene": float(np.mean([s >= 1.0 for s in gene_scores[best]])),
+        "best_gene": float(np.mean(exact_answers(gene_scores[best]))),
         "best_gene_name": pool.genes[best].name,
         "composed": float(np.mean(correct["composed"])),
         "gain": paired_difference(correct["composed"], correct["host"]),

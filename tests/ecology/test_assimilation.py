@@ -74,3 +74,47 @@ def test_a_p_value_just_above_the_threshold_is_not_printed_as_equal_to_it(monkey
     above, threshold = reason.split("p-value ")[1].split(" above ")
     assert float(above) > float(threshold)
     assert decision.stopped_at == ["significance"]
+
+
+def colony_eco(config, energies_and_edges, merges=1):
+    """A stand-in ecology holding a real colony whose organelles have these (energy, edge)."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from evolora.ecology.colony import Colony
+
+    colony = Colony(config)
+    for energy, edge in energies_and_edges:
+        organelle = colony.spawn(None, energy, 0)
+        organelle.edge = {"math:1": [edge * 10, edge * edge * 10, 10]}
+    return SimpleNamespace(colony=colony, gating=Counter(), merges=merges, config=config)
+
+
+def test_the_first_merge_takes_the_candidate_whole_and_later_ones_weigh_both_sides():
+    from evolora.ecology.config import EcologyConfig
+    from evolora.ecology.phases.assimilation import merge_members
+
+    eco = colony_eco(EcologyConfig(), [], merges=0)
+    decision = GateDecision(organelle=1, generation=3, control_mean=0.2, treatment_mean=0.6)
+    assert merge_members(eco, decision, 4) == ([4], [1.0])
+    eco.merges = 1
+    members, weights = merge_members(eco, decision, 4)
+    assert members == [0, 4] and weights == pytest.approx([0.25, 0.75])
+
+
+def test_a_merge_offspring_evicts_only_an_organelle_without_an_edge(monkeypatch):
+    from evolora.ecology.config import EcologyConfig
+    from evolora.ecology.phases import assimilation as phase
+
+    seeded = []
+    monkeypatch.setattr(phase, "seed_from_merged", lambda eco, energy: seeded.append(energy))
+    config = EcologyConfig(population={"initial": 2, "min": 2, "max": 2})
+    # Full colony; the poorest organelle has a positive edge: it stays, the offspring waits.
+    eco = colony_eco(config, [(5.0, 0.3), (1.0, 0.2)])
+    phase.after_merge(eco, offspring=1)
+    assert len(eco.colony.organelles) == 2 and not seeded
+    assert eco.gating["assimilation/offspring_skipped"] == 1
+    # The poorest has no edge: it makes way for the offspring.
+    eco = colony_eco(config, [(5.0, 0.3), (1.0, -0.1)])
+    phase.after_merge(eco, offspring=1)
+    assert [o.energy for o in eco.colony.organelles] == [5.0] and len(seeded) == 1

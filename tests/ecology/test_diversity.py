@@ -25,6 +25,15 @@ def test_redistribution_conserves_energy_and_lowers_gini():
     assert (after[1:] <= 3.0 + 1e-9).all()
 
 
+def test_redistribution_gives_only_to_eligible_organelles():
+    energies = np.array([10.0, 1.0, 1.0, 0.0])
+    after = redistribute(energies, 0.5, eligible=np.array([True, True, False, False]))
+    assert after.sum() == pytest.approx(energies.sum())
+    assert after[1] > 1.0 and after[0] < 10.0
+    assert after[2:].tolist() == [1.0, 0.0]  # poor but not eligible: nothing given
+    assert redistribute(energies, 0.5, np.zeros(4, dtype=bool)).tolist() == energies.tolist()
+
+
 def test_redistribution_of_equal_energy_changes_nothing():
     assert redistribute(np.array([2.0, 2.0]), 0.5).tolist() == [2.0, 2.0]
 

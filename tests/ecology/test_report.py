@@ -186,8 +186,10 @@ def test_report_numbers_match_the_streams(run_path, config):
         assert row["p_value"] == record["p_value"]
         probed = record["holdout_before"] is not None
         assert row["holdout"] == (
-            ("passed" if record["passed"] else "failed") if probed else "not probed"
+            ("failed" if "probe" in record["stopped_at"] else "passed") if probed else "not probed"
         )
+        assert row["eval_gain"] == record["eval_gain"]
+        assert (record["eval_gain"] is not None) == record["passed"]
         assert row["topup"] == (f"+{record['topup']:.3g}" if record["topup"] > 0 else "none")
 
     checkpoint = json.loads(latest_checkpoint(RunDir.open(run_path).checkpoint_dir).read_text())

@@ -65,6 +65,7 @@ class GateDecision:
     holdout_after: float | None = None
     eval_before: float | None = None  # holdout accuracy of the colony before a passed merge
     eval_after: float | None = None  # ... and after it (recorded, never used to decide)
+    eval_gain: dict | None = None  # paired exact-answer gain after - before, with its 95 % interval
 
     stopped_at: list[str] = field(default_factory=list)  # the Stage of every failed check
 

@@ -17,8 +17,11 @@ def gini(values: np.ndarray) -> float:
     return float((2 * ranks - n - 1) @ x / (n * x.sum()))
 
 
-def redistribute(energies: np.ndarray, fraction: float) -> np.ndarray:
-    """Move `fraction` of every above-mean excess into equal shares for the below-mean organelles.
+def redistribute(
+    energies: np.ndarray, fraction: float, eligible: np.ndarray | None = None
+) -> np.ndarray:
+    """Move `fraction` of every above-mean excess into shares for the below-mean organelles
+    that are `eligible` (all by default).
 
     Total energy is conserved and the Gini coefficient never rises.
     """
@@ -26,6 +29,8 @@ def redistribute(energies: np.ndarray, fraction: float) -> np.ndarray:
     mean = e.mean()
     excess = np.clip(e - mean, 0, None) * fraction
     poor = e < mean
+    if eligible is not None:
+        poor &= np.asarray(eligible, dtype=bool)
     if not poor.any() or excess.sum() == 0:
         return e.copy()
     deficit = np.where(poor, mean - e, 0.0)

@@ -34,6 +34,11 @@ def holdout_examples(
     ]
 
 
+def exact_answers(scores: list[float]) -> list[float]:
+    """1.0 for every fully correct answer (score 1), else 0.0: what accuracy counts."""
+    return [float(s >= 1.0) for s in scores]
+
+
 def paired_difference(a: list[float], b: list[float]) -> dict:
     """Mean of a - b over paired items, its standard error and 95 % normal interval."""
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
@@ -166,7 +171,7 @@ def evaluate(
         variant: [scored[(slot_of[variant](ex), i)] for i, ex in enumerate(examples)]
         for variant in VARIANTS
     }
-    correct = {v: [float(s >= 1.0) for s in values] for v, values in scores.items()}
+    correct = {v: exact_answers(values) for v, values in scores.items()}
     report = {variant: summarize(scores[variant], examples) for variant in VARIANTS}
     report["best_organelle"] = best.id if best else None
     report["routed_vs_host"] = paired_difference(correct["routed"], correct["host"])
@@ -207,7 +212,7 @@ def summarize(scores: list[float], examples: list[Example]) -> dict:
     """Accuracy (share of fully correct answers) overall with its standard error, per family and
     per cell, and the mean partial-credit score overall."""
     by_family, by_cell = defaultdict(list), defaultdict(list)
-    correct = [float(s >= 1.0) for s in scores]
+    correct = exact_answers(scores)
     for c, ex in zip(correct, examples, strict=True):
         by_family[ex.family].append(c)
         by_cell[cell_key((ex.family, ex.difficulty))].append(c)

@@ -146,13 +146,14 @@ def species_stats(summaries: Sequence[dict]) -> dict:
 
 def attempt_row(record: dict, tuning: AssimilationTuning) -> dict:
     """One assimilation attempt: the uplift against its threshold, the holdout probe's verdict
-    (`not probed` when an earlier stage stopped it) and the energy top-up status."""
+    (`not probed` when an earlier stage stopped it), the energy top-up status and, for a passed
+    merge, its paired change of evaluation accuracy with the 95 % interval."""
     uplift = record.get("uplift")
     before, after = record.get("holdout_before"), record.get("holdout_after")
     if before is None or after is None:
         holdout = "not probed"
     else:
-        holdout = "passed" if after - before > tuning.holdout_margin else "failed"
+        holdout = "failed" if "probe" in record.get("stopped_at", []) else "passed"
     if tuning.energy_topup_roi_bonus <= 0:
         topup = "off"
     else:
@@ -170,6 +171,7 @@ def attempt_row(record: dict, tuning: AssimilationTuning) -> dict:
         "holdout_after": after,
         "holdout": holdout,
         "topup": topup,
+        "eval_gain": record.get("eval_gain"),
         "passed": bool(record.get("passed")),
         "reasons": list(record.get("reasons", [])),
     }
@@ -345,6 +347,13 @@ def _attempts_table(title: str, rows: list[dict]) -> Table:
             return r["holdout"]
         return f"{r['holdout_before']:.3f}→{r['holdout_after']:.3f} {r['holdout']}"
 
+    def evaluation(r: dict) -> str:
+        gain = r.get("eval_gain")
+        if not gain:
+            return "—"
+        low, high = gain["ci95"]
+        return f"{100 * gain['mean']:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}]"
+
     return Table(
         title,
         [
@@ -356,6 +365,7 @@ def _attempts_table(title: str, rows: list[dict]) -> Table:
             "p-value",
             "holdout probe",
             "top-up",
+            "evaluation change, points (95 %)",
         ],
         [
             [
@@ -367,11 +377,14 @@ def _attempts_table(title: str, rows: list[dict]) -> Table:
                 r["p_value"],
                 probe(r),
                 r["topup"],
+                evaluation(r),
             ]
             for r in rows
         ],
         note="control = the colony's merged adapter, treatment = the candidate, on the same "
-        "prompts; p-value of a one-sided paired permutation test",
+        "prompts; p-value of a one-sided paired permutation test; evaluation change = a passed "
+        "merge's paired change of exact-answer accuracy on the evaluation prompts (recorded, "
+        "never used to decide)",
     )
 
 

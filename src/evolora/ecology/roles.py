@@ -85,11 +85,13 @@ def routing_prompts(grid: TaskGrid, selection_fraction: float, per_cell: int, se
 
 
 def probe_prompts(grid: TaskGrid, selection_fraction: float, size: int, seed: int) -> list:
-    """Assimilation's probe: `size` selection examples, the grid's cells in turn."""
+    """Assimilation's probe: about `size` distinct selection prompts, an equal share per cell
+    (fewer where a cell holds fewer: a repeated prompt would count one answer twice and make
+    the probe's paired standard error look smaller than it is)."""
     rng = np.random.default_rng([seed, 104729])
-    probe = []
-    while len(probe) < size:
-        cell = grid.cells[len(probe) % len(grid.cells)]
-        example = draw_example(grid, rng, cell, Role.select, selection_fraction)
-        probe.append(example)
-    return probe
+    share = -(-size // len(grid.cells))
+    return [
+        example
+        for cell in grid.cells
+        for example in distinct_examples(grid, rng, cell, Role.select, selection_fraction, share)
+    ]

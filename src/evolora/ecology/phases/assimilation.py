@@ -7,7 +7,12 @@ import numpy as np
 
 from evolora.ecology import assimilation as gate
 from evolora.ecology.colony import MERGED_SLOT
-from evolora.ecology.evaluation import slot_scores, summarize
+from evolora.ecology.evaluation import (
+    exact_answers,
+    paired_difference,
+    slot_scores,
+    summarize,
+)
 from evolora.ecology.phases.reproduction import seed_from_merged
 from evolora.lora import merge
 
@@ -24,19 +29,15 @@ def try_assimilation(eco) -> gate.GateDecision | None:
     decision = gate.GateDecision(organelle=candidate.id, generation=eco.generation)
     eco.gating["assimilation/attempts"] += 1
     candidate.energy = gate.energy_stage(decision, candidate.energy, candidate.roi, tuning)
+    if decision.topup > 0:
+        eco.gating["assimilation/topups"] += 1
     pairs = np.array(candidate.recent)
     passed_uplift = gate.uplift_stage(decision, pairs[:, 0], pairs[:, 1], tuning, eco.rng)
     if not decision.reasons and passed_uplift:
         trial = eco.colony.scratch[-1]
-        weights = np.array([decision.control_mean, decision.treatment_mean]).clip(
-            tuning.weight_floor
-        )
+        members, weights = merge_members(eco, decision, candidate.slot)
         merged = merge(
-            eco.population,
-            [MERGED_SLOT, candidate.slot],
-            (weights / weights.sum()).tolist(),
-            method=tuning.merge_method,
-            rank=eco.config.lora.rank,
+            eco.population, members, weights, method=tuning.merge_method, rank=eco.config.lora.rank
         )
         eco.population.set_member(trial, merged.tensors)
         decision.kept_energy = min(merged.kept_energy.values())
@@ -53,6 +54,7 @@ def try_assimilation(eco) -> gate.GateDecision | None:
             decision.eval_before, decision.eval_after = (
                 summarize(s, eco.holdout)["overall"] for s in held
             )
+            decision.eval_gain = paired_difference(*(exact_answers(s) for s in reversed(held)))
             eco.population.clone(trial, MERGED_SLOT)
             eco.merges += 1
             eco.snapshot(MERGED_SLOT, f"merge-{eco.merges}", "merge", None, {})
@@ -62,26 +64,46 @@ def try_assimilation(eco) -> gate.GateDecision | None:
     return decision
 
 
+def merge_members(eco, decision: gate.GateDecision, candidate: int) -> tuple[list, list]:
+    """The slots a merge combines and their weights (normalised to sum to one): the colony's
+    adapter and the candidate, weighted by their recent scores; before the first merge the
+    colony's adapter is empty, and the candidate is taken whole (a weight on an empty adapter
+    would only shrink the candidate's update)."""
+    if eco.merges == 0:
+        return [candidate], [1.0]
+    weights = np.array([decision.control_mean, decision.treatment_mean]).clip(
+        eco.config.assimilation_tuning.weight_floor
+    )
+    return [MERGED_SLOT, candidate], (weights / weights.sum()).tolist()
+
+
 def after_merge(eco, offspring: int) -> None:
-    """Old control scores describe the previous merged adapter: start every window afresh,
-    then seed offspring of the new merged adapter (replacing the poorest when full)."""
-    for o in eco.colony.organelles:
-        o.forget_control()
+    """Seed offspring of the new merged adapter into free slots; when the colony is full an
+    offspring replaces the poorest organelle only if that one showed no edge (a merge must not
+    evict a specialist that earns its place). Then every window starts afresh: old control
+    scores describe the previous merged adapter."""
     for _ in range(offspring):
         if not eco.colony.free_slots():
             poorest = min(eco.colony.organelles, key=lambda o: o.energy)
+            if poorest.mean_edge() > 0:
+                eco.gating["assimilation/offspring_skipped"] += 1
+                continue
             eco.colony.remove(poorest)
         seed_from_merged(eco, eco.config.energy.initial)
+    for o in eco.colony.organelles:
+        o.forget_control()
 
 
 def probe_scores(eco, slot: int) -> np.ndarray:
-    """A slot's score on each reserved probe prompt; the merged adapter's are kept until it
-    changes (the probe is then generated for the trial merge alone)."""
+    """Whether a slot answers each reserved probe prompt exactly (1.0) or not (0.0): the probe
+    judges the accuracy the evaluation counts, not partial credit, which a merge can raise while
+    exact answers fall. The merged adapter's are kept until it changes (the probe is then
+    generated for the trial merge alone)."""
     if slot == MERGED_SLOT and eco.merged_probe[0] == eco.merges:
         return eco.merged_probe[1]
     tokens = eco.config.grid.max_new_tokens
     (scores,) = slot_scores(eco.host, eco.population, [slot], eco.probe, tokens)
-    scores = np.array(scores)
+    scores = np.array(exact_answers(scores))
     if slot == MERGED_SLOT:
         eco.merged_probe = (eco.merges, scores)
     return scores
