@@ -10,7 +10,7 @@ import torch
 from economy_helpers import tiny_config
 
 from evolora.economy.adapters import active_rank, lora_slots, lora_state
-from evolora.economy.bursts import burst, undo
+from evolora.economy.bursts import burst
 from evolora.economy.config import Role
 from evolora.economy.loop import Job
 
@@ -158,7 +158,7 @@ def test_a_burst_moves_only_the_top_singular_direction(host):
     before = (slot.scale * slot.B @ slot.A).detach().clone()
     A = slot.A.detach().clone()
     U, S, _ = torch.linalg.svd(before)
-    change, directions = burst(
+    change = burst(
         job.model, rank=4, top_k=1, scale=0.5, generator=torch.Generator().manual_seed(1)
     )
     after = (slot.scale * slot.B @ slot.A).detach()
@@ -171,8 +171,6 @@ def test_a_burst_moves_only_the_top_singular_direction(host):
     assert float(Sd[1]) < 1e-4 * float(Sd[0])
     assert abs(float(Ud[:, 0] @ U[:, 0])) == pytest.approx(1.0, abs=1e-4)
     assert torch.equal(slot.A.detach(), A)  # the factors keep their parametrisation
-    undo(job.model, directions)
-    assert torch.allclose(slot.scale * slot.B @ slot.A, before, atol=1e-6 * float(S[0]))
 
 
 @pytest.mark.parametrize("reference, kept", [(0.0, False), (math.inf, True)])
@@ -187,22 +185,5 @@ def test_a_burst_is_rolled_back_when_validation_does_not_improve(host, reference
     assert verdict["burst_kept"] is kept
     final = lora_state(job.model)
     expected = perturbed if kept else snapshot
-    assert all(torch.allclose(final[k], expected[k], atol=1e-6) for k in snapshot)
+    assert all(torch.equal(final[k], expected[k]) for k in snapshot)
     assert steering.burst is None
-
-
-def test_an_undone_burst_keeps_what_was_learned_since(host):
-    job = _trained(host)
-    steering = job.steering
-    steering.start_burst(job.micro, 0.0)  # a reference no validation can beat: it is undone
-    directions = {k: v.clone() for k, v in steering.snapshot.items()}
-    job.step()
-    trained = lora_state(job.model)
-    steering.judge_burst(job.micro)
-    final = lora_state(job.model)
-    for slot in lora_slots(job.model):  # B moved back by the inverse map, A kept its training
-        U, f = directions[f"{slot.name}.U"], directions[f"{slot.name}.f"]
-        B = trained[f"{slot.name}.B"]
-        expected = B + U @ ((1 / f - 1)[:, None] * (U.T @ B))
-        assert torch.allclose(final[f"{slot.name}.B"], expected, atol=1e-6)
-        assert torch.equal(final[f"{slot.name}.A"], trained[f"{slot.name}.A"])

@@ -40,7 +40,7 @@ from evolora.economy.adapters import (
     set_dropout,
     set_rank,
 )
-from evolora.economy.bursts import burst, undo
+from evolora.economy.bursts import burst
 from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.controller import Economy, Proposal
 from evolora.economy.credit import performance
@@ -84,7 +84,7 @@ class Steering:
         self.best = lora_state(model)
         self.burst: dict | None = None
         self.reference: float | None = None  # the first validation loss: performance 0
-        self.snapshot: dict[str, torch.Tensor] | None = None  # what undoes the pending burst
+        self.snapshot: dict[str, torch.Tensor] | None = None
         self.previous: torch.Tensor | None = None  # the LoRA factors before the last step
         # the LoRA factors and their optimizer moments at the last kept search round
         self.search_snapshot: tuple[dict, dict] | None = None
@@ -293,22 +293,16 @@ class Steering:
         return metrics
 
     def rollback(self, weights: dict[str, torch.Tensor]) -> None:
-        """Restore LoRA weights and forget their optimizer moments (a pending burst is dropped
-        with them: it is not in the restored weights)."""
+        """Restore LoRA weights and forget their optimizer moments."""
         load_lora_state(self.model, weights)
         self.reset_moments()
         self.previous = None
-        if self.burst is not None:
-            self.sink("bursts", {**self.burst, "kept": False, "dropped_by_rollback": True})
-            self.burst, self.snapshot = None, None
 
     def start_burst(self, micro: int, val_loss: float) -> float:
-        """Perturb along top singular directions (keeping what undoes it), and wait for the
-        judgement."""
+        """Snapshot, perturb along top singular directions, and wait for the judgement."""
+        self.snapshot = lora_state(self.model)
         scale = self.config.bursts.scale * neurochem.step_scale(self.economy.neuro)
-        change, self.snapshot = burst(
-            self.model, self.knobs.rank, self.config.bursts.top_k, scale, self.generator
-        )
+        change = burst(self.model, self.knobs.rank, self.config.bursts.top_k, scale, self.generator)
         self.previous = None
         self.burst = {"micro": micro, "reference": val_loss, "scale": scale, "change": change}
         self.economy.anxiety.stagnant = 0
@@ -316,13 +310,11 @@ class Steering:
         return change
 
     def judge_burst(self, micro: int) -> dict:
-        """Keep the burst if validation loss fell below its reference, else undo the
-        perturbation (keeping what was learned since)."""
+        """Keep the burst if validation loss fell below its reference, else restore the snapshot."""
         val = evaluate_loss(self.model, self.val)["val_loss"]
         kept = val < self.burst["reference"]
         if not kept:
-            undo(self.model, self.snapshot)
-            self.previous = None
+            self.rollback(self.snapshot)
         self.sink("bursts", {**self.burst, "judged_at": micro, "val_loss": val, "kept": kept})
         self.burst, self.snapshot = None, None
         return {"burst_kept": kept}
