@@ -12,10 +12,11 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
   on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
   with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
-stopped; economy runs are keyed by a hash of their whole config, so a run of another economy
-design is never reused. All runs see the same micro-batches (a function of seed and step) and the
-same budget of micro-batches; the economy and the fixed schedules validate every `eval_every`
-micro-batches and end on their best validated weights, the Trainer on its last. Validation loss is
+stopped; economy runs are keyed by a hash of their whole config and of the economy package's
+source, so a run of another economy design is never reused. All runs see the same micro-batches
+(a function of seed and step) and the same budget of micro-batches; the economy and the fixed
+schedules validate every `eval_every` micro-batches and end on their best validated weights, the
+Trainer on its last. Validation loss is
 on holdout examples, task accuracy (exact answers, greedy) on other holdout examples.
 """
 
@@ -28,11 +29,13 @@ import json
 import math
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from _common import RESULTS_DIR, mean_std, write_result
 
+from evolora import economy
 from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.loop import Job
 from evolora.economy.workload import (
@@ -96,9 +99,13 @@ def merged(config: dict, update: dict) -> EconomyConfig:
 
 
 def design(config: EconomyConfig) -> str:
-    """A short hash of a resolved economy config (the cache key of its runs)."""
+    """A short hash of a resolved economy config and of the economy package's source (the cache
+    key of its runs: a changed mechanism is a new design even under the same config)."""
     text = json.dumps(config.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    digest = hashlib.sha256(text.encode())
+    for path in sorted(Path(economy.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
 
 
 def run_economy(host, config: EconomyConfig) -> dict:

@@ -18,7 +18,8 @@ from evolora.telemetry import RunDir
 
 def test_verdicts_by_hand():
     search = LrSearch()
-    verdicts = [judge(search, loss, patience=2) for loss in (1.0, 0.9, 0.95, 0.85, 0.9, 0.86)]
+    rounds = [(1.0, 1e-3), (0.9, 2e-3), (0.95, 4e-3), (0.85, 4e-3), (0.9, 8e-3), (0.86, 8e-3)]
+    verdicts = [judge(search, loss, lr, patience=2) for loss, lr in rounds]
     assert verdicts == [
         Verdict.START,
         Verdict.CLIMB,
@@ -28,10 +29,12 @@ def test_verdicts_by_hand():
         Verdict.RETREAT,
     ]
     assert not search.active and search.last_loss == 0.85 and search.rounds == 6
-    assert judge(LrSearch(last_loss=1.0), math.nan, patience=1) is Verdict.RETREAT
-    assert next_lr(Verdict.CLIMB, 1e-3, 2.0, 4.0) == pytest.approx(2e-3)
-    assert next_lr(Verdict.HOLD, 1e-3, 2.0, 4.0) == 1e-3
-    assert next_lr(Verdict.RETREAT, 8e-3, 2.0, 4.0) == pytest.approx(2e-3)
+    assert search.kept_lr == 4e-3  # the rate of the last round in which the loss fell
+    assert judge(LrSearch(last_loss=1.0), math.nan, 1e-3, patience=1) is Verdict.RETREAT
+    assert next_lr(Verdict.CLIMB, 1e-3, 5e-4, 2.0, 4.0) == pytest.approx(2e-3)
+    assert next_lr(Verdict.HOLD, 1e-3, 5e-4, 2.0, 4.0) == 1e-3
+    assert next_lr(Verdict.RETREAT, 8e-3, 4e-3, 2.0, 1.0) == pytest.approx(4e-3)
+    assert next_lr(Verdict.RETREAT, 8e-3, 4e-3, 2.0, 4.0) == pytest.approx(1e-3)
 
 
 class Script:
@@ -62,7 +65,7 @@ def test_the_search_climbs_holds_and_undoes_its_last_rounds(host, monkeypatch):
     config = tiny_config(
         workload={"eval_every": 1000},
         agents={"roles": ["lr", "dropout"], "decide_every": 3},
-        search={"enabled": True, "every": 1, "factor": 2.0, "retreat": 4.0, "patience": 2},
+        search={"enabled": True, "every": 1, "factor": 2.0, "retreat": 1.0, "patience": 2},
     )
     job = Script(monkeypatch, [1.0, 0.9, 0.95, 0.97]).job(config, host=host)
     lr0, opt = config.knobs.lr, job.optimizer
@@ -79,9 +82,9 @@ def test_the_search_climbs_holds_and_undoes_its_last_rounds(host, monkeypatch):
     kept = lora_state(job.model)
     moments = {k: v.clone() for k, v in opt.state[job.steering.params[0]].items()}
     job.step()  # 0.95: hold
-    job.step()  # 0.97: second miss, retreat to the kept round, lr / 4
+    job.step()  # 0.97: second miss, retreat to the kept round and the rate it fell with
     assert seen == pytest.approx([lr0, 2 * lr0, 4 * lr0, 4 * lr0])
-    assert job.steering.knobs.lr == pytest.approx(lr0)
+    assert job.steering.knobs.lr == pytest.approx(2 * lr0)
     assert not job.steering.economy.search.active
     now = lora_state(job.model)
     assert all(torch.equal(kept[k], now[k]) for k in kept)

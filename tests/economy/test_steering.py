@@ -62,9 +62,16 @@ def test_dropout_and_rank_proposals_change_the_model(host):
     job = _job(host)
     job.step()
     assert active_rank(job.model) == 4
+    factors = lora_state(job.model)
+    moments = len(job.optimizer.state)
     _force(job, Role.DROPOUT, 0.3)
     _force(job, Role.RANK, 6)
     assert {slot.dropout.p for slot in lora_slots(job.model)} == {0.3}
+    grown = lora_state(job.model)  # growing keeps the active factors and their moments
+    assert all(torch.equal(grown[k][:4], factors[k][:4]) for k in factors if k.endswith(".A"))
+    assert all(torch.equal(grown[k], factors[k]) for k in factors if k.endswith(".B"))
+    assert all(grown[k][4:6].abs().sum() > 0 for k in factors if k.endswith(".A"))
+    assert len(job.optimizer.state) == moments > 0
     job.step()
     assert active_rank(job.model) == 6
     _force(job, Role.RANK, 2)
@@ -149,6 +156,7 @@ def test_a_burst_moves_only_the_top_singular_direction(host):
     job = _trained(host)
     slot = lora_slots(job.model)[0]
     before = (slot.scale * slot.B @ slot.A).detach().clone()
+    A = slot.A.detach().clone()
     U, S, _ = torch.linalg.svd(before)
     change = burst(
         job.model, rank=4, top_k=1, scale=0.5, generator=torch.Generator().manual_seed(1)
@@ -162,6 +170,7 @@ def test_a_burst_moves_only_the_top_singular_direction(host):
     Ud, Sd, _ = torch.linalg.svd(diff)
     assert float(Sd[1]) < 1e-4 * float(Sd[0])
     assert abs(float(Ud[:, 0] @ U[:, 0])) == pytest.approx(1.0, abs=1e-4)
+    assert torch.equal(slot.A.detach(), A)  # the factors keep their parametrisation
 
 
 @pytest.mark.parametrize("reference, kept", [(0.0, False), (math.inf, True)])

@@ -70,17 +70,24 @@ def write_factors(slot: LoraSlot, U: torch.Tensor, S: torch.Tensor, Vh: torch.Te
 
 
 @torch.no_grad()
-def set_rank(model, rank: int, generator: torch.Generator | None = None) -> None:
-    """Re-factor every layer's ΔW to `rank` by truncated SVD (the best rank-r approximation);
-    slots that become active get a small random A row and a zero B column (ΔW unchanged)."""
+def set_rank(model, rank: int, generator: torch.Generator | None = None) -> bool:
+    """Bring every layer to `rank` active slots; slots that become active get a small random A
+    row and a zero B column (ΔW unchanged). Growing keeps the active factors as they are;
+    pruning re-factors ΔW by truncated SVD (the best rank-r approximation). Returns whether the
+    factors were re-written (their optimizer moments then describe other factors)."""
+    current = active_rank(model)
+    refactor = not 0 < current <= rank
     for slot in lora_slots(model):
-        U, S, Vh = torch.linalg.svd(delta(slot), full_matrices=False)
-        keep = min(rank, int((S > 1e-12).sum()))
-        write_factors(slot, U[:, :keep], S[:keep], Vh[:keep])
+        keep = current
+        if refactor:
+            U, S, Vh = torch.linalg.svd(delta(slot), full_matrices=False)
+            keep = min(rank, int((S > 1e-12).sum()))
+            write_factors(slot, U[:, :keep], S[:keep], Vh[:keep])
         fresh = torch.randn((rank - keep, slot.A.shape[1]), generator=generator, device="cpu").to(
             slot.A.device, slot.A.dtype
         )
         slot.A[keep:rank] = fresh / slot.A.shape[1] ** 0.5
+    return refactor
 
 
 def mask_gradients(model, rank: int) -> None:

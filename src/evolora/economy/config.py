@@ -74,6 +74,12 @@ class KnobsConfig(_Strict):
     lr_gain: float = Field(
         0.05, ge=0, description="hypergradient gain: per step lr x exp(gain x signal / its rms)"
     )
+    lr_evidence: float = Field(
+        2.0,
+        ge=0,
+        description="t statistic of the recent hypergradient signals, in a step's direction, "
+        "that lets the step move the lr",
+    )
     weight_decay: float = Field(0.0, ge=0)
     dropout: float = Field(0.05, ge=0, lt=1)
     grad_clip: float = Field(1.0, gt=0)
@@ -114,7 +120,12 @@ class SearchConfig(_Strict):
     every: int = Field(2, ge=1, description="optimizer steps between search rounds")
     factor: float = Field(2.0, gt=1, description="lr multiplier after a round the probe fell")
     patience: int = Field(2, ge=1, description="rounds in a row the probe may not fall")
-    retreat: float = Field(4.0, gt=1, description="lr divisor when the search gives up")
+    retreat: float = Field(
+        1.0,
+        ge=1,
+        description="divisor of the last rate that made the validation loss fall, giving the lr "
+        "the search lands on when it gives up (1: that rate)",
+    )
 
 
 class MarketConfig(_Strict):

@@ -9,6 +9,12 @@ step (a longer step would have lowered the loss: raise the lr), negative when th
 Its mean is small and consistent on noisy mini-batches (a few hundredths), so the lr follows it in
 units of its own recent root mean square (`normalised`), as Adam scales a gradient: a consistent
 signal moves the log lr by about the gain per step whatever its raw size.
+
+**Evidence gate** (`supported`): a step's signal moves the lr only when the recent signals back it:
+the t statistic of their mean, taken in the step's own direction, reaches the `evidence` level.
+On noisy mini-batches the raw signal is mostly noise with a slight negative bias (greedy one-step
+rules prefer small step sizes, Wu et al. 2018), so following every step walks the lr down without
+a consistent reason; gated, the lr holds until the gradients agree on a direction.
 """
 
 from __future__ import annotations
@@ -73,6 +79,18 @@ class GradStats:
             return 0.0
         rms = float(np.sqrt(np.mean(np.square(self.hyper))))
         return signal / rms if rms > 0 else 0.0
+
+    def supported(self, signal: float, evidence: float) -> float:
+        """`normalised(signal)` when the recent mean, in the direction of `signal`, has a t
+        statistic of at least `evidence` (0 otherwise: the lr holds)."""
+        if self.directional_t(signal) < evidence:
+            return 0.0
+        return self.normalised(signal)
+
+    def directional_t(self, signal: float) -> float:
+        """t statistic of the mean recent signal, signed so that agreeing with `signal` is
+        positive (0 with fewer than 3 signals)."""
+        return float(np.sign(signal)) * float(np.sign(self.alignment)) * self.consistency
 
     @property
     def consistency(self) -> float:

@@ -9,8 +9,11 @@ small to rank learning rates over a couple of steps): every `every` optimizer st
 below its last kept value the lr is multiplied by `factor` and the round is kept; a round
 in which it did not fall holds the lr (a single noisy measurement does not stop the climb); after
 `patience` such rounds in a row the run goes back to the last kept round (LoRA factors and their
-optimizer moments), the lr is divided by `retreat`, and the search ends. It also ends when the lr
-reaches its upper bound. The market, bursts and the hypergradient act once the search is over.
+optimizer moments), the lr lands on the last rate that made the validation loss fall (the rate of
+that kept round; divided by `retreat`, 1 by default), and the search ends. Landing there rather
+than below it: a rate the validation just confirmed is the best-supported guess, and on short
+budgets the best constant rate sits at or above it. It also ends when the lr reaches its upper
+bound. The market, bursts and the hypergradient act once the search is over.
 """
 
 from __future__ import annotations
@@ -30,26 +33,27 @@ class Verdict(str, Enum):
 
 @dataclass
 class LrSearch:
-    """Whether the search is still running, the validation log-loss of its last kept round and
-    the rounds since then in which it did not fall."""
+    """Whether the search is still running, the validation log-loss of its last kept round, the
+    lr that round trained with, and the rounds since then in which it did not fall."""
 
     active: bool = True
     last_loss: float | None = None
     rounds: int = 0
     misses: int = 0
+    kept_lr: float | None = None
 
     def state(self) -> dict:
         """JSON-ready state."""
         return asdict(self)
 
 
-def judge(search: LrSearch, loss: float, patience: int) -> Verdict:
-    """Compare a validation log-loss with the last kept round's; update the search and return the
-    verdict (a non-finite loss counts as not falling)."""
+def judge(search: LrSearch, loss: float, lr: float, patience: int) -> Verdict:
+    """Compare the validation log-loss after a round trained at `lr` with the last kept round's;
+    update the search and return the verdict (a non-finite loss counts as not falling)."""
     search.rounds += 1
     if search.last_loss is None or loss < search.last_loss:
         verdict = Verdict.START if search.last_loss is None else Verdict.CLIMB
-        search.last_loss, search.misses = loss, 0
+        search.last_loss, search.misses, search.kept_lr = loss, 0, lr
         return verdict
     search.misses += 1
     if search.misses < patience:
@@ -58,9 +62,9 @@ def judge(search: LrSearch, loss: float, patience: int) -> Verdict:
     return Verdict.RETREAT
 
 
-def next_lr(verdict: Verdict, lr: float, factor: float, retreat: float) -> float:
+def next_lr(verdict: Verdict, lr: float, kept_lr: float, factor: float, retreat: float) -> float:
     """The lr after a verdict (unclipped): x factor on a start or a climb, unchanged on a hold,
-    / retreat on a retreat."""
+    the last kept round's `kept_lr` / retreat on a retreat."""
     if verdict is Verdict.HOLD:
         return lr
-    return lr / retreat if verdict is Verdict.RETREAT else lr * factor
+    return kept_lr / retreat if verdict is Verdict.RETREAT else lr * factor

@@ -5,11 +5,13 @@ into the optimizer's LoRA param groups (whatever a scheduler wrote there), clips
 the economy's clip value (recording the norm for gradient analysis) and masks the slots beyond the
 active rank. It then measures the hypergradient signal of that step (gradients.py) and, when the
 lr agent is in the economy, moves the lr for the next step: lr x exp(gain x signal / rms), the
-gain being the knob the lr agent steers (clipped to lr_bounds).
+gain being the knob the lr agent steers (clipped to lr_bounds), when the recent signals back the
+step's direction (t statistic >= `knobs.lr_evidence`); otherwise the lr holds.
 
 A run opens with the lr agent's bold-driver search (search.py): every `search.every` optimizer
 steps the validation loss decides whether the lr doubles or holds; after `patience` rounds without
-a fall the run goes back to the last kept round (LoRA factors and optimizer moments) and the search
+a fall the run goes back to the last kept round (LoRA factors and optimizer moments), the lr lands
+on the last rate that made the validation loss fall (divided by `search.retreat`) and the search
 ends. Then the hypergradient, the market and the bursts take over.
 
 After every `decide_every` optimizer steps it runs a decision round and applies every
@@ -140,7 +142,8 @@ class Steering:
             self.economy.grads.observe_hyper(signal)
             steers = Role.LR.value in self.economy.agents and not self.economy.search.active
             if steers and math.isfinite(signal):
-                step = self.knobs.lr_gain * self.economy.grads.normalised(signal)
+                evidence = self.config.knobs.lr_evidence
+                step = self.knobs.lr_gain * self.economy.grads.supported(signal, evidence)
                 moved = self.knobs.lr * math.exp(step)
                 self.knobs.lr = clip_value("lr", moved, self.config)[0]
         self.previous = current.clone()
@@ -164,12 +167,12 @@ class Steering:
         search = self.economy.search
         last = search.last_loss
         cfg = self.config.search
-        verdict = judge(search, loss, cfg.patience)
+        verdict = judge(search, loss, self.knobs.lr, cfg.patience)
         if verdict is Verdict.RETREAT:
             self.restore_search_snapshot()
         elif verdict is not Verdict.HOLD:
             self.search_snapshot = (lora_state(self.model), self.moments())
-        raw = next_lr(verdict, self.knobs.lr, cfg.factor, cfg.retreat)
+        raw = next_lr(verdict, self.knobs.lr, search.kept_lr, cfg.factor, cfg.retreat)
         proposal = self.economy.apply(Role.LR, raw, micro, SEARCH, knob="lr")
         proposal.credit = None if last is None else last - loss
         if verdict in (Verdict.START, Verdict.CLIMB) and proposal.applied == proposal.before:
@@ -226,8 +229,7 @@ class Steering:
         roles = {p.agent for p in proposals}
         if Role.DROPOUT.value in roles:
             set_dropout(self.model, self.knobs.dropout)
-        if Role.RANK.value in roles:
-            set_rank(self.model, self.knobs.rank, self.generator)
+        if Role.RANK.value in roles and set_rank(self.model, self.knobs.rank, self.generator):
             self.reset_moments()
             self.previous = None
         self.sync()
