@@ -148,3 +148,22 @@ def test_decoding_keeps_goal_keys_only_while_weights_and_goals_are_unchanged():
     with torch.no_grad():
         assert torch.allclose(changed, fresh(x).logits, atol=1e-6)
     assert not torch.allclose(with_goal, changed, atol=1e-6)
+
+
+def test_the_last_tokens_bigrams_need_only_window_plus_one_earlier_tokens():
+    g = torch.Generator().manual_seed(2)
+    ids = torch.randint(0, 5, (2, 80), generator=g)
+    valid = torch.ones_like(ids)
+    valid[0, :7] = 0
+    window, t = 8, 3
+    keep = t + window + 1
+    full = repeated_bigrams(ids, valid, window)[:, -t:]
+    assert torch.equal(repeated_bigrams(ids[:, -keep:], valid[:, -keep:], window)[:, -t:], full)
+    assert full.sum() > 0
+
+
+def test_row_std_is_torch_std():
+    from evolora.reso.resonance import row_std
+
+    x = torch.randn(7, 33) * 3 + 1
+    assert torch.allclose(row_std(x), x.std(dim=-1, keepdim=True), rtol=1e-5)

@@ -110,3 +110,21 @@ def test_a_bad_section_or_knob_is_one_sentence(bad):
     message = str(problem.value)
     assert "\n" not in message
     assert next(iter(bad)) in message
+
+
+def test_decoding_keeps_running_sums_whose_size_does_not_grow():
+    from evolora.reso.model import RUNNING, History
+
+    model = tiny()
+    x = tokens(length=16)
+    cache = DynamicCache()
+    with torch.no_grad():
+        full = model(x).logits
+        model(x[:, :4], cache=cache, use_cache=True)
+        history = History(cache, model.config.num_hidden_layers)
+        sizes = [history.past(slot).shape for slot in RUNNING]
+        for i in range(4, 16):
+            last = model(x[:, i:i + 1], cache=cache, use_cache=True).logits
+    assert [history.past(slot).shape for slot in RUNNING] == sizes
+    assert all(len(size) == 2 for size in sizes)  # one state (B, F) per row, not per token
+    assert torch.allclose(last[:, -1], full[:, -1], atol=1e-4)

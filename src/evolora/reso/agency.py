@@ -73,9 +73,10 @@ class AgencyLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, valid: torch.Tensor | None, past: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(salience (B, T), goal mixture (B, T, D), x to append to the history (B, T, D)).
-        valid (B, S) covers the past tokens then these (None: all valid); past (B, S - T, D)
-        their x."""
+        """(salience (B, T), goal mixture (B, T, D), running sum (B, D) of the valid x so far).
+        valid (B, S) covers the past tokens then these (None: all valid); past (B, D) or None:
+        the running sum of the valid past tokens' x (what this call returns), so a decoding step
+        costs the same whatever the length."""
         goals, keys, bonus = self._goal_keys(x.dtype)
         scores = x @ keys  # (B, T, M)
         if bonus is not None:
@@ -84,10 +85,11 @@ class AgencyLayer(nn.Module):
         relevance = cosine(self.relevance(x), mixture)  # (B, T)
         # cos(x_t, mean_(s<t) x_s) = cos(x_t, Σ_(s<t) x_s); with no earlier token the sum is 0,
         # its cosine 0 and the novelty 1.
-        novelty = 1 - cosine(x, earlier_sum(x, valid, past))
+        earlier, running = earlier_sum(x, valid, past)
+        novelty = 1 - cosine(x, earlier)
         w = self.novelty_weight
         salience = (1 - w) * relevance + w * novelty
-        return salience, mixture * self.logit_scale, x
+        return salience, mixture * self.logit_scale, running
 
 
     def _goal_keys(self, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
@@ -123,18 +125,20 @@ def cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def earlier_sum(x: torch.Tensor, valid: torch.Tensor | None,
-                past: torch.Tensor | None) -> torch.Tensor:
-    """Σ_(s<t) x_s over the valid tokens before each token t, (B, T, D); x (B, T, D) are the new
-    tokens, past (B, S - T, D) the cached ones, valid (B, S) over both (None: all valid)."""
+                past: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Σ_(s<t) x_s over the valid tokens before each token t (B, T, D), the sum over all of
+    them (B, D)); x (B, T, D) are the new tokens, past (B, D) the running sum of the cached
+    ones (None: none), valid (B, S) over cached and new tokens (None: all valid)."""
     t = x.shape[1]
     if valid is not None:
         x = x * valid[:, valid.shape[1] - t :, None].to(x.dtype)
-    total = F.pad(x.cumsum(1)[:, :-1], (0, 0, 1, 0))
-    if past is not None and past.shape[1] > 0:
-        if valid is not None:
-            past = past * valid[:, : valid.shape[1] - t, None].to(x.dtype)
-        total = total + past.to(x.dtype).sum(1, keepdim=True)
-    return total
+    inclusive = x.cumsum(1)
+    before = F.pad(inclusive[:, :-1], (0, 0, 1, 0))
+    total = inclusive[:, -1]
+    if past is not None:
+        before = before + past[:, None].to(x.dtype)
+        total = total + past.to(x.dtype)
+    return before, total
 
 
 def foci(salience: torch.Tensor, tokens: list[str], max_foci: int) -> list[Focus]:

@@ -9,7 +9,8 @@ over the causal prefix (valid tokens s ≤ t, n_t of them):
 The sum is O(1) per token from prefix sums: Σ sin(θ_s − θ_t) = S_t cos θ_t − C_t sin θ_t with
 S_t = Σ sin θ_s, C_t = Σ cos θ_s. The order parameter r_t = |Σ_(s≤t) e^(iθ_s)| / n_t ∈ [0, 1]
 (1 = the prefix is in phase) is logged. The final phases bias attention (attention.py).
-Cost: O(K·T) per sequence plus two D -> 1 projections per token. κ is learned.
+While decoding, the cache keeps the running sums (S, C) of every step, so a step costs the same
+whatever the length. Cost: O(K·T) per sequence plus two D -> 1 projections per token. κ is learned.
 """
 
 from __future__ import annotations
@@ -39,26 +40,28 @@ class KuramotoSync(nn.Module):
     def forward(
         self, x: torch.Tensor, theta0: torch.Tensor, valid: torch.Tensor, past: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Synchronised phases (B, T), order parameter (B, T) and this call's step phases
-        (B, T, K) to append to the history. x (B, T, D); theta0 (B, T); valid (B, S) with the
-        S - T past tokens first; past (B, S - T, K): the past tokens' phases at steps 0..K-1."""
+        """Synchronised phases (B, T), order parameter (B, T) and the running sums (B, 2K) to keep
+        for later tokens. x (B, T, D); theta0 (B, T); valid (B, S) with the S - T past tokens
+        first; past (B, 2K) or None: the running sums [Σ sin θ^k_s ; Σ cos θ^k_s] of the valid
+        past tokens at steps k = 0..K-1 (what this call returns)."""
         theta = theta0 + x @ self.offset.to(x.dtype)  # (B, T)
         omega = self.frequency(x).squeeze(-1)  # (B, T)
         new_valid = valid[:, valid.shape[1] - theta.shape[1] :].to(theta.dtype)  # (B, T)
         past_valid = valid[:, : valid.shape[1] - theta.shape[1]].to(theta.dtype)
         count = new_valid.cumsum(1) + past_valid.sum(1, keepdim=True)  # n_t (B, T)
         count = count.clamp(min=1.0)
-        trace = []
+        sums = []
         s_sum = c_sum = None
         for k in range(self.steps):
-            trace.append(theta)
             s_sum = (torch.sin(theta) * new_valid).cumsum(1)
             c_sum = (torch.cos(theta) * new_valid).cumsum(1)
-            if past is not None and past.shape[1] > 0:
-                s_sum = s_sum + (torch.sin(past[..., k]) * past_valid).sum(1, keepdim=True)
-                c_sum = c_sum + (torch.cos(past[..., k]) * past_valid).sum(1, keepdim=True)
+            if past is not None:
+                s_sum = s_sum + past[:, k, None].to(theta.dtype)
+                c_sum = c_sum + past[:, self.steps + k, None].to(theta.dtype)
+            sums.append((s_sum[:, -1], c_sum[:, -1]))
             pull = (s_sum * torch.cos(theta) - c_sum * torch.sin(theta)) / count
             theta = theta + self.dt * (omega + self.coupling * pull)
         theta = torch.remainder(theta, 2 * math.pi)
         order = torch.sqrt(s_sum**2 + c_sum**2) / count  # of the last step's input phases
-        return theta, order, torch.stack(trace, dim=-1)
+        running = torch.stack([s for s, _ in sums] + [c for _, c in sums], dim=-1)
+        return theta, order, running

@@ -10,10 +10,11 @@ switched by its config section's `enabled`, and with all of them off this is exa
 Llama (RoPE, RMSNorm, SwiGLU, tied embeddings) of the same shape. They run identically in training
 and inference. Linear layers keep Llama's names (q_proj ... down_proj) so LoRA populations attach.
 
-Cached decoding: the per-token state an extension needs from earlier tokens (token ids, Kuramoto
-step phases, PRSC states, agency inputs, memory bindings) is kept in extra layers of the same
-transformers `DynamicCache` after the attention layers, so a cached step computes exactly what
-the full forward computes.
+Cached decoding: the state an extension needs from earlier tokens is kept in extra layers of the
+same transformers `DynamicCache` after the attention layers, so a cached step computes exactly what
+the full forward computes: per token, the token ids and memory bindings; as running sums (one
+vector per row, replaced each step, so their cost does not grow with the length), the Kuramoto
+steps' sine and cosine sums, the PRSC states' sum and the agency inputs' sum.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from evolora.reso.primes import PrimeEmbedding
 from evolora.reso.prsc import PRSCLayer
 from evolora.reso.resonance import ResonantFFN, repeated_bigrams
 
-# Extra cache layers after the attention layers, one per kind of per-token state.
+# Extra cache layers after the attention layers, one per kind of state; RUNNING ones hold sums.
 TOKENS, PHASES, PRSC_STATES, AGENCY_INPUTS, MEMORY = range(5)
+RUNNING = (PHASES, PRSC_STATES, AGENCY_INPUTS)
 
 
 @dataclass
@@ -90,25 +92,49 @@ def attention_mask_for(valid: torch.Tensor, past_len: int, t: int) -> torch.Tens
     return mask[:, None]
 
 
+class RunningLayer(DynamicLayer):
+    """A cache layer holding one running state per row, (B, 1, 1, F): `update` replaces it."""
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Replace the state by `key_states` (and `value_states`)."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        self.keys, self.values = key_states, value_states
+        return self.keys, self.values
+
+    def crop(self, tokens_to_remove: int) -> None:
+        """A running sum cannot drop tokens: refuse."""
+        if tokens_to_remove:
+            raise EvoloraError("A Reso cache keeps running sums and cannot be cropped.")
+
+
 class History:
-    """Per-token extension state stored as extra layers of a DynamicCache (see module docstring)."""
+    """Extension state stored as extra layers of a DynamicCache (see module docstring)."""
 
     def __init__(self, cache: DynamicCache | None, first_layer: int) -> None:
         self.cache, self.first = cache, first_layer
 
     def past(self, slot: int) -> torch.Tensor | None:
-        """The stored state (B, S_past, F) of `slot`, or None."""
+        """The stored state of `slot`: (B, S_past, F) per token, or (B, F) for a RUNNING slot;
+        None when nothing is stored."""
         if self.cache is None or len(self.cache.layers) <= self.first + slot:
             return None
         keys = self.cache.layers[self.first + slot].keys
-        return None if keys is None or keys.numel() == 0 else keys[:, 0]
+        if keys is None or keys.numel() == 0:
+            return None
+        return keys[:, 0, 0] if slot in RUNNING else keys[:, 0]
 
     def append(self, slot: int, new: torch.Tensor) -> None:
-        """Store the state (B, T, F) of this call's tokens."""
+        """Store the state of this call's tokens: (B, T, F) appended per token, or for a RUNNING
+        slot the new running state (B, F) in place of the old one."""
         if self.cache is None:
             return
         while len(self.cache.layers) <= self.first + slot:
-            self.cache.layers.append(DynamicLayer())
+            index = len(self.cache.layers) - self.first
+            self.cache.layers.append(RunningLayer() if index in RUNNING else DynamicLayer())
+        if slot in RUNNING:
+            new = new[:, None]
         self.cache.update(new[:, None], new[:, None, :, :0], self.first + slot)
 
 
@@ -250,19 +276,21 @@ class ResoForCausalLM(PreTrainedModel, GenerationMixin):
         theta0 = body.embed.phases(input_ids)  # (B, T)
         coherence = order = salience = goal = None
         if body.prsc is not None:
-            x, coherence, states = body.prsc(x, theta0, valid, hist.past(PRSC_STATES))
-            hist.append(PRSC_STATES, states)
+            x, coherence, running = body.prsc(x, theta0, valid, hist.past(PRSC_STATES))
+            hist.append(PRSC_STATES, running)
         phase = theta0
         if body.kuramoto is not None:
-            phase, order, trace = body.kuramoto(x, theta0, valid, hist.past(PHASES))
-            hist.append(PHASES, trace)
+            phase, order, running = body.kuramoto(x, theta0, valid, hist.past(PHASES))
+            hist.append(PHASES, running)
         if body.agency is not None:
-            salience, goal, inputs = body.agency(x, valid, hist.past(AGENCY_INPUTS))
-            hist.append(AGENCY_INPUTS, inputs)
+            salience, goal, running = body.agency(x, valid, hist.past(AGENCY_INPUTS))
+            hist.append(AGENCY_INPUTS, running)
         repetition = None
         if cfg.enabled("stochastic_resonance"):
-            window = cfg.stochastic_resonance["window"]
-            repetition = repeated_bigrams(all_tokens[..., 0].long(), valid, window)[:, -t:]
+            # The last t tokens' bigrams look back `window` bigrams: window + 1 earlier tokens.
+            keep = t + cfg.stochastic_resonance["window"] + 1
+            repetition = repeated_bigrams(all_tokens[:, -keep:, 0].long(), valid[:, -keep:],
+                                          cfg.stochastic_resonance["window"])[:, -t:]
 
         ctx = ForwardContext(
             rope=rope_tables(position_ids, cfg.hidden_size // cfg.num_attention_heads,

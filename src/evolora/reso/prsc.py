@@ -12,8 +12,10 @@ amplitudes):
     u_t = z_t + g(C(z_t, c_t)) c_t + Σ_m g(C(z_t, b_m)) b_m                  (bound concepts b_m)
 
 and the layer adds W_o [Re u_t, Im u_t, |u_t|² − |z_t|²] to the residual stream; the last block is
-the interference term 2 Re(z_t conj(rest)) + |rest|² per prime. `bind_concept` stores a token's
-state as a named concept b_m (up to `max_bindings`); `compose` and `coherence` expose the algebra.
+the interference term 2 Re(z_t conj(rest)) + |rest|² per prime. While decoding, the cache keeps
+the running sum Σ z_s (not every state), so a step costs the same whatever the length.
+`bind_concept` stores a token's state as a named concept b_m (up to `max_bindings`); `compose`
+and `coherence` expose the algebra.
 Cost: O(K·(D + M)) per token for M bindings.
 """
 
@@ -82,16 +84,21 @@ class PRSCLayer(nn.Module):
     def forward(
         self, x: torch.Tensor, theta0: torch.Tensor, valid: torch.Tensor, past: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(x + PRSC features (B, T, D), context coherence (B, T), new states (B, T, 2K)).
-        valid (B, S) covers the past tokens then these; past (B, S - T, 2K) their states."""
+        """(x + PRSC features (B, T, D), context coherence (B, T), running sum (B, 2K) of the
+        valid states so far). valid (B, S) covers the past tokens then these; past (B, 2K) or None:
+        the running sum of the valid past tokens' states (what this call returns), so a decoding
+        step costs the same whatever the length."""
         z = self.state(x, theta0)  # (B, T, 2K)
         t = z.shape[1]
         new_valid = valid[:, valid.shape[1] - t :, None].to(z.dtype)  # (B, T, 1)
-        total = (z * new_valid).cumsum(1) - z * new_valid  # states strictly before t
+        masked = z * new_valid
+        running = masked.cumsum(1)
+        total = running - masked  # states strictly before t
         count = new_valid.cumsum(1) - new_valid
-        if past is not None and past.shape[1] > 0:
+        if past is not None:
             past_valid = valid[:, : valid.shape[1] - t, None].to(z.dtype)
-            total = total + (past * past_valid).sum(1, keepdim=True)
+            running = running + past[:, None].to(z.dtype)
+            total = total + past[:, None].to(z.dtype)
             count = count + past_valid.sum(1, keepdim=True)
         context = total / count.clamp(min=1.0)
         c_ctx = coherence(z, context)  # (B, T)
@@ -105,7 +112,7 @@ class PRSCLayer(nn.Module):
         energy_u = (u[..., : self.k] ** 2 + u[..., self.k :] ** 2)
         energy_z = (z[..., : self.k] ** 2 + z[..., self.k :] ** 2)
         features = torch.cat([u, energy_u - energy_z], dim=-1)  # (B, T, 3K)
-        return x + self.out(features), c_ctx, z
+        return x + self.out(features), c_ctx, running[:, -1]
 
     @torch.no_grad()
     def bind(self, state: torch.Tensor) -> int:

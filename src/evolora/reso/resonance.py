@@ -37,6 +37,13 @@ def repeated_bigrams(tokens: torch.Tensor, valid: torch.Tensor, window: int) -> 
     return ((windows == code[..., None]).any(-1) & ok).float()
 
 
+def row_std(x: torch.Tensor) -> torch.Tensor:
+    """The unbiased standard deviation (N, 1) of each row of x (N, H), as torch.std (two passes,
+    an order of magnitude faster than torch.std's on CPU)."""
+    centred = x - x.mean(dim=-1, keepdim=True)
+    return (centred.square().sum(dim=-1, keepdim=True) / max(1, x.shape[-1] - 1)).sqrt()
+
+
 class ResonantFFN(nn.Module):
     """SwiGLU FFN with repetition-gated noise; see the module docstring."""
 
@@ -54,10 +61,11 @@ class ResonantFFN(nn.Module):
         noisy = self.enabled and repetition is not None and self.amplitude > 0
         if noisy and bool(repetition.any()):
             # Noise is drawn for the repetitive tokens only (ρ is 0 or 1), not for every token.
-            where = repetition.flatten() > 0
+            rows = (repetition.flatten() > 0).nonzero().squeeze(1)
             flat = u.flatten(0, -2)
-            picked = flat[where]  # (N_rep, H)
+            picked = flat.detach().index_select(0, rows)  # (N_rep, H)
             eps = torch.randn(picked.shape, generator=generator, device=u.device, dtype=u.dtype)
-            noise = self.amplitude * picked.detach().std(dim=-1, keepdim=True) * eps
-            u = flat.index_put((where,), picked + noise).view_as(u)
+            noise = self.amplitude * row_std(picked) * eps
+            # The noise is a constant: adding it leaves u's gradient the identity.
+            u = flat.index_add(0, rows, noise).view_as(u)
         return self.down_proj(F.silu(u) * self.up_proj(x))
