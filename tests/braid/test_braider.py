@@ -191,11 +191,11 @@ def test_joining_depends_on_the_lead():
     is worth the same, and the family says nothing; a strong lead entropy bonus keeps every lead
     tried): the join head learns it per lead, which a join score blind to the lead cannot."""
     braider = _braider(2)
-    learner = Learner(braider, lr=2e-2, entropy=0.001)
+    learner = Learner(braider, lr=5e-3, entropy=0.001)
     gen = torch.Generator().manual_seed(2)
     examples = [Example("math: 1 2 3 =", "6", "math", 2, {})] * 64
     x = _inputs(braider, examples)
-    for _ in range(150):
+    for _ in range(60):
         d = braider.decide(x, generator=gen)
         right = (d.lead == 3) | (d.models[:, 3] == (d.lead != 2))
         learner.update(d, 0.5 * right.float(), lead_entropy=1.0)
