@@ -90,7 +90,7 @@ def main() -> None:
     pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     grid = TaskGrid(FAMILIES, [1, 2, 3])
     rows = {name: [] for name in ("all heads learn", *[f"{h} frozen at random" for h in HEADS])}
-    entropy = {h: [] for h in HEADS}
+    entropy = {h: [] for h in (*HEADS, "lead")}  # lead: the lead model alone, without joins
     rewards = []
     shots = []
     for seed in range(args.seeds):
@@ -107,7 +107,7 @@ def main() -> None:
             braider, _, history = trained_braider(braid, config, FAMILIES, frozen)
             rows[name].append(outcome(braid, braider, holdout, config))
             if not frozen:
-                for h in HEADS:
+                for h in entropy:
                     entropy[h].append((np.mean([x[f"entropy/{h}"] for x in history[:4]]),
                                        np.mean([x[f"entropy/{h}"] for x in history[-4:]])))
                 rewards.append((np.mean([x["reward/mean"] for x in history[:4]]),

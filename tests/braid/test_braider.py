@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from evolora.braid.braider import HEADS, MetaBraider
-from evolora.braid.config import BraiderConfig
+from evolora.braid.config import BraiderConfig, TrainConfig
 from evolora.braid.explain import forward_with_explanation
 from evolora.braid.features import encode_tasks
 from evolora.braid.fusion import strategy_names
 from evolora.braid.pool import ModelProfile
 from evolora.braid.reinforce import Learner, leave_one_out
+from evolora.braid.trainer import lead_entropy
 from evolora.tasks import Example
 
 MEMBERS = ["a", "b", "c", "d"]
@@ -157,7 +158,8 @@ def test_lead_routes_five_families_past_a_generalist():
     prompts, a generalist 30 % of every family's, the rest 10 %. Sending most families to the
     generalist is the trap the head fell into when the family reached the member scores only
     through attention (without the route head, 3 seeds of 3 fail); with the task's own score per
-    member, every family's greedy lead is its specialist after 60 updates of 8 prompts x 4."""
+    member and the lead's early entropy bonus as the trainer anneals it, every family's greedy
+    lead is its specialist after 60 updates of 8 prompts x 4."""
     torch.manual_seed(0)
     profiles = [ModelProfile(n, "hf", n, params=1000, layers=3, hidden=16, cost_per_token=2000.0)
                 for n in POOL6]
@@ -172,12 +174,46 @@ def test_lead_routes_five_families_past_a_generalist():
         return encode_tasks(examples, profiles, braider.slots(), [1.0] * len(examples),
                             [2.0] * len(examples), "cpu")
 
-    for _ in range(60):
+    config = TrainConfig()
+    for update in range(60):
         fams = rng.integers(5, size=8).repeat(4)  # 8 prompts, 4 decisions each
         examples = [Example(f"{FAMILIES5[f]}: 1 2 =", "3", FAMILIES5[f], 2, {}) for f in fams]
         d = braider.decide(inputs(examples), generator=gen)
         hit = (torch.rand(32, generator=gen) < chance[torch.as_tensor(fams), d.lead]).float()
         rewards = hit - 0.1 * (d.models.sum(-1) - 1)
-        learner.update(d, rewards, leave_one_out(rewards, 4))
+        learner.update(d, rewards, leave_one_out(rewards, 4), lead_entropy(config, update / 60))
     examples = [Example(f"{f}: 1 2 =", "3", f, 2, {}) for f in FAMILIES5]
     assert braider.decide(inputs(examples), greedy=True).lead.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_joining_depends_on_the_lead():
+    """Member 3 joining pays under leads 0 and 1, and staying out pays under lead 2 (every lead
+    is worth the same, and the family says nothing; a strong lead entropy bonus keeps every lead
+    tried): the join head learns it per lead, which a join score blind to the lead cannot."""
+    braider = _braider(2)
+    learner = Learner(braider, lr=5e-3, entropy=0.001)
+    gen = torch.Generator().manual_seed(2)
+    examples = [Example("math: 1 2 3 =", "6", "math", 2, {})] * 64
+    x = _inputs(braider, examples)
+    for _ in range(60):
+        d = braider.decide(x, generator=gen)
+        right = (d.lead == 3) | (d.models[:, 3] == (d.lead != 2))
+        learner.update(d, 0.5 * right.float(), lead_entropy=1.0)
+    join = torch.sigmoid(braider.logits(x)["join"][0, :, 3])
+    assert join[0] > 0.5 and join[1] > 0.5 and join[2] < 0.2, join
+
+
+def test_lead_entropy_bonus_keeps_the_lead_exploring():
+    """With one arm slightly better, the extra bonus on the lead's entropy keeps the lead's
+    distribution wider than training without it, and leaves the other heads' bonus unchanged."""
+    ends = []
+    for bonus in (0.0, 0.2):
+        braider = _braider(3)
+        learner = Learner(braider, lr=2e-2, entropy=0.0)
+        gen = torch.Generator().manual_seed(3)
+        x = _inputs(braider, [Example("math: 1 =", "1", "math", 2, {})] * 32)
+        for _ in range(40):
+            d = braider.decide(x, generator=gen)
+            stats = learner.update(d, 0.1 * (d.lead == 1).float(), lead_entropy=bonus)
+        ends.append(stats["entropy/lead"])
+    assert ends[1] > ends[0] + 0.2, ends

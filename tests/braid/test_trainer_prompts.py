@@ -1,13 +1,14 @@
 """The braider's reward prompts and the evaluation prompts: disjoint shares of the holdout split;
-and the leave-one-out baseline of a prompt's samples."""
+the leave-one-out baseline of a prompt's samples; the lead's annealed entropy bonus."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from evolora.braid.config import TrainConfig
 from evolora.braid.reinforce import leave_one_out
-from evolora.braid.trainer import evaluation_prompts, role_prompts
+from evolora.braid.trainer import evaluation_prompts, lead_entropy, role_prompts
 from evolora.ecology.roles import Role
 from evolora.tasks import TaskGrid
 from evolora.tasks.splits import split_of
@@ -33,3 +34,10 @@ def test_leave_one_out_is_the_mean_of_the_other_samples():
     rewards = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0])
     expected = torch.tensor([1 / 3, 2 / 3, 2 / 3, 1 / 3, 1.0, 1.0, 1.0, 1.0])
     torch.testing.assert_close(leave_one_out(rewards, 4), expected)
+
+
+def test_lead_entropy_bonus_anneals_to_zero():
+    config = TrainConfig(lead_entropy=0.1, lead_entropy_until=0.5)
+    assert lead_entropy(config, 0.0) == 0.1
+    assert abs(lead_entropy(config, 0.25) - 0.05) < 1e-12
+    assert lead_entropy(config, 0.5) == 0.0 and lead_entropy(config, 0.9) == 0.0

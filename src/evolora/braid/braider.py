@@ -9,7 +9,10 @@ encoder mixes them; heads read the result:
   the braider starts near one model per prompt and braids in others where that pays). A lead's
   logit is its member token's score plus a score the task token gives each member directly (a
   classifier over members, linear in the family features): through attention alone the family
-  reached the member scores too weakly, and the head sent every family to one member;
+  reached the member scores too weakly, and the head sent every family to one member. A member's
+  joining logit sees the lead: its own score plus a pair score of its token against the lead's
+  (whether model j helps depends on which model leads, e.g. a fusion that helps one specialist
+  hurts another);
 - layers: a Bernoulli per fusion layer (task token);
 - strategy, temperature, top_k: categoricals (task token);
 - value: the learned REINFORCE baseline (task token).
@@ -91,6 +94,8 @@ class MetaBraider(nn.Module):
         self.temperature_head = nn.Linear(w, len(config.temperatures))
         self.top_k_head = nn.Linear(w, len(config.top_ks))
         self.value_head = nn.Linear(w, 1)
+        self.join_pair = nn.Linear(w, w, bias=False)  # lead token -> query over member tokens
+        nn.init.zeros_(self.join_pair.weight)
 
     def family_slot(self, family: str) -> int:
         """The embedding slot of `family`, assigning the next free one to a new family."""
@@ -118,10 +123,12 @@ class MetaBraider(nn.Module):
         ids = torch.arange(len(self.members), device=inputs.models.device)
         models = self.model_in(inputs.models) + self.member_embedding(ids)
         tokens = self.encoder(torch.cat([task[:, None], models], dim=1))  # (B, 1 + M, w)
-        head = tokens[:, 0]
+        head, members = tokens[:, 0], tokens[:, 1:]
+        pair = self.join_pair(members) @ members.transpose(1, 2) / members.shape[-1] ** 0.5
         out = {
-            "models": self.model_head(tokens[:, 1:]).squeeze(-1) + self.route_head(task),
-            "join": self.join_head(tokens[:, 1:]).squeeze(-1),
+            "models": self.model_head(members).squeeze(-1) + self.route_head(task),
+            # (B, lead, member): the joining logit of each member under each lead
+            "join": self.join_head(members).squeeze(-1)[:, None, :] + pair,
             "layers": self.layer_head(head),
             "strategy": self.strategy_head(head),
             "temperature": self.temperature_head(head),
@@ -142,10 +149,12 @@ class MetaBraider(nn.Module):
         picks, logp, entropy = {}, {}, {}
         lead = self._lead(out["models"], greedy, generator, forced)
         lead_dist = torch.distributions.Categorical(logits=out["models"])
-        picks["models"], join_logp, join_entropy = self._team(
-            out["join"], lead, greedy, generator, forced)
+        join = out["join"][torch.arange(lead.shape[0], device=lead.device), lead]
+        picks["models"], join_logp, join_entropy = self._team(join, lead, greedy, generator,
+                                                              forced)
         logp["models"] = lead_dist.log_prob(lead) + join_logp
         entropy["models"] = lead_dist.entropy() + join_entropy
+        entropy["lead"] = lead_dist.entropy()
         probs = torch.sigmoid(out["layers"])
         if forced is not None:
             pick = forced.layers

@@ -86,6 +86,11 @@ class TrainConfig(_Section):
         "rewarded on (the host recalls its train split); the rest is for evaluation")
     lr: float = Field(1e-2, gt=0)
     entropy: float = Field(0.01, ge=0, description="entropy bonus weight")
+    lead_entropy: float = Field(
+        0.05, ge=0, description="extra entropy bonus on the lead model at the start, annealed "
+        "linearly to 0 at `lead_entropy_until` of training")
+    lead_entropy_until: float = Field(0.5, gt=0, le=1, description="share of training over "
+                                      "which the lead's extra entropy bonus decays to 0")
     value: float = Field(0.5, ge=0, description="weight of the learned baseline's loss")
     curriculum: bool = Field(True, description="easy difficulties first, harder ones later")
     max_new_tokens: int = Field(40, ge=1)

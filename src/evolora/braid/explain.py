@@ -78,7 +78,7 @@ def _choice(braider: MetaBraider, head: str, decision: Decision, logits) -> tupl
     if head == "models":
         on = decision.models[0]
         lead = int(decision.lead[0])
-        joins = torch.sigmoid(logits["join"][0])
+        joins = torch.sigmoid(logits["join"][0, lead])
         is_lead = torch.arange(len(on), device=on.device) == lead
         team = torch.where(on, joins, 1 - joins).masked_fill(is_lead, 1.0).prod()
         p = torch.softmax(logits["models"][0], -1)[lead] * team

@@ -1,13 +1,17 @@
 """REINFORCE with a baseline for every head of the MetaBraider (Williams 1992).
 
 loss = - sum_h mean(relevance_h * (r - b) * log pi_h)  - entropy * sum_h mean(H_h)
-       + value * mean((V - r)^2)
+       - lead_entropy * mean(H_lead) + value * mean((V - r)^2)
 
 The baseline b is the learned value V of the task, or, when every prompt of a batch was braided
 several times, the mean reward of the prompt's other samples (leave-one-out, as in RLOO: Kool et
 al. 2019). Prompts differ far more in difficulty than decisions differ in reward (most prompts are
 solved by every model or by none), so a per-prompt baseline takes that difficulty out of the
 advantage, and only prompts where decisions differ in outcome teach.
+
+`lead_entropy` is an extra bonus on the lead model's entropy alone, which the trainer anneals to 0
+over the first part of training: rewards are single 0/1 answers, so the first few lucky answers
+of one member could otherwise fix a family's lead before the others were tried.
 
 A head in `frozen` draws uniformly at random and never learns (the ablation of that head).
 """
@@ -30,9 +34,11 @@ class Learner:
         self.optimiser = torch.optim.Adam(braider.parameters(), lr=lr)
 
     def update(self, decision: Decision, rewards: torch.Tensor,
-               baseline: torch.Tensor | None = None) -> dict[str, float]:
+               baseline: torch.Tensor | None = None, lead_entropy: float = 0.0
+               ) -> dict[str, float]:
         """One step from decisions sampled with gradients on and their rewards (B,), against
-        `baseline` (B,) when given, else the learned value."""
+        `baseline` (B,) when given, else the learned value; `lead_entropy` weighs an extra
+        entropy bonus on the lead model."""
         rewards = rewards.to(decision.value.device)
         base = decision.value if baseline is None else baseline.to(rewards.device)
         advantage = (rewards - base).detach()
@@ -44,8 +50,12 @@ class Learner:
                 continue
             policy = policy - (relevant[head] * advantage * decision.logp[head]).mean()
             bonus = bonus + decision.entropy[head].mean()
+        lead_bonus = torch.zeros((), device=rewards.device)
+        if "models" not in self.braider.frozen:
+            lead_bonus = decision.entropy["lead"].mean()
         value_loss = ((decision.value - rewards) ** 2).mean()
-        loss = policy - self.entropy * bonus + self.value * value_loss
+        loss = (policy - self.entropy * bonus - lead_entropy * lead_bonus
+                + self.value * value_loss)
         self.optimiser.zero_grad()
         loss.backward()
         self.optimiser.step()
@@ -54,6 +64,7 @@ class Learner:
         for head in HEADS:
             stats[f"entropy/{head}"] = float(decision.entropy[head].detach().mean())
             stats[f"relevant/{head}"] = float(relevant[head].mean())
+        stats["entropy/lead"] = float(decision.entropy["lead"].detach().mean())
         return stats
 
     def learn_from_feedback(self, inputs: BraidInputs, decision: Decision,

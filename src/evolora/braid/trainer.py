@@ -62,6 +62,11 @@ def curriculum_weights(grid: TaskGrid, progress: float, on: bool) -> list[float]
     return [1.0 if d <= reached else 0.1 for _, d in grid.cells]
 
 
+def lead_entropy(config: TrainConfig, progress: float) -> float:
+    """The lead's extra entropy bonus at `progress` (0..1) through training."""
+    return config.lead_entropy * max(0.0, 1.0 - progress / config.lead_entropy_until)
+
+
 def role_prompts(grid: TaskGrid, rng: np.random.Generator, n: int, role: Role,
                  fraction: float, weights: list[float] | None = None) -> list[Example]:
     """`n` examples reserved for `role` (select: the braider's rewards; evaluate: the final
@@ -164,7 +169,8 @@ def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, 
         decision, _, episodes = run_episodes(braid, braider, examples, budgets, latencies,
                                              config, generator)
         baseline = leave_one_out(episodes.rewards, group) if group > 1 else None
-        stats = learner.update(decision, episodes.rewards, baseline)
+        stats = learner.update(decision, episodes.rewards, baseline,
+                               lead_entropy(config, update / updates))
     stats.update({"update": update, "score/mean": float(episodes.scores.mean()),
                   "budget/compute": float(episodes.compute.mean())})
     if run is not None:
