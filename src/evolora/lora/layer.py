@@ -13,12 +13,16 @@ adapters (they differ only in what they copy):
   segment inside a `bmm` (Punica's SGMV / S-LoRA). Each adapter is read once; when the adapter rows
   already sit in equal consecutive blocks (the same prompts for every adapter) the activations are
   used as views, otherwise rows are copied in and out: S * G * tokens * (in + out) numbers.
+  Without gradients, each layer keeps its segments' factors (views of A and B, or their copies
+  for a subset of adapters) for the whole `route(...)`, so a decode step neither indexes nor
+  transposes them again; an in-place change of A or B (its version counter) renews the copies.
 
 `Routing.kernel_for` picks the one that copies less (the measurements behind this rule are in
 benchmarks/population_throughput.py, kernel sweep).
 
 Under a bf16 host (`evolora.hosts.precision.run_in`) the base product is bf16 and returned in
-fp32, so the low-rank term runs in fp32 with the fp32 factors. Under bf16 autocast the factors stay
+fp32 (cast inline: the block's casting hooks cost more than the small product itself), so the
+low-rank term runs in fp32 with the fp32 factors. Under bf16 autocast the factors stay
 fp32 (the master copy) and the low-rank term runs in the base
 output's type (bf16), with one exception: one-token rows (a decode step) compute it in fp32, where
 rank-r bf16 matmuls of a few rows measured slower on CPU than fp32 ones; the fp32 term is then
