@@ -16,6 +16,7 @@ adapter factors stay fp32. Training a model's own weights uses plain bf16 autoca
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -289,6 +290,18 @@ def bf16_linears(model) -> Iterator[_Bf16Block]:
         block.restore()
 
 
+# Linear -> (bf16 weight, bf16 bias) while a bf16 block's casting hooks are on it.
+_BF16_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def bf16_copies(module) -> tuple | None:
+    """The bf16 (weight, bias) that a running `bf16_linears` block put into the Linear `module`
+    (its hooks cast its input to bf16 and its output back to fp32), or None outside such a
+    block. A wrapper calling the Linear on every decode step can do that cast inline, without
+    the cost of the hooks."""
+    return _BF16_COPIES.get(module)
+
+
 class _Bf16Block:
     """The frozen Linears of one model with their fp32 parameters and bf16 copies; `apply` puts
     the copies (and the casting hooks) in, `restore` the fp32 originals."""
@@ -318,6 +331,7 @@ class _Bf16Block:
             module.weight, module.bias = weight16, bias16
             self.handles += [module.register_forward_pre_hook(_to_bf16),
                              module.register_forward_hook(_to_fp32)]
+            _BF16_COPIES[module] = (weight16, bias16)
 
     def restore(self) -> None:
         """The fp32 parameters back, hooks removed."""
@@ -326,6 +340,7 @@ class _Bf16Block:
         self.handles = []
         for module, weight, bias, _, _ in self.linears:
             module.weight, module.bias = weight, bias
+            _BF16_COPIES.pop(module, None)
 
 
 def _to_bf16(_module, args):

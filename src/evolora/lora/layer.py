@@ -13,12 +13,16 @@ adapters (they differ only in what they copy):
   segment inside a `bmm` (Punica's SGMV / S-LoRA). Each adapter is read once; when the adapter rows
   already sit in equal consecutive blocks (the same prompts for every adapter) the activations are
   used as views, otherwise rows are copied in and out: S * G * tokens * (in + out) numbers.
+  Without gradients, each layer keeps its segments' factors (views of A and B, or their copies
+  for a subset of adapters) for the whole `route(...)`, so a decode step neither indexes nor
+  transposes them again; an in-place change of A or B (its version counter) renews the copies.
 
 `Routing.kernel_for` picks the one that copies less (the measurements behind this rule are in
 benchmarks/population_throughput.py, kernel sweep).
 
 Under a bf16 host (`evolora.hosts.precision.run_in`) the base product is bf16 and returned in
-fp32, so the low-rank term runs in fp32 with the fp32 factors. Under bf16 autocast the factors stay
+fp32 (cast inline: the block's casting hooks cost more than the small product itself), so the
+low-rank term runs in fp32 with the fp32 factors. Under bf16 autocast the factors stay
 fp32 (the master copy) and the low-rank term runs in the base
 output's type (bf16), with one exception: one-token rows (a decode step) compute it in fp32, where
 rank-r bf16 matmuls of a few rows measured slower on CPU than fp32 ones; the fp32 term is then
@@ -36,6 +40,7 @@ from torch import nn
 from torch.nn import functional
 
 from evolora.errors import EvoloraError
+from evolora.hosts.precision import bf16_copies
 
 
 @dataclass
@@ -108,6 +113,7 @@ class PopulationLinear(nn.Module):
         self.layer_name = name
         self._plain = type(base) is nn.Linear  # its forward is exactly functional.linear
         object.__setattr__(self, "_population", population)  # not a submodule, not in state_dict
+        object.__setattr__(self, "_kept", None)  # see _routed
 
     # Code that inspects a projection (dtype checks, shapes) still sees the original Linear.
     @property
@@ -129,9 +135,11 @@ class PopulationLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         routing: Routing | None = self._population._routing
         base = self.base
-        # A base holding a copy in another dtype (a bf16 host) casts through its own hooks.
-        plain = self._plain and base.weight.dtype == x.dtype
-        y = functional.linear(x, base.weight, base.bias) if plain else base(x)
+        if self._plain and base.weight.dtype == x.dtype:
+            y = functional.linear(x, base.weight, base.bias)
+        else:  # a bf16 host: the cast its hooks do, inline (they cost more than the product)
+            copies = bf16_copies(base) if self._plain and x.dtype == torch.float32 else None
+            y = base(x) if copies is None else functional.linear(x.bfloat16(), *copies).float()
         if routing is None or not routing.active:
             return y
         batch = routing.ids.shape[0]
@@ -144,6 +152,14 @@ class PopulationLinear(nn.Module):
         b = self._population.B[self.layer_name]
         x3 = x.reshape(batch, -1, x.shape[-1])  # (B, T, in)
         y3 = y.view(batch, -1, y.shape[-1])  # (B, T, out)
+        if (x.dtype == y.dtype == a.dtype and not torch.is_grad_enabled()
+                and routing.kernel_for(x3.shape[1]) == "segmented"
+                and not torch.is_autocast_enabled(x.device.type)):
+            # The common no-grad case (every decode step): the routing's factors are prepared
+            # once per route, not once per call.
+            a_t, b_t = self._routed(routing, a, b)
+            _add_segments(_segment_product(x3, a_t, routing), b_t, y3, routing)
+            return y
         compute = a.dtype if x3.shape[1] == 1 else y.dtype  # see the module docstring
         if x3.dtype != compute:
             x3 = x3.to(compute)
@@ -156,10 +172,22 @@ class PopulationLinear(nn.Module):
             if torch.is_grad_enabled():  # out of place, so autograd can see it
                 return _gather(x3, y3, a, b, routing, inplace=False).view_as(y)
             if routing.kernel_for(x3.shape[1]) == "segmented":
-                _segmented(x3, y3, a, b, routing)
+                a_t, b_t = _segment_factors(a, b, routing)
+                _add_segments(_segment_product(x3, a_t, routing), b_t, y3, routing)
             else:
                 _gather(x3, y3, a, b, routing, inplace=True)
         return y
+
+    def _routed(self, routing: Routing, a: torch.Tensor, b: torch.Tensor):
+        """`_segment_factors` of this layer for `routing`, kept until the routing or the factors
+        change (views of A and B when the segments are all adapters in order)."""
+        kept = self._kept
+        versions = (a._version, b._version)
+        if (kept is None or kept[0] is not routing or kept[1] is not a or kept[2] is not b
+                or (not routing.identity and kept[3] != versions)):
+            kept = (routing, a, b, versions, _segment_factors(a, b, routing))
+            object.__setattr__(self, "_kept", kept)
+        return kept[4]
 
     def extra_repr(self) -> str:
         return f"layer={self.layer_name!r}, rank={self._population.rank}"
@@ -176,24 +204,41 @@ def _gather(x3, y3, a, b, routing: Routing, inplace: bool) -> torch.Tensor:
     return y3.baddbmm_(h, b_rows) if inplace else torch.baddbmm(y3, h, b_rows)
 
 
-def _segmented(x3, y3, a, b, routing: Routing) -> None:
-    """Add scale * (x A_i^T) B_i^T in place, one matmul per segment of rows sharing adapter i."""
+# The segmented kernel: one matmul per segment of rows sharing adapter i adds
+# scale * (x A_i^T) B_i^T in place, in two steps.
+def _segment_factors(a, b, routing: Routing) -> tuple[torch.Tensor, torch.Tensor]:
+    """The segments' A^T (S, in, r) and B^T (S, r, out)."""
     if not routing.identity:
         a, b = a.index_select(0, routing.adapters), b.index_select(0, routing.adapters)
-    segments, width = routing.slots.shape
-    tokens, d_in, d_out = x3.shape[1], x3.shape[2], y3.shape[2]
-    if routing.block is not None:  # views: (S, G*T, in) and (S, G*T, out)
+    return a.transpose(1, 2), b.transpose(1, 2)
+
+
+def _segment_product(x3, a_t, routing: Routing) -> torch.Tensor:
+    """x A_i^T on every slot, (S, G*T, r): views of x for a block, rows copied in otherwise."""
+    segments = routing.slots.shape[0]
+    d_in = x3.shape[2]
+    if routing.block is not None:
         lo, hi = routing.block
-        h = torch.bmm(x3[lo:hi].reshape(segments, -1, d_in), a.transpose(1, 2))  # (S, G*T, r)
-        y_view = y3[lo:hi].view(segments, -1, d_out)
+        rows = x3 if hi - lo == x3.shape[0] else x3[lo:hi]
+        return torch.bmm(rows.reshape(segments, -1, d_in), a_t)
+    xs = x3.index_select(0, routing.slots.flatten()).view(segments, -1, d_in)
+    return torch.bmm(xs, a_t)
+
+
+def _add_segments(h, b_t, y3, routing: Routing) -> None:
+    """y += scale * h B_i^T for the slots' products h (S, G*T, r) of `_segment_product`."""
+    segments, width = routing.slots.shape
+    tokens, d_out = y3.shape[1], y3.shape[2]
+    if routing.block is not None:
+        lo, hi = routing.block
+        rows = y3 if hi - lo == y3.shape[0] else y3[lo:hi]
+        y_view = rows.view(segments, -1, d_out)
         if tokens == 1 or y3.dtype != h.dtype:  # decode: a separate add measured faster
-            y_view.add_(torch.bmm(h, b.transpose(1, 2)), alpha=routing.scale)
+            y_view.add_(torch.bmm(h, b_t), alpha=routing.scale)
         else:
-            y_view.baddbmm_(h * routing.scale, b.transpose(1, 2))
+            y_view.baddbmm_(h * routing.scale, b_t)
         return
-    rows = routing.slots.flatten()
-    xs = x3.index_select(0, rows).view(segments, width * tokens, d_in)
-    h = torch.bmm(xs, a.transpose(1, 2)).view(segments, width, tokens, -1)  # (S, G, T, r)
-    h = (h * routing.slot_scale.to(x3.dtype)).view(segments, width * tokens, -1)
-    delta = torch.bmm(h, b.transpose(1, 2))  # (S, G*T, out)
-    y3.index_add_(0, rows, delta.view(segments * width, tokens, d_out).to(y3.dtype))
+    h = h.view(segments, width, tokens, -1) * routing.slot_scale.to(h.dtype)
+    delta = torch.bmm(h.view(segments, width * tokens, -1), b_t)  # (S, G*T, out)
+    y3.index_add_(0, routing.slots.flatten(),
+                  delta.view(segments * width, tokens, d_out).to(y3.dtype))
