@@ -4,10 +4,12 @@
 Per method and seed: the best holdout accuracy found, and the trials and objective CPU seconds
 needed to reach 95 % of the best value any method found (only full-budget values count). The
 swarm runs with multi-fidelity (trials start at a third of their steps, the top third are
-promoted to the full budget and continue their training; once a configuration leads at the full
-budget, half the new trials refine around it at the full budget), and once per ablation:
-`no-refine` (promotions only), `cold` (promotions retrain from scratch), `no-fidelity`, and with
-`--ablations` each hierarchy feature off (as in swarm_bbob.py).
+promoted to the full budget and continue their training; low-budget accuracies break ties by the
+holdout loss; once a configuration above the untuned host's score leads at the full budget, half
+the new trials refine around it at the full budget), and once per ablation: `no-refine`
+(promotions only), `cold` (promotions retrain from scratch), `no-fidelity`, `refine-any`
+(refinement around any leader), `no-tiebreak` (low-budget accuracies tie), and with `--ablations`
+each hierarchy feature off (as in swarm_bbob.py).
 
 `--trace` costs no training: it runs each swarm variant against a deterministic stand-in
 objective (a hash of the configuration) and reports the first trial whose configuration differs
@@ -42,6 +44,8 @@ VARIANTS = {
     "swarm:no-refine": {"fidelity": {**FIDELITY, "refine_share": 0.0}},
     "swarm:cold": {"fidelity": FIDELITY},  # the same search; promotions retrain from scratch
     "swarm:no-fidelity": {},
+    "swarm:refine-any": {"fidelity": FIDELITY},  # also refine leaders at the host's score
+    "swarm:no-tiebreak": {"fidelity": FIDELITY},  # low-budget accuracies tie (no loss tie-break)
     **{f"swarm:{name}": {"fidelity": FIDELITY, **change} for name, change in ABLATIONS.items()},
 }
 FIRST = {
@@ -56,8 +60,10 @@ FIRST = {
 METHODS = ["swarm", "swarm:no-refine", "swarm:cold", "swarm:no-fidelity", "tpe", "random"]
 
 
-def swarm_config(method: str, seed: int):
-    """The default swarm config (maximising) with the method's changes applied."""
+def swarm_config(method: str, seed: int, baseline: float | None = None):
+    """The default swarm config (maximising) with the method's changes applied; with fidelity,
+    refinement waits for a configuration above `baseline` (the untuned host's score), as
+    `evolora swarm run` does, except in `swarm:refine-any`."""
     from evolora.swarm.config import SwarmConfig
 
     data = SwarmConfig(seed=seed, direction="maximize").model_dump()
@@ -66,6 +72,8 @@ def swarm_config(method: str, seed: int):
             data[key].update(value)
         else:
             data[key] = value
+    if method != "swarm:refine-any" and data["fidelity"]["enabled"]:
+        data["fidelity"]["refine_above"] = baseline
     return SwarmConfig.model_validate(data)
 
 
@@ -82,8 +90,14 @@ def run_one(job: tuple[str, str, int, int]) -> list[tuple[float, float]]:
     objective = load_objective(spec)
     # Untimed: imports, the host and the examples load once per process, not in a run's trial.
     lora_sft_value(spec, {**FIRST, "steps": 1}, budget=None, resume=False)
+    baseline = objective.baseline()
     forget_training_states()  # runs sharing a worker process share nothing
-    call = partial(lora_sft_value, spec, resume=method != "swarm:cold")
+    call = partial(
+        lora_sft_value,
+        spec,
+        resume=method != "swarm:cold",
+        tiebreak=method != "swarm:no-tiebreak",
+    )
     log: list[tuple[float, float]] = []
 
     def timed(params, budget=None):
@@ -98,7 +112,7 @@ def run_one(job: tuple[str, str, int, int]) -> list[tuple[float, float]]:
     if method.startswith("swarm"):
         from evolora.swarm import Swarm
 
-        Swarm(objective.space, swarm_config(method, seed)).optimize(timed, trials)
+        Swarm(objective.space, swarm_config(method, seed, baseline)).optimize(timed, trials)
     else:
         import optuna
 

@@ -127,6 +127,28 @@ def test_the_leading_full_budget_configuration_is_refined_at_the_full_budget():
     assert best_of(0.0, 0)[1].refiner is None
 
 
+def test_refinement_waits_for_a_leader_better_than_the_baseline():
+    def plateau(params, budget):
+        value = bowl(params)
+        return value if budget >= 3 or value > 1.0 else 0.0
+
+    def run(floor: float | None) -> Swarm:
+        fidelity = FidelityConfig(
+            enabled=True, min_budget=1, max_budget=3, refine_share=0.5, refine_above=floor
+        )
+        swarm = Swarm(BOX, SwarmConfig(seed=0, fidelity=fidelity))
+        swarm.optimize(plateau, 90)
+        return swarm
+
+    def leaders(swarm: Swarm) -> list[float]:
+        return [swarm.trials[e["leader"]].value for e in swarm.events if e["event"] == "refine"]
+
+    assert run(-1.0).refiner is None  # nothing beats the baseline: no refinement
+    anyone, gated = leaders(run(None)), leaders(run(0.5))
+    assert anyone[0] >= 0.5  # without the floor, refinement starts around a poorer leader
+    assert gated and all(value < 0.5 for value in gated)
+
+
 def test_every_feature_leaves_a_trace():
     swarm = Swarm(BOX | {"z": {"kind": "float", "low": -3, "high": 3}}, SwarmConfig(seed=0))
     swarm.optimize(lambda p: bowl(p) + np.cos(3 * p["z"]) + p["z"] ** 2 / 10, 400)

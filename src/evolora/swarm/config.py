@@ -81,6 +81,12 @@ class FidelityConfig(_Section):
         "a refinement team taking local steps around it at max_budget (0 = off)",
     )
     refine_width: float = Field(0.5, gt=0, le=1, description="side of the refinement region")
+    refine_above: float | None = Field(
+        None,
+        description="refinement starts only around a configuration whose full-budget value "
+        "beats this one (in the objective's units, e.g. the untuned model's score; runs of "
+        "an objective that ships a baseline default to it); None: around any leader",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> FidelityConfig:

@@ -190,9 +190,11 @@ class Swarm:
     def _refine_around(self, trial: Trial, loss: float) -> None:
         """Start the refinement team on a configuration that now leads at the top rung, or move
         it there when the lead came from elsewhere (its own improvements it follows itself)."""
-        share = self.config.fidelity.refine_share
+        share, floor = self.config.fidelity.refine_share, self.config.fidelity.refine_above
         if share == 0 or trial.rung != self.rungs.top or self._best is not trial:
             return
+        if floor is not None and self.sign * trial.value >= self.sign * floor:
+            return  # a leader no better than the baseline has nothing worth refining
         if self.refiner is not None and trial.team == self.refiner.id:
             return
         region = Box.around(trial.u, self.config.fidelity.refine_width)
@@ -209,6 +211,7 @@ class Swarm:
             {
                 "event": "refine",
                 "team": self.refiner.id,
+                "leader": trial.number,
                 "reason": f"trial {trial.number} leads at the full budget ({trial.value:.4g}); "
                 f"{share:.0%} of new trials take local steps around it at that budget",
                 "region": region.to_list(),
