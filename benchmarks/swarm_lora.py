@@ -19,11 +19,13 @@ does not act.
 
     python benchmarks/swarm_lora.py                 # 3 seeds x 20 trials, 6 methods
     python benchmarks/swarm_lora.py --trace --trials 20 --seeds 3
+    python benchmarks/swarm_lora.py --combine PART1 PART2   # seeds measured in parts, merged
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -35,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS_DIR as RESULTS
 from _common import mean_std, write_result
 from swarm_bbob import ABLATIONS
 
@@ -216,30 +219,68 @@ def main() -> None:
     parser.add_argument(
         "--trace", action="store_true", help="only report where each variant's trials diverge"
     )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="NAME",
+        help="run nothing: merge the trial logs of these results/NAME.json runs (seeds measured "
+        "in parts) and write the figures under --name",
+    )
     args = parser.parse_args()
     methods = list(args.methods) + ([f"swarm:{n}" for n in ABLATIONS] if args.ablations else [])
     if args.trace:
         trace(methods, args.seeds, args.trials)
         return
     spec = f"lora-sft:{args.grid}:accuracy"
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    if args.combine:
+        runs = [
+            json.loads((RESULTS / f"{name}.json").read_text())["figures"] for name in args.combine
+        ]
+        methods = [m for m in runs[0]["logs"] if all(m in run["logs"] for run in runs)]
+        seeds = [seed for run in runs for seed in run["seeds"]]
+        logs = {m: [log for run in runs for log in run["logs"][m]] for m in methods}
+        loads = [x for run in runs for x in run.get("loads", [])]
+        summarise(args, spec, runs[0]["trials"], seeds, logs, args.combine, loads)
+        return
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(m, spec, s, args.trials) for s in seeds for m in methods]
     with ProcessPoolExecutor(args.jobs) as pool:
-        logs = list(pool.map(run_one, jobs))
-    best_any = max(v for log in logs for v, _ in log) if args.best_any is None else args.best_any
+        done = list(pool.map(run_one, jobs))
+    logs = {m: [log for (j, *_), log in zip(jobs, done, strict=True) if j == m] for m in methods}
+    summarise(args, spec, args.trials, seeds, logs)
+
+
+def summarise(
+    args: argparse.Namespace,
+    spec: str,
+    trials: int,
+    seeds: list[int],
+    logs: dict[str, list[list[tuple[float, float]]]],
+    combined: list[str] | None = None,
+    loads: list[float] | None = None,
+) -> None:
+    """Write the figures and table of per-method, per-seed trial logs (`combined`: the runs
+    whose logs were merged, `loads`: their machine loads)."""
+    methods = list(logs)
+    loads = loads or [os.getloadavg()[0]]
+    every = [log for mine in logs.values() for log in mine]
+    best_any = max(v for log in every for v, _ in log) if args.best_any is None else args.best_any
     target = 0.95 * best_any
     figures = {
         "spec": spec,
-        "trials": args.trials,
-        "seeds": list(seeds),
+        "trials": trials,
+        "seeds": seeds,
         "best_any": best_any,
         "target": target,
         "shared_machine": True,
+        "combined": combined,
+        "loads": loads,
         "methods": {},
+        "logs": {m: [[list(entry) for entry in log] for log in mine] for m, mine in logs.items()},
     }
     rows = []
     for method in methods:
-        mine = [log for (m, *_), log in zip(jobs, logs, strict=True) if m == method]
+        mine = logs[method]
         reached = [reach(log, target) for log in mine]
         total_cpu = [sum(c for _, c in log) for log in mine]
         # A run that never reached the target counts its whole budget.
@@ -253,7 +294,7 @@ def main() -> None:
             "median_cpu_to_95": float(np.median(charged)),
             "mean_cpu_to_95": float(np.mean(charged)),
         }
-        shown = [x if np.isfinite(x) else args.trials + 1 for x in runs["trials_to_95"]]
+        shown = [x if np.isfinite(x) else trials + 1 for x in runs["trials_to_95"]]
         rows.append(
             f"| {method} | {mean_std(runs['best'])} | {sum(np.isfinite(runs['trials_to_95']))}/"
             f"{len(mine)} | {np.median(shown):.0f} | {runs['median_cpu_to_95']:.1f} | "
@@ -271,13 +312,16 @@ def main() -> None:
     figures["over_tpe_cpu_to_95"] = ratios
     if "swarm" in ratios:
         figures["swarm_over_tpe_cpu_to_95"] = ratios["swarm"]["median"]
+    seed_text = ", ".join(map(str, seeds))
     lines = [
-        f"`{spec}`, {args.trials} trials, seeds {seeds[0]}-{seeds[-1]}; target = 95 % of the best "
-        f"value any method found{'' if args.best_any is None else ' (given)'} "
+        f"`{spec}`, {trials} trials, seeds {seed_text}"
+        f"{'' if combined is None else ' (runs ' + ', '.join(combined) + ' merged)'}; target = "
+        f"95 % of the best value any method found{'' if args.best_any is None else ' (given)'} "
         f"({best_any:.3f} -> {target:.3f}). CPU s are the objective's "
         "(process time, samplers excluded); a run that never reaches the target counts its "
         "whole budget (trials + 1, all its CPU seconds). Measured while the 2-core machine "
-        "was shared with 5 other workloads.",
+        f"was shared with other workloads (1-minute load average at the end of each part: "
+        f"{', '.join(f'{x:.1f}' for x in loads)}).",
         "",
         "| method | best holdout accuracy | reached target | median trials to target | "
         "median CPU s to target | mean CPU s to target | mean CPU s per run |",

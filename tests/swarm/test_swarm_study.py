@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -147,6 +148,35 @@ def test_refinement_waits_for_a_leader_better_than_the_baseline():
     anyone, gated = leaders(run(None)), leaders(run(0.5))
     assert anyone[0] >= 0.5  # without the floor, refinement starts around a poorer leader
     assert gated and all(value < 0.5 for value in gated)
+
+
+def test_uninformative_low_budgets_are_dropped_and_informative_ones_kept():
+    def noise_below_full(params, budget):
+        if budget >= 3:
+            return bowl(params)
+        return zlib.crc32(repr(sorted(params.items())).encode()) / 2**32 * 10
+
+    def noisy_bowl(params, budget):
+        return bowl(params) + math.sin(1e3 * params["x"]) / budget
+
+    def run(objective, seed: int, agreement: float | None) -> Swarm:
+        fidelity = FidelityConfig(
+            enabled=True, min_budget=1, max_budget=3, refine_share=0, min_agreement=agreement
+        )
+        swarm = Swarm(BOX, SwarmConfig(seed=seed, fidelity=fidelity))
+        swarm.optimize(objective, 60)
+        return swarm
+
+    dropped = [run(noise_below_full, seed, 0.0) for seed in range(3)]
+    for swarm in dropped:
+        assert swarm.skip_low and swarm.rungs.agreement() <= 0.0
+        assert any(e["event"] == "fidelity" for e in swarm.events)
+        at = next(i for i, e in enumerate(swarm.trials) if e.rung == 1 and "source" not in e.extra)
+        assert all(t.rung == 1 for t in swarm.trials[at + 1 :])  # new trials at the full budget
+    kept = [run(noise_below_full, seed, None).best_value for seed in range(3)]
+    assert np.mean([s.best_value for s in dropped]) < np.mean(kept) / 3
+    informed = run(noisy_bowl, 0, 0.0)
+    assert not informed.skip_low and informed.rungs.agreement() > 0.3
 
 
 def test_every_feature_leaves_a_trace():
