@@ -62,6 +62,7 @@ FIRST = {
     "targets": "attn",
     "optimizer": "sgd",
 }
+REUSED = ("best", "trials_to_95", "cpu_to_95", "cpu_total")
 METHODS = ["swarm", "swarm:no-refine", "swarm:cold", "swarm:no-fidelity", "tpe", "random"]
 
 
@@ -222,6 +223,13 @@ def main() -> None:
         "--trace", action="store_true", help="only report where each variant's trials diverge"
     )
     parser.add_argument(
+        "--reference",
+        nargs="+",
+        metavar="NAME",
+        help="add the per-seed figures of methods this run does not run (e.g. tpe) from earlier "
+        "results/NAME.json runs with the same trials and target (give --best-any)",
+    )
+    parser.add_argument(
         "--combine",
         nargs="+",
         metavar="NAME",
@@ -252,6 +260,34 @@ def main() -> None:
     summarise(args, spec, args.trials, seeds, logs)
 
 
+def reference_runs(
+    names: list[str], seeds: list[int], trials: int, target: float, skip: list[str]
+) -> dict[str, dict]:
+    """Per-seed figures of methods (not in `skip`) from earlier results/NAME.json runs with the
+    same trials and target, for `seeds`; another budget or target stops the benchmark."""
+    found: dict[str, dict] = {}
+    for name in names:
+        figures = json.loads((RESULTS / f"{name}.json").read_text())["figures"]
+        old_seeds = figures["seeds"]
+        old_seeds = list(range(old_seeds)) if isinstance(old_seeds, int) else old_seeds
+        if figures["trials"] != trials or abs(figures["target"] - target) > 1e-6:
+            raise SystemExit(f"--reference {name}: another trial budget or target than this run.")
+        for method, runs in figures["methods"].items():
+            if method in skip or method.startswith("swarm"):  # the swarm's runs changed
+                continue
+            entry = found.setdefault(method, {"by_seed": {}, "from": []})
+            entry["from"].append(name)
+            for index, seed in enumerate(old_seeds):
+                entry["by_seed"][seed] = {key: runs[key][index] for key in REUSED}
+    out = {}
+    for method, entry in found.items():
+        if all(seed in entry["by_seed"] for seed in seeds):
+            rows = [entry["by_seed"][seed] for seed in seeds]
+            out[method] = {key: [row[key] for row in rows] for key in REUSED}
+            out[method]["from"] = ", ".join(entry["from"])
+    return out
+
+
 def summarise(
     args: argparse.Namespace,
     spec: str,
@@ -280,30 +316,37 @@ def summarise(
         "methods": {},
         "logs": {m: [[list(entry) for entry in log] for log in mine] for m, mine in logs.items()},
     }
-    rows = []
     for method in methods:
         mine = logs[method]
         reached = [reach(log, target) for log in mine]
-        total_cpu = [sum(c for _, c in log) for log in mine]
-        # A run that never reached the target counts its whole budget.
-        charged = [c if np.isfinite(c) else t for (_, c), t in zip(reached, total_cpu, strict=True)]
-        runs = figures["methods"][method] = {
+        figures["methods"][method] = {
             "best": [max(v for v, _ in log) for log in mine],
             "trials_to_95": [r[0] for r in reached],
             "cpu_to_95": [r[1] for r in reached],
-            "cpu_total": total_cpu,
-            "cpu_charged": charged,
-            "median_cpu_to_95": float(np.median(charged)),
-            "mean_cpu_to_95": float(np.mean(charged)),
+            "cpu_total": [sum(c for _, c in log) for log in mine],
         }
+    reused = reference_runs(args.reference or [], seeds, trials, target, methods)
+    figures["methods"].update(reused)
+    figures["reused"] = {m: runs.pop("from") for m, runs in reused.items()}
+    rows = []
+    for method, runs in figures["methods"].items():
+        # A run that never reached the target counts its whole budget.
+        charged = [
+            c if np.isfinite(c) else t
+            for c, t in zip(runs["cpu_to_95"], runs["cpu_total"], strict=True)
+        ]
+        runs["cpu_charged"] = charged
+        runs["median_cpu_to_95"] = float(np.median(charged))
+        runs["mean_cpu_to_95"] = float(np.mean(charged))
         shown = [x if np.isfinite(x) else trials + 1 for x in runs["trials_to_95"]]
         rows.append(
-            f"| {method} | {mean_std(runs['best'])} | {sum(np.isfinite(runs['trials_to_95']))}/"
-            f"{len(mine)} | {np.median(shown):.0f} | {runs['median_cpu_to_95']:.1f} | "
-            f"{runs['mean_cpu_to_95']:.1f} | {np.mean(total_cpu):.1f} |"
+            f"| {method}{' (reused)' if method in reused else ''} | {mean_std(runs['best'])} | "
+            f"{sum(np.isfinite(runs['trials_to_95']))}/{len(charged)} | {np.median(shown):.0f} | "
+            f"{runs['median_cpu_to_95']:.1f} | {runs['mean_cpu_to_95']:.1f} | "
+            f"{np.mean(runs['cpu_total']):.1f} |"
         )
     ratios = {}
-    if "tpe" in methods:
+    if "tpe" in figures["methods"]:
         tpe = figures["methods"]["tpe"]
         for method in (m for m in methods if m.startswith("swarm")):
             mine = figures["methods"][method]
@@ -323,7 +366,14 @@ def summarise(
         "(process time, samplers excluded); a run that never reaches the target counts its "
         "whole budget (trials + 1, all its CPU seconds). Measured while the 2-core machine "
         f"was shared with other workloads (1-minute load average at the end of each part: "
-        f"{', '.join(f'{x:.1f}' for x in loads)}).",
+        f"{', '.join(f'{x:.1f}' for x in loads)})."
+        + (
+            " Methods marked reused are per-seed figures of earlier runs "
+            f"({', '.join(sorted(set(figures['reused'].values())))}: the same seeds, trials and "
+            "target; their trials do not depend on anything the swarm changes), not re-run."
+            if reused
+            else ""
+        ),
         "",
         "| method | best holdout accuracy | reached target | median trials to target | "
         "median CPU s to target | mean CPU s to target | mean CPU s per run |",
