@@ -21,6 +21,7 @@ does not act.
     python benchmarks/swarm_lora.py                 # 3 seeds x 20 trials, 6 methods
     python benchmarks/swarm_lora.py --trace --trials 20 --seeds 3
     python benchmarks/swarm_lora.py --combine PART1 PART2   # seeds measured in parts, merged
+    python benchmarks/swarm_lora.py ... --seeds-done         # a killed run: its finished seeds
 """
 
 from __future__ import annotations
@@ -223,6 +224,11 @@ def main() -> None:
         "--trace", action="store_true", help="only report where each variant's trials diverge"
     )
     parser.add_argument(
+        "--seeds-done",
+        action="store_true",
+        help="run nothing: summarise the seeds whose runs NAME.partial.jsonl already holds",
+    )
+    parser.add_argument(
         "--reference",
         nargs="+",
         metavar="NAME",
@@ -254,9 +260,25 @@ def main() -> None:
         return
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(m, spec, s, args.trials) for s in seeds for m in methods]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        done = list(pool.map(run_one, jobs))
-    logs = {m: [log for (j, *_), log in zip(jobs, done, strict=True) if j == m] for m in methods}
+    # Each finished run is appended to NAME.partial.jsonl; a killed benchmark started again
+    # with the same arguments runs only the missing ones (and --seeds-done summarises those).
+    partial = RESULTS / f"{args.name}.partial.jsonl"
+    done = {}
+    if partial.exists():
+        for line in partial.read_text().splitlines():
+            record = json.loads(line)
+            done[(record["method"], record["seed"], record["trials"])] = record["log"]
+    todo = [job for job in jobs if (job[0], job[2], job[3]) not in done]
+    if not args.seeds_done:
+        RESULTS.mkdir(exist_ok=True)
+        with ProcessPoolExecutor(args.jobs) as pool, partial.open("a") as out:
+            for (method, _, seed, trials), log in zip(todo, pool.map(run_one, todo), strict=True):
+                done[(method, seed, trials)] = log
+                row = {"method": method, "seed": seed, "trials": trials, "log": log}
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+    seeds = [s for s in seeds if all((m, s, args.trials) in done for m in methods)]
+    logs = {m: [done[(m, s, args.trials)] for s in seeds] for m in methods}
     summarise(args, spec, args.trials, seeds, logs)
 
 
