@@ -4,10 +4,13 @@
 Per method and seed: the best holdout accuracy found, and the trials and objective CPU seconds
 needed to reach 95 % of the best value any method found (only full-budget values count). The
 swarm runs with multi-fidelity (trials start at a third of their steps, the top third are
-promoted to the full budget and continue their training; once a configuration leads at the full
-budget, half the new trials refine around it at the full budget), and once per ablation:
-`no-refine` (promotions only), `cold` (promotions retrain from scratch), `no-fidelity`, and with
-`--ablations` each hierarchy feature off (as in swarm_bbob.py).
+promoted to the full budget and continue their training; low-budget accuracies break ties by the
+holdout loss; once a configuration above the untuned host's score leads at the full budget, half
+the new trials refine around it at the full budget), and once per ablation: `no-refine`
+(promotions only), `cold` (promotions retrain from scratch), `no-fidelity`, `refine-any`
+(refinement around any leader), `no-tiebreak` (low-budget accuracies tie), `keep-low` (trials
+keep starting at the low budget even when promotions show it ranks no better than chance), and
+with `--ablations` each hierarchy feature off (as in swarm_bbob.py).
 
 `--trace` costs no training: it runs each swarm variant against a deterministic stand-in
 objective (a hash of the configuration) and reports the first trial whose configuration differs
@@ -17,11 +20,14 @@ does not act.
 
     python benchmarks/swarm_lora.py                 # 3 seeds x 20 trials, 6 methods
     python benchmarks/swarm_lora.py --trace --trials 20 --seeds 3
+    python benchmarks/swarm_lora.py --combine PART1 PART2   # seeds measured in parts, merged
+    python benchmarks/swarm_lora.py ... --seeds-done         # a killed run: its finished seeds
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -33,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS_DIR as RESULTS
 from _common import mean_std, write_result
 from swarm_bbob import ABLATIONS
 
@@ -42,6 +49,9 @@ VARIANTS = {
     "swarm:no-refine": {"fidelity": {**FIDELITY, "refine_share": 0.0}},
     "swarm:cold": {"fidelity": FIDELITY},  # the same search; promotions retrain from scratch
     "swarm:no-fidelity": {},
+    "swarm:refine-any": {"fidelity": FIDELITY},  # also refine leaders at the host's score
+    "swarm:no-tiebreak": {"fidelity": FIDELITY},  # low-budget accuracies tie (no loss tie-break)
+    "swarm:keep-low": {"fidelity": {**FIDELITY, "min_agreement": None}},
     **{f"swarm:{name}": {"fidelity": FIDELITY, **change} for name, change in ABLATIONS.items()},
 }
 FIRST = {
@@ -53,11 +63,14 @@ FIRST = {
     "targets": "attn",
     "optimizer": "sgd",
 }
+REUSED = ("best", "trials_to_95", "cpu_to_95", "cpu_total")
 METHODS = ["swarm", "swarm:no-refine", "swarm:cold", "swarm:no-fidelity", "tpe", "random"]
 
 
-def swarm_config(method: str, seed: int):
-    """The default swarm config (maximising) with the method's changes applied."""
+def swarm_config(method: str, seed: int, baseline: float | None = None):
+    """The default swarm config (maximising) with the method's changes applied; with fidelity,
+    refinement waits for a configuration above `baseline` (the untuned host's score), as
+    `evolora swarm run` does, except in `swarm:refine-any`."""
     from evolora.swarm.config import SwarmConfig
 
     data = SwarmConfig(seed=seed, direction="maximize").model_dump()
@@ -66,6 +79,8 @@ def swarm_config(method: str, seed: int):
             data[key].update(value)
         else:
             data[key] = value
+    if method != "swarm:refine-any" and data["fidelity"]["enabled"]:
+        data["fidelity"]["refine_above"] = baseline
     return SwarmConfig.model_validate(data)
 
 
@@ -82,8 +97,14 @@ def run_one(job: tuple[str, str, int, int]) -> list[tuple[float, float]]:
     objective = load_objective(spec)
     # Untimed: imports, the host and the examples load once per process, not in a run's trial.
     lora_sft_value(spec, {**FIRST, "steps": 1}, budget=None, resume=False)
+    baseline = objective.baseline()
     forget_training_states()  # runs sharing a worker process share nothing
-    call = partial(lora_sft_value, spec, resume=method != "swarm:cold")
+    call = partial(
+        lora_sft_value,
+        spec,
+        resume=method != "swarm:cold",
+        tiebreak=method != "swarm:no-tiebreak",
+    )
     log: list[tuple[float, float]] = []
 
     def timed(params, budget=None):
@@ -98,7 +119,7 @@ def run_one(job: tuple[str, str, int, int]) -> list[tuple[float, float]]:
     if method.startswith("swarm"):
         from evolora.swarm import Swarm
 
-        Swarm(objective.space, swarm_config(method, seed)).optimize(timed, trials)
+        Swarm(objective.space, swarm_config(method, seed, baseline)).optimize(timed, trials)
     else:
         import optuna
 
@@ -202,51 +223,152 @@ def main() -> None:
     parser.add_argument(
         "--trace", action="store_true", help="only report where each variant's trials diverge"
     )
+    parser.add_argument(
+        "--seeds-done",
+        action="store_true",
+        help="run nothing: summarise the seeds whose runs NAME.partial.jsonl already holds",
+    )
+    parser.add_argument(
+        "--reference",
+        nargs="+",
+        metavar="NAME",
+        help="add the per-seed figures of methods this run does not run (e.g. tpe) from earlier "
+        "results/NAME.json runs with the same trials and target (give --best-any)",
+    )
+    parser.add_argument(
+        "--combine",
+        nargs="+",
+        metavar="NAME",
+        help="run nothing: merge the trial logs of these results/NAME.json runs (seeds measured "
+        "in parts) and write the figures under --name",
+    )
     args = parser.parse_args()
     methods = list(args.methods) + ([f"swarm:{n}" for n in ABLATIONS] if args.ablations else [])
     if args.trace:
         trace(methods, args.seeds, args.trials)
         return
     spec = f"lora-sft:{args.grid}:accuracy"
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    if args.combine:
+        runs = [
+            json.loads((RESULTS / f"{name}.json").read_text())["figures"] for name in args.combine
+        ]
+        methods = [m for m in runs[0]["logs"] if all(m in run["logs"] for run in runs)]
+        seeds = [seed for run in runs for seed in run["seeds"]]
+        logs = {m: [log for run in runs for log in run["logs"][m]] for m in methods}
+        loads = [x for run in runs for x in run.get("loads", [])]
+        summarise(args, spec, runs[0]["trials"], seeds, logs, args.combine, loads)
+        return
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     jobs = [(m, spec, s, args.trials) for s in seeds for m in methods]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        logs = list(pool.map(run_one, jobs))
-    best_any = max(v for log in logs for v, _ in log) if args.best_any is None else args.best_any
+    # Each finished run is appended to NAME.partial.jsonl; a killed benchmark started again
+    # with the same arguments runs only the missing ones (and --seeds-done summarises those).
+    partial = RESULTS / f"{args.name}.partial.jsonl"
+    done = {}
+    if partial.exists():
+        for line in partial.read_text().splitlines():
+            record = json.loads(line)
+            done[(record["method"], record["seed"], record["trials"])] = record["log"]
+    todo = [job for job in jobs if (job[0], job[2], job[3]) not in done]
+    if not args.seeds_done:
+        RESULTS.mkdir(exist_ok=True)
+        with ProcessPoolExecutor(args.jobs) as pool, partial.open("a") as out:
+            for (method, _, seed, trials), log in zip(todo, pool.map(run_one, todo), strict=True):
+                done[(method, seed, trials)] = log
+                row = {"method": method, "seed": seed, "trials": trials, "log": log}
+                out.write(json.dumps(row) + "\n")
+                out.flush()
+    seeds = [s for s in seeds if all((m, s, args.trials) in done for m in methods)]
+    logs = {m: [done[(m, s, args.trials)] for s in seeds] for m in methods}
+    summarise(args, spec, args.trials, seeds, logs)
+
+
+def reference_runs(
+    names: list[str], seeds: list[int], trials: int, target: float, skip: list[str]
+) -> dict[str, dict]:
+    """Per-seed figures of methods (not in `skip`) from earlier results/NAME.json runs with the
+    same trials and target, for `seeds`; another budget or target stops the benchmark."""
+    found: dict[str, dict] = {}
+    for name in names:
+        figures = json.loads((RESULTS / f"{name}.json").read_text())["figures"]
+        old_seeds = figures["seeds"]
+        old_seeds = list(range(old_seeds)) if isinstance(old_seeds, int) else old_seeds
+        if figures["trials"] != trials or abs(figures["target"] - target) > 1e-6:
+            raise SystemExit(f"--reference {name}: another trial budget or target than this run.")
+        for method, runs in figures["methods"].items():
+            if method in skip or method.startswith("swarm"):  # the swarm's runs changed
+                continue
+            entry = found.setdefault(method, {"by_seed": {}, "from": []})
+            entry["from"].append(name)
+            for index, seed in enumerate(old_seeds):
+                entry["by_seed"][seed] = {key: runs[key][index] for key in REUSED}
+    out = {}
+    for method, entry in found.items():
+        if all(seed in entry["by_seed"] for seed in seeds):
+            rows = [entry["by_seed"][seed] for seed in seeds]
+            out[method] = {key: [row[key] for row in rows] for key in REUSED}
+            out[method]["from"] = ", ".join(entry["from"])
+    return out
+
+
+def summarise(
+    args: argparse.Namespace,
+    spec: str,
+    trials: int,
+    seeds: list[int],
+    logs: dict[str, list[list[tuple[float, float]]]],
+    combined: list[str] | None = None,
+    loads: list[float] | None = None,
+) -> None:
+    """Write the figures and table of per-method, per-seed trial logs (`combined`: the runs
+    whose logs were merged, `loads`: their machine loads)."""
+    methods = list(logs)
+    loads = loads or [os.getloadavg()[0]]
+    every = [log for mine in logs.values() for log in mine]
+    best_any = max(v for log in every for v, _ in log) if args.best_any is None else args.best_any
     target = 0.95 * best_any
     figures = {
         "spec": spec,
-        "trials": args.trials,
-        "seeds": list(seeds),
+        "trials": trials,
+        "seeds": seeds,
         "best_any": best_any,
         "target": target,
         "shared_machine": True,
+        "combined": combined,
+        "loads": loads,
         "methods": {},
+        "logs": {m: [[list(entry) for entry in log] for log in mine] for m, mine in logs.items()},
     }
-    rows = []
     for method in methods:
-        mine = [log for (m, *_), log in zip(jobs, logs, strict=True) if m == method]
+        mine = logs[method]
         reached = [reach(log, target) for log in mine]
-        total_cpu = [sum(c for _, c in log) for log in mine]
-        # A run that never reached the target counts its whole budget.
-        charged = [c if np.isfinite(c) else t for (_, c), t in zip(reached, total_cpu, strict=True)]
-        runs = figures["methods"][method] = {
+        figures["methods"][method] = {
             "best": [max(v for v, _ in log) for log in mine],
             "trials_to_95": [r[0] for r in reached],
             "cpu_to_95": [r[1] for r in reached],
-            "cpu_total": total_cpu,
-            "cpu_charged": charged,
-            "median_cpu_to_95": float(np.median(charged)),
-            "mean_cpu_to_95": float(np.mean(charged)),
+            "cpu_total": [sum(c for _, c in log) for log in mine],
         }
-        shown = [x if np.isfinite(x) else args.trials + 1 for x in runs["trials_to_95"]]
+    reused = reference_runs(args.reference or [], seeds, trials, target, methods)
+    figures["methods"].update(reused)
+    figures["reused"] = {m: runs.pop("from") for m, runs in reused.items()}
+    rows = []
+    for method, runs in figures["methods"].items():
+        # A run that never reached the target counts its whole budget.
+        charged = [
+            c if np.isfinite(c) else t
+            for c, t in zip(runs["cpu_to_95"], runs["cpu_total"], strict=True)
+        ]
+        runs["cpu_charged"] = charged
+        runs["median_cpu_to_95"] = float(np.median(charged))
+        runs["mean_cpu_to_95"] = float(np.mean(charged))
+        shown = [x if np.isfinite(x) else trials + 1 for x in runs["trials_to_95"]]
         rows.append(
-            f"| {method} | {mean_std(runs['best'])} | {sum(np.isfinite(runs['trials_to_95']))}/"
-            f"{len(mine)} | {np.median(shown):.0f} | {runs['median_cpu_to_95']:.1f} | "
-            f"{runs['mean_cpu_to_95']:.1f} | {np.mean(total_cpu):.1f} |"
+            f"| {method}{' (reused)' if method in reused else ''} | {mean_std(runs['best'])} | "
+            f"{sum(np.isfinite(runs['trials_to_95']))}/{len(charged)} | {np.median(shown):.0f} | "
+            f"{runs['median_cpu_to_95']:.1f} | {runs['mean_cpu_to_95']:.1f} | "
+            f"{np.mean(runs['cpu_total']):.1f} |"
         )
     ratios = {}
-    if "tpe" in methods:
+    if "tpe" in figures["methods"]:
         tpe = figures["methods"]["tpe"]
         for method in (m for m in methods if m.startswith("swarm")):
             mine = figures["methods"][method]
@@ -257,13 +379,23 @@ def main() -> None:
     figures["over_tpe_cpu_to_95"] = ratios
     if "swarm" in ratios:
         figures["swarm_over_tpe_cpu_to_95"] = ratios["swarm"]["median"]
+    seed_text = ", ".join(map(str, seeds))
     lines = [
-        f"`{spec}`, {args.trials} trials, seeds {seeds[0]}-{seeds[-1]}; target = 95 % of the best "
-        f"value any method found{'' if args.best_any is None else ' (given)'} "
+        f"`{spec}`, {trials} trials, seeds {seed_text}"
+        f"{'' if combined is None else ' (runs ' + ', '.join(combined) + ' merged)'}; target = "
+        f"95 % of the best value any method found{'' if args.best_any is None else ' (given)'} "
         f"({best_any:.3f} -> {target:.3f}). CPU s are the objective's "
         "(process time, samplers excluded); a run that never reaches the target counts its "
         "whole budget (trials + 1, all its CPU seconds). Measured while the 2-core machine "
-        "was shared with 5 other workloads.",
+        f"was shared with other workloads (1-minute load average at the end of each part: "
+        f"{', '.join(f'{x:.1f}' for x in loads)})."
+        + (
+            " Methods marked reused are per-seed figures of earlier runs "
+            f"({', '.join(sorted(set(figures['reused'].values())))}: the same seeds, trials and "
+            "target; their trials do not depend on anything the swarm changes), not re-run."
+            if reused
+            else ""
+        ),
         "",
         "| method | best holdout accuracy | reached target | median trials to target | "
         "median CPU s to target | mean CPU s to target | mean CPU s per run |",

@@ -86,3 +86,48 @@ def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run
     assert lora_objective.lora_sft_value(spec, other, 1.0) != pytest.approx(
         lora_objective.lora_sft_value(spec, other, 1.0, resume=False), abs=1e-6
     )
+
+
+def test_partial_budget_accuracy_breaks_ties_by_the_loss_and_full_budget_is_plain_accuracy():
+    import math
+
+    from evolora.swarm import lora_objective
+
+    params = {
+        "lr": 3e-3,
+        "rank": 2,
+        "alpha": 4.0,
+        "dropout": 0.0,
+        "batch_size": 2,
+        "steps": 3,
+        "targets": "attn",
+        "optimizer": "adamw",
+    }
+    value = lora_objective.lora_sft_value
+    accuracy, loss = "lora-sft:easy:accuracy", "lora-sft:easy:loss"
+    plain = value(accuracy, params, 1 / 3, tiebreak=False)
+    examples = round(lora_objective.HOLDOUT / 3)
+    assert round(plain * examples) == pytest.approx(plain * examples, abs=1e-3)  # k / n
+    nll = -value(loss, params, 1 / 3)
+    # The tie-break is the loss, under half a right answer: accuracies never swap order.
+    assert value(accuracy, params, 1 / 3) == pytest.approx(
+        plain + math.exp(-nll) / (2 * examples), abs=1e-6
+    )
+    assert value(accuracy, params) == value(accuracy, params, tiebreak=False)
+
+
+def test_the_untuned_host_is_the_lora_baseline_and_runs_refine_only_above_it():
+    from evolora.swarm.config import RunConfig
+    from evolora.swarm.lora_objective import lora_sft_baseline
+    from evolora.swarm.runner import build
+
+    spec = "lora-sft:easy:accuracy"
+    floor = lora_sft_baseline(spec)
+    assert 0 < floor < 1 and load_objective(spec).baseline() == floor
+    assert load_objective("bbob:1:2").baseline() is None
+    fidelity = {"enabled": True, "min_budget": 1 / 3, "max_budget": 1.0}
+    swarm, _ = build(RunConfig(objective=spec, swarm={"fidelity": fidelity}))
+    assert swarm.config.fidelity.refine_above == floor
+    given = {**fidelity, "refine_above": 0.9}
+    swarm, _ = build(RunConfig(objective=spec, swarm={"fidelity": given}))
+    assert swarm.config.fidelity.refine_above == 0.9

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -125,6 +126,57 @@ def test_the_leading_full_budget_configuration_is_refined_at_the_full_budget():
     assert refined and all(t.rung == swarm.rungs.top and t.agent is not None for t in refined)
     assert any(e["event"] == "refine" for e in swarm.events)
     assert best_of(0.0, 0)[1].refiner is None
+
+
+def test_refinement_waits_for_a_leader_better_than_the_baseline():
+    def plateau(params, budget):
+        value = bowl(params)
+        return value if budget >= 3 or value > 1.0 else 0.0
+
+    def run(floor: float | None) -> Swarm:
+        fidelity = FidelityConfig(
+            enabled=True, min_budget=1, max_budget=3, refine_share=0.5, refine_above=floor
+        )
+        swarm = Swarm(BOX, SwarmConfig(seed=0, fidelity=fidelity))
+        swarm.optimize(plateau, 90)
+        return swarm
+
+    def leaders(swarm: Swarm) -> list[float]:
+        return [swarm.trials[e["leader"]].value for e in swarm.events if e["event"] == "refine"]
+
+    assert run(-1.0).refiner is None  # nothing beats the baseline: no refinement
+    anyone, gated = leaders(run(None)), leaders(run(0.5))
+    assert anyone[0] >= 0.5  # without the floor, refinement starts around a poorer leader
+    assert gated and all(value < 0.5 for value in gated)
+
+
+def test_uninformative_low_budgets_are_dropped_and_informative_ones_kept():
+    def noise_below_full(params, budget):
+        if budget >= 3:
+            return bowl(params)
+        return zlib.crc32(repr(sorted(params.items())).encode()) / 2**32 * 10
+
+    def noisy_bowl(params, budget):
+        return bowl(params) + math.sin(1e3 * params["x"]) / budget
+
+    def run(objective, seed: int, agreement: float | None) -> Swarm:
+        fidelity = FidelityConfig(
+            enabled=True, min_budget=1, max_budget=3, refine_share=0, min_agreement=agreement
+        )
+        swarm = Swarm(BOX, SwarmConfig(seed=seed, fidelity=fidelity))
+        swarm.optimize(objective, 60)
+        return swarm
+
+    dropped = [run(noise_below_full, seed, 0.0) for seed in range(3)]
+    for swarm in dropped:
+        assert swarm.skip_low and swarm.rungs.agreement() <= 0.0
+        assert any(e["event"] == "fidelity" for e in swarm.events)
+        at = next(i for i, e in enumerate(swarm.trials) if e.rung == 1 and "source" not in e.extra)
+        assert all(t.rung == 1 for t in swarm.trials[at + 1 :])  # new trials at the full budget
+    kept = [run(noise_below_full, seed, None).best_value for seed in range(3)]
+    assert np.mean([s.best_value for s in dropped]) < np.mean(kept) / 3
+    informed = run(noisy_bowl, 0, 0.0)
+    assert not informed.skip_low and informed.rungs.agreement() > 0.3
 
 
 def test_every_feature_leaves_a_trace():

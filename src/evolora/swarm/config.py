@@ -67,7 +67,9 @@ class SupervisorConfig(_Section):
 class FidelityConfig(_Section):
     """Successive halving (ASHA-style): trials start at min_budget; the top 1/eta of a rung are
     re-evaluated at eta times the budget, up to max_budget. Low budgets cull poor regions; they
-    cannot rank good neighbours, so the best max-budget configuration is refined at max_budget."""
+    cannot rank good neighbours, so the best max-budget configuration is refined at max_budget.
+    Promotions test the low budgets: when they rank configurations no better than chance, new
+    trials start at max_budget."""
 
     enabled: bool = False
     min_budget: float = Field(1.0, gt=0)
@@ -81,6 +83,21 @@ class FidelityConfig(_Section):
         "a refinement team taking local steps around it at max_budget (0 = off)",
     )
     refine_width: float = Field(0.5, gt=0, le=1, description="side of the refinement region")
+    min_agreement: float | None = Field(
+        0.0,
+        ge=-1,
+        le=1,
+        description="once `agreement_pairs` promoted configurations have results at two rungs, "
+        "new trials start at max_budget when Kendall's tau between the rungs is not above this "
+        "(the low budgets do not predict the high ones); None: always start at min_budget",
+    )
+    agreement_pairs: int = Field(4, ge=2, description="pairs the agreement is judged on")
+    refine_above: float | None = Field(
+        None,
+        description="refinement starts only around a configuration whose full-budget value "
+        "beats this one (in the objective's units, e.g. the untuned model's score; runs of "
+        "an objective that ships a baseline default to it); None: around any leader",
+    )
 
     @model_validator(mode="after")
     def _order(self) -> FidelityConfig:

@@ -3,6 +3,10 @@
 Trials start at the smallest budget; whenever a configuration is in the top 1/eta of the results
 at its rung, it is queued for re-evaluation at eta times the budget. The study's incumbent is the
 best result at the highest rung reached, so a short, noisy evaluation never decides alone.
+
+Every promotion also tests the low budgets: it pairs a configuration's result at one rung with
+its result at the next, and `agreement` is Kendall's tau over those pairs. When it is no better
+than chance the low budgets only add noise, and the study starts its new trials at the top rung.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Rungs:
         self.results: list[list[tuple[float, int]]] = [[] for _ in budgets]  # (loss, trial)
         self.promoted: list[set[int]] = [set() for _ in budgets]
         self.queue: deque[tuple[int, int]] = deque()  # (trial number, next rung)
+        self.pairs: list[tuple[float, float]] = []  # (loss at a rung, loss at the next rung)
 
     @property
     def top(self) -> int:
@@ -49,3 +54,19 @@ class Rungs:
     def best_rung(self) -> int:
         """The highest rung holding a result."""
         return max((r for r, results in enumerate(self.results) if results), default=0)
+
+    def pair(self, lower: float, upper: float) -> None:
+        """Record one configuration's loss at a rung and at the next one."""
+        self.pairs.append((lower, upper))
+
+    def agreement(self) -> float:
+        """Kendall's tau between lower- and next-rung losses over the recorded pairs (1: the
+        low budgets rank like the high ones, 0: no better than chance; 1 with under 2 pairs)."""
+        concordant = discordant = 0
+        for i, (a, b) in enumerate(self.pairs):
+            for c, d in self.pairs[i + 1 :]:
+                sign = (a - c) * (b - d)
+                concordant += sign > 0
+                discordant += sign < 0
+        total = concordant + discordant
+        return 1.0 if total == 0 else (concordant - discordant) / total

@@ -4,20 +4,24 @@ modules and optimizer. Training minimises the answer tokens' negative log-likeli
 split; the score is measured on a fixed holdout sample: METRIC `loss` (default) returns minus
 the mean per-token answer NLL, `accuracy` the share of exactly right greedy answers. Maximised.
 
-With multi-fidelity the budget is the fraction of the configured steps that is trained and of
-the holdout sample that scores it (a prefix of the same sample, at least `MIN_HOLDOUT`
-examples), so a low-budget trial costs about that fraction of a full one and a full-budget
-score is unchanged. A promotion warm-starts: the adapter, optimizer and batch-sampler state a
-lower-budget call of the same configuration left in this process (the last `RESUME_SLOTS` of
-them) is trained on for the remaining steps only, which gives the same adapter as training
-from scratch. The adapter's initial weights and the dropout masks come from a fixed seed
-(the caller's torch random state is restored), so a configuration's score is deterministic
-unless threads of the process train at the same time (they share torch's random state).
+With multi-fidelity the budget is the fraction of the configured steps that is trained and of the
+holdout sample that scores it (a prefix of the same sample, at least `MIN_HOLDOUT` examples), so a
+low-budget trial costs about that fraction of a full one and a full-budget score is unchanged. A
+partial-budget `accuracy` score adds the holdout loss as a tie-break worth less than half a right
+answer (accuracy + exp(-NLL) / (2 x examples)): on a short training most working configurations
+answer the same, and successive halving would promote among them at random. A promotion
+warm-starts: the adapter, optimizer and batch-sampler state a lower-budget call of the same
+configuration left in this process (the last `RESUME_SLOTS` of them) is trained on for the
+remaining steps only, which gives the same adapter as training from scratch. The adapter's initial
+weights and the dropout masks come from a fixed seed (the caller's torch random state is restored),
+so a configuration's score is deterministic unless threads of the process train at the same time
+(they share torch's random state).
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import threading
 from collections import OrderedDict
 from functools import lru_cache
@@ -133,16 +137,17 @@ def _set_torch_rng(state: dict[str, Any], device: Any) -> None:
 
 
 def lora_sft_value(
-    spec: str, params: dict[str, Any], budget: float | None = None, resume: bool = True
+    spec: str,
+    params: dict[str, Any],
+    budget: float | None = None,
+    resume: bool = True,
+    tiebreak: bool = True,
 ) -> float:
     """Fine-tune a fresh copy of the built-in host with `params` (continuing a lower-budget
-    run of the same configuration when `resume` and one is saved); its holdout score."""
+    run of the same configuration when `resume` and one is saved); its holdout score
+    (`tiebreak`: a partial-budget accuracy breaks ties by the loss)."""
     import torch
 
-    from evolora.hosts.evaluate import evaluate
-    from evolora.hosts.host import Host
-
-    grid, metric = parse_spec(spec)
     base = _host()
     model = copy.deepcopy(base.model)
     device = model.device
@@ -151,13 +156,36 @@ def lora_sft_value(
         torch.manual_seed(0)
         adapted = _train(spec, params, budget, resume, base, model, device)
     adapted.eval()
+    return _score(spec, adapted.get_base_model(), budget, tiebreak)
+
+
+def lora_sft_baseline(spec: str) -> float:
+    """The untuned built-in host's full-budget score (what a configuration must beat to have
+    learnt anything)."""
+    return _score(spec, _host().model, None)
+
+
+def _score(spec: str, model: Any, budget: float | None, tiebreak: bool = True) -> float:
+    """`model`'s holdout score at `budget` (see the module docstring)."""
+    import torch
+
+    from evolora.hosts.evaluate import evaluate
+    from evolora.hosts.host import Host
+
+    grid, metric = parse_spec(spec)
+    base = _host()
     share = 1.0 if budget is None else min(1.0, float(budget))
     holdout = _examples(grid, "holdout", HOLDOUT, 7)[: max(MIN_HOLDOUT, round(HOLDOUT * share))]
     with torch.no_grad():
+        nll = float(_answer_nll(model, base.tokenizer, holdout, model.device).mean())
         if metric == "loss":
-            return -float(_answer_nll(adapted, base.tokenizer, holdout, device).mean())
-        host = Host(adapted.get_base_model(), base.tokenizer, "builtin+lora")
-        return float(evaluate(host, holdout)["accuracy"])
+            return -nll
+        accuracy = float(evaluate(Host(model, base.tokenizer, "builtin+lora"), holdout)["accuracy"])
+    if share >= 1.0 or not tiebreak:
+        return accuracy
+    # A partial-budget accuracy only ranks configurations within their rung, and on a short
+    # training most working ones tie: the loss breaks the tie, worth under half a right answer.
+    return accuracy + math.exp(-nll) / (2 * len(holdout))
 
 
 def _train(

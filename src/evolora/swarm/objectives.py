@@ -45,6 +45,15 @@ class Objective:
         fn = _user_function(self.spec)
         return fn(params) if budget is None else fn(params, budget)
 
+    def baseline(self) -> float | None:
+        """The value with nothing tuned (lora-sft: the untuned host's score), or None when the
+        objective has no such reference."""
+        if self.spec.split(":", 1)[0] != "lora-sft":
+            return None
+        from evolora.swarm.lora_objective import lora_sft_baseline
+
+        return lora_sft_baseline(self.spec)
+
 
 def load_objective(spec: str) -> Objective:
     """The objective named by `spec`; EvoloraError naming the spec when it is not valid."""

@@ -42,6 +42,12 @@ def build(cfg: RunConfig) -> tuple[Swarm, Objective]:
             f"swarm.fidelity.enabled needs an objective that takes a budget; '{cfg.objective}' "
             "does not (lora-sft does)."
         )
+    fidelity = swarm_cfg.fidelity
+    if fidelity.enabled and fidelity.refine_share > 0 and fidelity.refine_above is None:
+        floor = objective.baseline()  # refine only around configurations that learnt something
+        if floor is not None:
+            fidelity = fidelity.model_copy(update={"refine_above": floor})
+            swarm_cfg = swarm_cfg.model_copy(update={"fidelity": fidelity})
     return Swarm(space, swarm_cfg), objective
 
 

@@ -87,6 +87,7 @@ class Swarm:
         ]
         self.rungs = Rungs(self.config.fidelity) if self.config.fidelity.enabled else None
         self.refiner: Team | None = None  # local steps at max budget around the top-rung best
+        self.skip_low = False  # the low budgets proved uninformative: new trials start at the top
         self.trials: list[Trial] = []
         self.events: list[dict] = []
         self.told = 0
@@ -110,6 +111,7 @@ class Swarm:
                 None,
                 budget=self.rungs.budgets[rung],
                 rung=rung,
+                extra={"source": source.number},
             )
             self.trials.append(trial)
             return trial
@@ -130,7 +132,7 @@ class Swarm:
             if key not in self._seen:
                 break
         self._seen.add(key)
-        rung = self.rungs.top if refine else 0
+        rung = self.rungs.top if refine or self.skip_low else 0
         budget = self.rungs.budgets[rung] if self.rungs is not None else None
         trial = Trial(len(self.trials), params, u, team.id, agent.id, budget=budget, rung=rung)
         self.trials.append(trial)
@@ -169,6 +171,7 @@ class Swarm:
             self._update_best(trial)
         if self.rungs is not None and not failed:
             self.rungs.record(trial.rung, loss, trial.number)
+            self._check_agreement(trial, loss)
             self._refine_around(trial, loss)
         if owner is None:  # a promotion: the agents learn from their own results only
             return trial
@@ -187,12 +190,41 @@ class Swarm:
             self._supervise()
         return trial
 
+    def _check_agreement(self, trial: Trial, loss: float) -> None:
+        """Pair a promotion's result with its source's; when enough pairs say the lower budget
+        ranks configurations no better than chance, start new trials at the top rung."""
+        source = self.trials[trial.extra["source"]] if "source" in trial.extra else None
+        if source is None or source.state != "complete":
+            return
+        self.rungs.pair(self.sign * source.value, loss)
+        cfg = self.config.fidelity
+        if (
+            self.skip_low
+            or cfg.min_agreement is None
+            or len(self.rungs.pairs) < cfg.agreement_pairs
+        ):
+            return
+        tau = self.rungs.agreement()
+        if tau <= cfg.min_agreement:
+            self.skip_low = True
+            self.events.append(
+                {
+                    "event": "fidelity",
+                    "team": None,
+                    "reason": f"low budgets rank {len(self.rungs.pairs)} promoted configurations "
+                    f"no better than chance (Kendall tau {tau:.2f} <= {cfg.min_agreement}); "
+                    "new trials start at the full budget",
+                }
+            )
+
     def _refine_around(self, trial: Trial, loss: float) -> None:
         """Start the refinement team on a configuration that now leads at the top rung, or move
         it there when the lead came from elsewhere (its own improvements it follows itself)."""
-        share = self.config.fidelity.refine_share
+        share, floor = self.config.fidelity.refine_share, self.config.fidelity.refine_above
         if share == 0 or trial.rung != self.rungs.top or self._best is not trial:
             return
+        if floor is not None and self.sign * trial.value >= self.sign * floor:
+            return  # a leader no better than the baseline has nothing worth refining
         if self.refiner is not None and trial.team == self.refiner.id:
             return
         region = Box.around(trial.u, self.config.fidelity.refine_width)
@@ -209,6 +241,7 @@ class Swarm:
             {
                 "event": "refine",
                 "team": self.refiner.id,
+                "leader": trial.number,
                 "reason": f"trial {trial.number} leads at the full budget ({trial.value:.4g}); "
                 f"{share:.0%} of new trials take local steps around it at that budget",
                 "region": region.to_list(),
