@@ -7,12 +7,7 @@ import numpy as np
 
 from evolora.ecology import assimilation as gate
 from evolora.ecology.colony import MERGED_SLOT
-from evolora.ecology.evaluation import (
-    exact_answers,
-    paired_difference,
-    slot_scores,
-    summarize,
-)
+from evolora.ecology.evaluation import exact_answers, paired_difference, slot_scores
 from evolora.ecology.phases.reproduction import seed_from_merged
 from evolora.lora import merge
 
@@ -51,10 +46,10 @@ def try_assimilation(eco) -> gate.GateDecision | None:
                 eco.holdout,
                 eco.config.grid.max_new_tokens,
             )
-            decision.eval_before, decision.eval_after = (
-                summarize(s, eco.holdout)["overall"] for s in held
-            )
-            decision.eval_gain = paired_difference(*(exact_answers(s) for s in reversed(held)))
+            before_right, after_right = (exact_answers(s) for s in held)
+            decision.eval_before = float(np.mean(before_right))
+            decision.eval_after = float(np.mean(after_right))
+            decision.eval_gain = paired_difference(after_right, before_right)
             eco.population.clone(trial, MERGED_SLOT)
             eco.merges += 1
             eco.snapshot(MERGED_SLOT, f"merge-{eco.merges}", "merge", None, {})
