@@ -26,15 +26,18 @@ deduplicated holdout (the holdout split, never trained on, `evaluation.per_cell`
 Every ecology row also records what the mechanisms did (births, deaths, gating counters), so an
 ablation shows whether removing a mechanism changed the colony's course, not only its score.
 
-python benchmarks/ecology_vs_baselines.py [--budget 300] [--seeds 0 1 2] [--methods ...] [--tag T]
-(a budget other than 300 s, or a tag, writes its own results section)
+python benchmarks/ecology_vs_baselines.py [--budget 300] [--clock wall|cpu] [--seeds 0 1 2]
+    [--methods ...] [--tag T]
+(a budget other than 300 s, the cpu clock, or a tag, writes its own results section)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -67,6 +70,29 @@ METHODS = (
 ABLATIONS = METHODS[METHODS.index("no_assim"):]
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+CLOCK_WORDS = {"wall": "wall-clock", "cpu": "this process's CPU time"}
+
+
+class Budget:
+    """The seconds a method may spend, on one clock: wall-clock, or this process's CPU time (on a
+    shared machine, time spent waiting for a core then does not count against the method)."""
+
+    def __init__(self, seconds: float, clock: str) -> None:
+        self.seconds, self.clock = seconds, CLOCKS[clock]
+        self.started = self.clock()
+
+    def start(self) -> None:
+        self.started = self.clock()
+
+    def elapsed(self) -> float:
+        return self.clock() - self.started
+
+    def fraction(self) -> float:
+        """The share of the budget spent so far."""
+        return self.elapsed() / self.seconds
+
+
 def learn_batch(grid: TaskGrid, rng: np.random.Generator, n: int) -> list:
     """n train-split (learning-role) examples drawn uniformly over the grid's cells."""
     return [grid.sample(rng, split="train") for _ in range(n)]
@@ -88,11 +114,12 @@ def run_monolith(cfg, host, holdout, budget):
     grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
     rng = np.random.default_rng(cfg.seed)
     torch.manual_seed(cfg.seed)
-    steps, start = 0, time.perf_counter()
+    steps = 0
+    budget.start()
     try:
-        while (elapsed := time.perf_counter() - start) < budget:
+        while (spent := budget.fraction()) < 1:
             batch = learn_batch(grid, rng, cfg.learning.batch)
-            rule.learn([LearningJob(0, batch, [], elapsed / budget)], rng)
+            rule.learn([LearningJob(0, batch, [], spent)], rng)
             steps += 1
         return scores_of(host, population, 0, holdout, cfg), {"steps": steps}
     finally:
@@ -104,14 +131,15 @@ def run_ecology(cfg, host, holdout, budget):
     cfg.evaluation.every = 10**6  # no evaluations inside the budget
     with tempfile.TemporaryDirectory() as root:
         ecology = Ecology.start(cfg, host, RunDir.create(root, cfg, name="ecology"))
-        start = time.perf_counter()
-        while time.perf_counter() - start < budget:
+        budget.start()
+        while budget.fraction() < 1:
             ecology.step()
             # The run's length in generations is what the budget affords at the pace so far, so
             # that a learning-rate schedule spans the budget (and the run never finishes early,
             # which would start an evaluation inside the budget).
-            pace = (time.perf_counter() - start) / ecology.generation
-            ecology.config.generations = max(ecology.generation + 2, round(budget / pace))
+            pace = budget.elapsed() / ecology.generation
+            ecology.config.generations = max(
+                ecology.generation + 2, round(budget.seconds / pace))
         ecology.holdout = holdout
         report = ecology.evaluate()
         routed = report["cells_routed_to_organelles"]
@@ -178,10 +206,46 @@ RUNNERS = {
 }
 
 
+def run_seed(cfg, host, methods, args) -> dict[str, dict]:
+    """Every method's result on one seed's holdout (with its paired difference from the host)."""
+    grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
+    holdout = holdout_examples(
+        grid, cfg.evaluation.per_cell, cfg.seed, cfg.splits.selection_fraction
+    )
+    done: dict[str, dict] = {}
+    host_scores = merged = None  # merged: the ecology run's merged-adapter scores (no_routing)
+    for method in methods:
+        t0 = time.perf_counter()
+        if method == "no_routing":
+            if merged is None:
+                raise SystemExit("no_routing is scored from the ecology run: add `ecology`.")
+            scores, extra = merged, {}
+        else:
+            scores, extra = RUNNERS[method](cfg, host, holdout, Budget(args.budget, args.clock))
+        merged_scores = extra.pop("merged_scores", None)
+        if method == "ecology":
+            merged = merged_scores
+        if method == "host":
+            host_scores = scores
+        result = {**summarize(scores, holdout), **extra, "seconds": time.perf_counter() - t0}
+        if host_scores is not None:
+            result["vs_host"] = paired_difference(
+                exact_answers(scores), exact_answers(host_scores))
+        done[method] = result
+        print(f"seed {cfg.seed} {method:>10}: accuracy {result['overall']:.3f} "
+              f"({result['seconds']:.0f}s)", flush=True)
+    return done
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--budget", type=float, default=DEFAULT_BUDGET, help="seconds per method and seed"
+    )
+    parser.add_argument(
+        "--clock", choices=list(CLOCKS), default="wall",
+        help="wall: elapsed time; cpu: this process's CPU time (for a shared machine; run with "
+        "one thread, e.g. OMP_NUM_THREADS=1, so that CPU seconds are core-seconds of one core)"
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--config", default="default", help="ecology preset or YAML file")
@@ -190,43 +254,30 @@ def main() -> None:
         "--tag", default="", help="suffix of the results section, e.g. `ablations` for a run of "
         "some methods that should not replace the main table"
     )
+    parser.add_argument(
+        "--partial-dir", default="runs/benchmarks", help="where each finished seed's results "
+        "are kept: a killed run, or one seed per process, resumes from them"
+    )
     args = parser.parse_args()
     base = load_config(preset_path(args.config), EcologyConfig)
     methods = [m for m in args.methods if m != "compose" or base.genes.pool]
-    host = load_host(base.host, base.device)
-    results: dict[str, list[dict]] = {m: [] for m in methods}
-    host_scores: dict[int, list[float]] = {}
-    for seed in args.seeds:
-        cfg = base.model_copy(update={"seed": seed})
-        grid = TaskGrid(cfg.grid.families, cfg.grid.difficulties)
-        holdout = holdout_examples(
-            grid, cfg.evaluation.per_cell, seed, cfg.splits.selection_fraction
-        )
-        merged = None  # the ecology run's merged-adapter scores: the no_routing row
-        for method in methods:
-            t0 = time.perf_counter()
-            if method == "no_routing":
-                if merged is None:
-                    raise SystemExit("no_routing is scored from the ecology run: add `ecology`.")
-                scores, extra = merged, {}
-            else:
-                scores, extra = RUNNERS[method](cfg, host, holdout, args.budget)
-            merged_scores = extra.pop("merged_scores", None)
-            if method == "ecology":
-                merged = merged_scores
-            if method == "host":
-                host_scores[seed] = scores
-            result = {**summarize(scores, holdout), **extra,
-                      "seconds": time.perf_counter() - t0}
-            if seed in host_scores:
-                result["vs_host"] = paired_difference(
-                    exact_answers(scores), exact_answers(host_scores[seed]))
-            results[method].append(result)
-            print(f"seed {seed} {method:>10}: accuracy {result['overall']:.3f} "
-                  f"({result['seconds']:.0f}s)", flush=True)
     # Runs at another budget keep their own section: a figure is compared at its own budget.
     name = "ecology_vs_baselines" + ("" if args.budget == DEFAULT_BUDGET else f"_{args.budget:g}s")
+    name += "_cpu" if args.clock == "cpu" else ""
     name += f"_{args.tag}" if args.tag else ""
+    host = load_host(base.host, base.device)
+    results: dict[str, list[dict]] = {m: [] for m in methods}
+    for seed in args.seeds:
+        partial = Path(args.partial_dir) / f"{name}_{Path(args.config).stem}_seed{seed}.json"
+        done = json.loads(partial.read_text()) if partial.exists() else {}
+        if not set(methods) <= done.keys():
+            done = run_seed(base.model_copy(update={"seed": seed}), host, methods, args)
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps(done))
+        else:
+            print(f"seed {seed}: results kept from {partial}", flush=True)
+        for method in methods:
+            results[method].append(done[method])
     write_result(name, *tables(base, args, results))
 
 
@@ -271,12 +322,14 @@ def tables(base, args, results) -> tuple[dict, str]:
                      + "\n".join(courses))
     text = (
         f"Holdout accuracy (exact answers), {len(args.seeds)} seeds, {args.budget:.0f} s of "
-        f"wall-clock per method and seed, grid {families} x difficulties "
+        f"{CLOCK_WORDS[args.clock]} per method and seed, grid {families} x difficulties "
         f"{base.grid.difficulties}, up to {base.evaluation.per_cell} distinct holdout prompts "
         "per cell. The ecology rows are its routed colony (cells without a confident organelle "
         "fall back to the merged adapter or the bare host; `cells_routed_to_organelles` in the "
-        "JSON says how many did not). Measured while other work shared the 2 cores, so each "
-        "method got about the same share of them in its budget.\n\n"
+        "JSON says how many did not). Measured while other work shared the 2 cores"
+        + (", so each method got about the same share of them in its budget.\n\n"
+           if args.clock == "wall" else "; the budget counts the CPU time this process got "
+           f"(torch threads: {torch.get_num_threads()}).\n\n")
         + "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
     )
     print(text)
