@@ -256,7 +256,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--partial-dir", default="runs/benchmarks", help="where each finished seed's results "
-        "are kept: a killed run, or one seed per process, resumes from them"
+        "are kept: a killed run, or one seed per process, resumes from them, running only the "
+        "methods a seed lacks (and the host, which every paired difference needs); delete a "
+        "method's entry there to measure it again"
     )
     args = parser.parse_args()
     base = load_config(preset_path(args.config), EcologyConfig)
@@ -270,12 +272,16 @@ def main() -> None:
     for seed in args.seeds:
         partial = Path(args.partial_dir) / f"{name}_{Path(args.config).stem}_seed{seed}.json"
         done = json.loads(partial.read_text()) if partial.exists() else {}
-        if not set(methods) <= done.keys():
-            done = run_seed(base.model_copy(update={"seed": seed}), host, methods, args)
+        missing = [m for m in methods if m not in done or m == "host"]
+        if "no_routing" in missing and "ecology" not in missing:
+            missing.insert(missing.index("no_routing"), "ecology")  # scored from its run
+        if any(m != "host" for m in missing):
+            kept = [m for m in done if m not in missing]
+            print(f"seed {seed}: {', '.join(kept) or 'nothing'} kept from {partial}", flush=True)
+            cfg = base.model_copy(update={"seed": seed})
+            done.update(run_seed(cfg, host, missing, args))
             partial.parent.mkdir(parents=True, exist_ok=True)
             partial.write_text(json.dumps(done))
-        else:
-            print(f"seed {seed}: results kept from {partial}", flush=True)
         for method in methods:
             results[method].append(done[method])
     write_result(name, *tables(base, args, results))
