@@ -16,6 +16,7 @@ import torch
 from rich.console import Console
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from evolora.hosts.attention import PROBE_ROWS, Attention, resolve_attention, set_attention
 from evolora.hosts.corpus import MixtureBatches, sample_task_examples, shakespeare_texts, task_line
 from evolora.hosts.loading import quiet_transformers
 from evolora.hosts.precision import autocast, resolve_precision
@@ -67,6 +68,16 @@ def weighted_loss(
     return (per_token * flat).sum() / flat.sum()
 
 
+def forward_backward(model, rows: torch.Tensor, weights: torch.Tensor, precision) -> torch.Tensor:
+    """One training forward of `rows` (B, T + 1) under `precision`'s autocast and the backward of
+    its weighted next-token loss; returns the loss (gradients accumulate in the model)."""
+    with autocast(rows.device, precision):
+        logits = model(input_ids=rows[:, :-1]).logits
+    loss = weighted_loss(logits, rows[:, 1:], weights[:, 1:])
+    loss.backward()
+    return loss
+
+
 def make_optimizer(model: torch.nn.Module, config: HostTrainConfig) -> torch.optim.AdamW:
     """AdamW that decays matrices (weights, embeddings) but not norms."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -113,6 +124,19 @@ def restore_tensors(
     )
 
 
+def _training_attention(model, batches: MixtureBatches, config: HostTrainConfig, precision,
+                        recorded: dict) -> Attention:
+    """The attention kernel the run trains with: the one a resumed run `recorded` in its
+    checkpoint state, else `optim.attention` (auto: probed on the first batch's first rows)."""
+    if "attention" in recorded:
+        set_attention(model, recorded["attention"])
+        return Attention(recorded["attention"], recorded["attention_requested"],
+                         recorded["attention_reason"])
+    rows, weights = batches.batch(0, min(PROBE_ROWS, config.optim.batch_size))
+    return resolve_attention(config.optim.attention, model, rows,
+                             lambda r: forward_backward(model, r, weights[: len(r)], precision))
+
+
 def train_host(
     config: HostTrainConfig | None = None,
     out: str | Path | None = None,
@@ -136,9 +160,10 @@ def train_host(
     tokenizer = _prepare_tokenizer(run, config, texts)
     model = build_model(config.model, tokenizer)
     optimizer = make_optimizer(model, config)
-    step, tokens_seen, elapsed = 0, 0, 0.0
+    step, tokens_seen, elapsed, recorded = 0, 0, 0.0, {}
     if run.latest_checkpoint() is not None:
         checkpoint = run.load_checkpoint()
+        recorded = checkpoint.state
         restore_tensors(model, optimizer, checkpoint.tensors)
         step, tokens_seen = checkpoint.state["step"], checkpoint.state["tokens_seen"]
         elapsed = checkpoint.state["wall_seconds"]
@@ -149,6 +174,8 @@ def train_host(
     device = next(model.parameters()).device
     precision = resolve_precision(optim.precision, device)
     console.print(f"precision: {precision.name} ({precision.reason})")
+    attention = _training_attention(model, batches, config, precision, recorded)
+    console.print(f"attention: {attention.name} ({attention.reason})")
     with Progress(total=optim.steps, description="host train") as progress:
         progress.advance(step)
         while step < optim.steps:
@@ -156,10 +183,7 @@ def train_host(
             rows, weights = batches.batch(step, optim.batch_size)
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(config, step)
-            with autocast(device, precision):
-                logits = model(input_ids=rows[:, :-1]).logits
-            loss = weighted_loss(logits, rows[:, 1:], weights[:, 1:])
-            loss.backward()
+            loss = forward_backward(model, rows, weights, precision)
             torch.nn.utils.clip_grad_norm_(model.parameters(), optim.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -179,15 +203,17 @@ def train_host(
             run.stream("metrics").append(record)
             progress.advance(summary={"loss": record["loss"], "tok/s": int(tokens / seconds)})
             if step % optim.checkpoint_every == 0 or step == optim.steps:
-                state = {"step": step, "tokens_seen": tokens_seen, "wall_seconds": elapsed}
+                state = {"step": step, "tokens_seen": tokens_seen, "wall_seconds": elapsed,
+                         **attention.record()}
                 run.save_checkpoint(step, checkpoint_tensors(model, optimizer), state)
     export = run.path / EXPORT_DIR
+    set_attention(model, "sdpa")  # the export loads with transformers' default kernel
     model.eval()
     with quiet_transformers():
         model.save_pretrained(export)
     tokenizer.save_pretrained(export)
     summary = {"step": step, "tokens_seen": tokens_seen, "wall_seconds": round(elapsed, 1),
-               **precision.record()}
+               **precision.record(), **attention.record()}
     run.stream("summary").append(summary)
     run.close()
     console.print(

@@ -88,6 +88,9 @@ class OptimSpec(BaseModel):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast where the start-up probe shows it faster; "
         "weights and AdamW state stay fp32 either way")
+    attention: Literal["auto", "sdpa", "eager"] = Field(
+        "auto", description="the attention kernel for training; auto: the faster of the two on "
+        "a short probe of the first batch (evolora.hosts.attention)")
     checkpoint_every: int = Field(50, ge=1)
 
 
