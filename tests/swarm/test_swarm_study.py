@@ -115,7 +115,8 @@ def test_the_leading_full_budget_configuration_is_refined_at_the_full_budget():
 
     def best_of(share: float, seed: int) -> tuple[float, Swarm]:
         fidelity = FidelityConfig(enabled=True, min_budget=1, max_budget=3, refine_share=share)
-        swarm = Swarm(BOX, SwarmConfig(seed=seed, fidelity=fidelity))
+        # The long-study pace: this isolates refinement (the pace has its own test).
+        swarm = Swarm(BOX, SwarmConfig(seed=seed, fidelity=fidelity, tempo=False))
         return swarm.optimize(plateau, 90).value, swarm
 
     on = [best_of(0.5, seed) for seed in range(3)]
