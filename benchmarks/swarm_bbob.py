@@ -3,8 +3,13 @@
 Per (function, dimension, instance, seed) each method gets 100 x dimension evaluations; the figure
 is the final log10 regret (f_best - f_opt, floored at 1e-8). Per function the medians over
 dimensions x instances x seeds are compared: the swarm is better / tied / worse than a baseline
-when its median is lower / within 0.1 / higher (in log10 regret). `--ablations` repeats the swarm
-with one feature switched off at a time.
+when its median is lower / within 0.1 / higher (in log10 regret); the same counts are also given
+per dimension (medians over instances x seeds). `--ablations` repeats the swarm with one feature
+switched off at a time.
+
+Every finished run is appended to results/NAME.partial.jsonl as it ends (a swarm run under a
+hash of the swarm package's source, so a code change re-runs it): a killed benchmark started
+again with the same arguments runs only the missing ones.
 
     python benchmarks/swarm_bbob.py                        # fast default: dims 2 5, instance 1
     python benchmarks/swarm_bbob.py --dims 2 5 10 --instances 1 2 3   # the issue's full suite
@@ -13,18 +18,19 @@ with one feature switched off at a time.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result
+from _common import RESULTS_DIR, write_result
 
 TIE = 0.1
 ABLATIONS = {
@@ -91,6 +97,21 @@ def run_one(job: tuple[str, str, int, int]) -> tuple[float, float, float]:
     return math.log10(max(best, 1e-8)), total, (total - spent[0]) / budget
 
 
+def swarm_source_hash() -> str:
+    """A short hash of the swarm package's source (what a cached swarm run was made with)."""
+    import evolora.swarm
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(evolora.swarm.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def run_keyed(job: tuple[str, str, int, int]) -> tuple[tuple, tuple[float, float, float]]:
+    """(job, `run_one(job)`), for results that arrive out of order."""
+    return job, run_one(job)
+
+
 def ask_tell_overhead(trials: int = 1000, dim: int = 10, tpe_trials: int = 300) -> dict[str, float]:
     """Median milliseconds per ask + tell (objective excluded) on a cheap quadratic: the swarm
     over `trials` trials, Optuna's TPE side by side over its first `tpe_trials` (its cost per
@@ -145,6 +166,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
     parser.add_argument("--name", default="swarm_bbob")
     parser.add_argument(
+        "--no-overhead", action="store_true", help="skip the ask + tell overhead measurement"
+    )
+    parser.add_argument(
         "--baseline-cache",
         type=Path,
         default=None,
@@ -166,26 +190,44 @@ def main() -> None:
     cache = {}
     if args.baseline_cache is not None and args.baseline_cache.exists():
         cache = json.loads(args.baseline_cache.read_text())
-    todo = [job for job in jobs if "|".join(map(str, job)) not in cache]
-    with ProcessPoolExecutor(args.jobs) as pool:
-        made = dict(zip(todo, pool.map(run_one, todo, chunksize=4), strict=True))
-    results = [made[job] if job in made else tuple(cache["|".join(map(str, job))]) for job in jobs]
+    code = swarm_source_hash()
+    partial = RESULTS_DIR / f"{args.name}.partial.jsonl"
+    done: dict[str, tuple] = {}
+    if partial.exists():
+        for line in partial.read_text().splitlines():
+            record = json.loads(line)
+            if record["code"] in (None, code):
+                done[record["key"]] = tuple(record["result"])
+
+    def key(job: tuple) -> str:
+        return "|".join(map(str, job))
+
+    todo = [job for job in jobs if key(job) not in cache and key(job) not in done]
+    RESULTS_DIR.mkdir(exist_ok=True)
+    with ProcessPoolExecutor(args.jobs) as pool, partial.open("a") as out:
+        futures = [pool.submit(run_keyed, job) for job in todo]
+        for future in as_completed(futures):
+            job, result = future.result()
+            done[key(job)] = result
+            swarm = job[0].startswith("swarm")
+            row = {"key": key(job), "code": code if swarm else None, "result": list(result)}
+            out.write(json.dumps(row) + "\n")
+            out.flush()
+    results = [done[key(job)] if key(job) in done else tuple(cache[key(job)]) for job in jobs]
     if args.baseline_cache is not None:
         cache.update(
-            {
-                "|".join(map(str, job)): list(made[job])
-                for job in todo
-                if not job[0].startswith("swarm")
-            }
+            {key(job): list(done[key(job)]) for job in todo if not job[0].startswith("swarm")}
         )
         args.baseline_cache.write_text(json.dumps(cache))
     regrets: dict[str, dict[int, list[float]]] = {m: {} for m in methods}
     per_dim: dict[str, dict[int, list[float]]] = {m: {} for m in methods}
+    per_dim_fid: dict[str, dict[tuple[int, int], list[float]]] = {m: {} for m in methods}
     seconds: dict[str, list[float]] = {m: [] for m in methods}
     overhead: dict[str, list[float]] = {m: [] for m in methods}
     for (method, fid, dim), (regret, total, per_trial) in zip(keys, results, strict=False):
         regrets[method].setdefault(fid, []).append(regret)
         per_dim[method].setdefault(dim, []).append(regret)
+        per_dim_fid[method].setdefault((dim, fid), []).append(regret)
         if total is not None:  # cached baseline runs keep only their regret
             seconds[method].append(total)
             overhead[method].append(per_trial)
@@ -194,7 +236,7 @@ def main() -> None:
         "medians": medians,
         "tie": TIE,
         "shared_machine": True,
-        "baselines_from_cache": len(jobs) - len(todo),
+        "runs_from_cache": len(jobs) - len(todo),
         "dims": args.dims,
         "instances": args.instances,
         "seeds": args.seeds,
@@ -221,6 +263,26 @@ def main() -> None:
             f"| {other} | {better} | {len(diff) - better - worse} | {worse} | "
             f"{better / len(diff):.0%} |"
         )
+    lines += ["", "| dim | swarm vs | better | tied | worse | share better |"]
+    lines.append("|---|---|---|---|---|---|")
+    counts_per_dim: dict[int, dict[str, dict[str, int]]] = {}
+    for dim in args.dims:
+        for other in methods[1:]:
+            diff = [
+                float(np.median(per_dim_fid["swarm"][(dim, f)]))
+                - float(np.median(per_dim_fid[other][(dim, f)]))
+                for f in args.functions
+            ]
+            better, worse = sum(d < -TIE for d in diff), sum(d > TIE for d in diff)
+            tied = len(diff) - better - worse
+            counts_per_dim.setdefault(dim, {})[other] = {
+                "better": better,
+                "tied": tied,
+                "worse": worse,
+            }
+            lines.append(
+                f"| {dim} | {other} | {better} | {tied} | {worse} | {better / len(diff):.0%} |"
+            )
     suite_median = {m: float(np.median(list(medians[m].values()))) for m in methods}
     lines += [
         "",
@@ -237,23 +299,24 @@ def main() -> None:
         lines.append(f"| {m} | {suite_median[m]:.2f} | {timing(m)} |")
     figures.update(
         counts=counts,
+        counts_per_dim=counts_per_dim,
         suite_median=suite_median,
         overhead_ms={m: float(np.median(overhead[m]) * 1e3) for m in methods if overhead[m]},
         per_dim_median={
             m: {d: float(np.median(v)) for d, v in per_dim[m].items()} for m in methods
         },
     )
-    cost = ask_tell_overhead()
-    figures["overhead"] = cost
-    lines += [
-        "",
-        f"Overhead per ask + tell over {cost['trials']} trials in {cost['dim']} "
-        f"dimensions (objective excluded, median): swarm {cost['swarm_ms']:.2f} ms "
-        f"(last 100 trials {cost['swarm_last100_ms']:.2f} ms), Optuna TPE over its first "
-        f"{cost['tpe_trials']} trials {cost['tpe_ms']:.2f} ms (last 100 of those "
-        f"{cost['tpe_last100_ms']:.2f} ms); target "
-        "<= 5 ms.",
-    ]
+    if not args.no_overhead:
+        cost = ask_tell_overhead()
+        figures["overhead"] = cost
+        lines += [
+            "",
+            f"Overhead per ask + tell over {cost['trials']} trials in {cost['dim']} "
+            f"dimensions (objective excluded, median): swarm {cost['swarm_ms']:.2f} ms "
+            f"(last 100 trials {cost['swarm_last100_ms']:.2f} ms), Optuna TPE over its first "
+            f"{cost['tpe_trials']} trials {cost['tpe_ms']:.2f} ms (last 100 of those "
+            f"{cost['tpe_last100_ms']:.2f} ms); target <= 5 ms.",
+        ]
     table = "\n".join(lines)
     print(table)
     write_result(args.name, figures, table)

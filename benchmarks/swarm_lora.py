@@ -9,8 +9,9 @@ holdout loss; once a configuration above the untuned host's score leads at the f
 the new trials refine around it at the full budget), and once per ablation: `no-refine`
 (promotions only), `cold` (promotions retrain from scratch), `no-fidelity`, `refine-any`
 (refinement around any leader), `no-tiebreak` (low-budget accuracies tie), `keep-low` (trials
-keep starting at the low budget even when promotions show it ranks no better than chance), and
-with `--ablations` each hierarchy feature off (as in swarm_bbob.py).
+keep starting at the low budget even when promotions show it ranks no better than chance),
+`no-tempo` (managers and supervisor keep their long-study cadence, so within 20 trials the
+supervisor never acts), and with `--ablations` each hierarchy feature off (as in swarm_bbob.py).
 
 `--trace` costs no training: it runs each swarm variant against a deterministic stand-in
 objective (a hash of the configuration) and reports the first trial whose configuration differs
@@ -52,6 +53,7 @@ VARIANTS = {
     "swarm:refine-any": {"fidelity": FIDELITY},  # also refine leaders at the host's score
     "swarm:no-tiebreak": {"fidelity": FIDELITY},  # low-budget accuracies tie (no loss tie-break)
     "swarm:keep-low": {"fidelity": {**FIDELITY, "min_agreement": None}},
+    "swarm:no-tempo": {"fidelity": FIDELITY, "tempo": False},
     **{f"swarm:{name}": {"fidelity": FIDELITY, **change} for name, change in ABLATIONS.items()},
 }
 FIRST = {

@@ -86,6 +86,11 @@ def test_resume_with_more_trials_extends_the_run(tmp_path, user_config):
     assert main(["swarm", "run", "-c", str(user_config), "-o", str(out), "-n", "30"]) == 0
     folder = run_folder(out)
     assert main(["swarm", "run", "--resume", str(folder), "-n", "60"]) == 0
+    # The run keeps the horizon it was started with (30), which paces its hierarchy.
+    assert yaml.safe_load((folder / "config.yaml").read_text())["swarm"]["horizon"] == 30
+    paced = yaml.safe_load(user_config.read_text())
+    paced["swarm"]["horizon"] = 30
+    user_config.write_text(yaml.safe_dump(paced))
     assert main(["swarm", "run", "-c", str(user_config), "-o", str(tmp_path / "one")]) == 0
     straight = records(run_folder(tmp_path / "one"), "trials")
     assert [t["value"] for t in records(folder, "trials")] == [t["value"] for t in straight]

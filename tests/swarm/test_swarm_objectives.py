@@ -36,7 +36,15 @@ def test_bad_specs_are_one_sentence(spec):
     assert "\n" not in str(problem.value)
 
 
-def test_lora_sft_trains_a_real_adapter_and_scores_the_holdout():
+@pytest.fixture
+def small_holdout(monkeypatch):
+    """Score on 64 holdout examples: greedy answers on the full sample cost seconds each."""
+    from evolora.swarm import lora_objective
+
+    monkeypatch.setattr(lora_objective, "HOLDOUT", 64)
+
+
+def test_lora_sft_trains_a_real_adapter_and_scores_the_holdout(small_holdout):
     objective = load_objective("lora-sft:easy:loss")
     assert objective.budgeted and objective.direction == "maximize"
     params = {
@@ -54,7 +62,9 @@ def test_lora_sft_trains_a_real_adapter_and_scores_the_holdout():
     assert short != full  # one step against five: the budget changes what is trained
 
 
-def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run():
+def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run(
+    small_holdout,
+):
     import torch
 
     from evolora.swarm import lora_objective
@@ -88,7 +98,9 @@ def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run
     )
 
 
-def test_partial_budget_accuracy_breaks_ties_by_the_loss_and_full_budget_is_plain_accuracy():
+def test_partial_budget_accuracy_breaks_ties_by_the_loss_and_full_budget_is_plain_accuracy(
+    small_holdout,
+):
     import math
 
     from evolora.swarm import lora_objective
@@ -116,7 +128,7 @@ def test_partial_budget_accuracy_breaks_ties_by_the_loss_and_full_budget_is_plai
     assert value(accuracy, params) == value(accuracy, params, tiebreak=False)
 
 
-def test_the_untuned_host_is_the_lora_baseline_and_runs_refine_only_above_it():
+def test_the_untuned_host_is_the_lora_baseline_and_runs_refine_only_above_it(small_holdout):
     from evolora.swarm.config import RunConfig
     from evolora.swarm.lora_objective import lora_sft_baseline
     from evolora.swarm.runner import build

@@ -31,4 +31,4 @@ def test_dashboard_draws_the_swarm_panels_of_a_run(tmp_path):
     decided = {e["event"] for e in rundir.read_stream("teams")}
     assert {"clone", "reallocate", "reseed", "retire"} & decided <= rows
     diversity = next(t for t in figures["diversity"]["data"] if t["name"] == "diversity")
-    assert len(diversity["x"]) == 80 // cfg.swarm.supervisor.every
+    assert len(diversity["x"]) == 80 // swarm.supervisor_every  # one point per cycle

@@ -115,7 +115,8 @@ def test_the_leading_full_budget_configuration_is_refined_at_the_full_budget():
 
     def best_of(share: float, seed: int) -> tuple[float, Swarm]:
         fidelity = FidelityConfig(enabled=True, min_budget=1, max_budget=3, refine_share=share)
-        swarm = Swarm(BOX, SwarmConfig(seed=seed, fidelity=fidelity))
+        # The long-study pace: this isolates refinement (the pace has its own test).
+        swarm = Swarm(BOX, SwarmConfig(seed=seed, fidelity=fidelity, tempo=False))
         return swarm.optimize(plateau, 90).value, swarm
 
     on = [best_of(0.5, seed) for seed in range(3)]
@@ -184,3 +185,19 @@ def test_every_feature_leaves_a_trace():
     swarm.optimize(lambda p: bowl(p) + np.cos(3 * p["z"]) + p["z"] ** 2 / 10, 400)
     kinds = {event["event"] for event in swarm.events}
     assert {"shrink", "reassign", "clone", "reallocate", "status"} <= kinds
+
+
+def test_a_short_study_paces_its_hierarchy_to_its_horizon():
+    def kinds(tempo: bool) -> set[str]:
+        swarm = Swarm(BOX, SwarmConfig(seed=0, tempo=tempo))
+        swarm.optimize(bowl, 20)
+        assert swarm.horizon == 20  # optimize tells the swarm how long the study is
+        return {event["event"] for event in swarm.events}
+
+    assert "status" in kinds(True)  # the supervisor acts within the 20 trials
+    assert "status" not in kinds(False)  # every 24 tells: never within them
+    paced = Swarm(BOX, SwarmConfig(seed=0, horizon=24))
+    assert (paced.supervisor_every, paced.manager_every) == (6, 2)
+    assert paced.patience == 10 and paced.supervisor.retire_after == 15
+    long = Swarm(BOX, SwarmConfig(seed=0, horizon=1000))
+    assert (long.supervisor_every, long.manager_every, long.patience) == (24, 6, 40)

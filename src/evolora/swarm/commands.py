@@ -59,6 +59,8 @@ def run_command(
                 data[key] = value
         if seed is not None:
             data["swarm"]["seed"] = seed
+        if data["swarm"].get("horizon") is None:  # pinned, so a resume with more trials replays
+            data["swarm"]["horizon"] = data["trials"]
         cfg = validate_config(data, RunConfig, source="the command line")
         from evolora.swarm.runner import build
 

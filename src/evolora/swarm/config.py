@@ -128,6 +128,17 @@ class SwarmConfig(_Section):
         "1 / (rank + 1)^focus by their best (0 = evenly)",
     )
     messages: bool = Field(True, description="managers exchange bests and claimed regions")
+    horizon: int | None = Field(
+        None,
+        ge=1,
+        description="trials the study will run (None: `Swarm.optimize` and `evolora swarm run` "
+        "set it from their trial count)",
+    )
+    tempo: bool = Field(
+        True,
+        description="a study shorter than four supervisor cycles runs its managers and "
+        "supervisor at a pace scaled to its horizon, so that they act within it",
+    )
     manager: ManagerConfig = ManagerConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
     fidelity: FidelityConfig = FidelityConfig()

@@ -46,7 +46,7 @@ TARGETS = {
     "mlp": ["gate_proj", "up_proj", "down_proj"],
     "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
-HOLDOUT = 64
+HOLDOUT = 256
 MIN_HOLDOUT = 16
 METRICS = ("loss", "accuracy")
 RESUME_SLOTS = 32

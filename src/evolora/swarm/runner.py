@@ -35,6 +35,8 @@ def build(cfg: RunConfig) -> tuple[Swarm, Objective]:
             "config file."
         )
     swarm_cfg = cfg.swarm
+    if swarm_cfg.horizon is None:  # the hierarchy paces itself to the run's length
+        swarm_cfg = swarm_cfg.model_copy(update={"horizon": cfg.trials})
     if objective.space is not None:  # shipped objectives know whether they are minimised
         swarm_cfg = swarm_cfg.model_copy(update={"direction": objective.direction})
     if swarm_cfg.fidelity.enabled and not objective.budgeted:

@@ -3,7 +3,9 @@
 One ask picks the next team (round robin) and its next agent, which proposes a unit-cube point
 in its region; the point is decoded into a configuration. One tell updates the heatmap, the
 team's memory and the agent; every `manager.every` team tells the manager acts, every
-`supervisor.every` tells the supervisor acts and the managers exchange messages. Every decision
+`supervisor.every` tells the supervisor acts and the managers exchange messages. A study whose
+horizon is shorter than four supervisor cycles scales those cadences, the patience and the
+retirement age down to it (`tempo`), or the hierarchy would never act in it. Every decision
 becomes an event (with its reason) in `swarm.events`, which the run loop writes to teams.jsonl.
 """
 
@@ -80,8 +82,8 @@ class Swarm:
         )
         self.rng = np.random.default_rng(self.config.seed)
         dim = self.space.dim
-        self.patience = self.config.manager.patience or 20 + 10 * dim
         self.supervisor = Supervisor(self.config, dim)
+        self.set_horizon(self.config.horizon)
         self.teams: list[Team] = [
             self.supervisor.new_team(box, born=0) for box in _partition(dim, self.config.teams)
         ]
@@ -96,6 +98,20 @@ class Swarm:
         self._seen: set[str] = set()
         self._worst = -math.inf
         self._best: Trial | None = None
+
+    def set_horizon(self, trials: int | None) -> None:
+        """Pace the hierarchy for a study of `trials` trials (None: unknown, the configured
+        pace): with `tempo`, a study shorter than four supervisor cycles scales the manager and
+        supervisor cadences, the patience and the retirement age by its share of them."""
+        cfg = self.config
+        patience = cfg.manager.patience or 20 + 10 * self.space.dim
+        every = cfg.supervisor.every
+        scale = 1.0 if trials is None or not cfg.tempo else min(1.0, trials / (4 * every))
+        self.horizon = trials
+        self.manager_every = min(cfg.manager.every, max(2, round(cfg.manager.every * scale)))
+        self.supervisor_every = min(every, max(4, round(every * scale)))
+        self.patience = max(4, round(patience * scale))
+        self.supervisor.retire_after = max(4, round(cfg.supervisor.retire_after * scale))
 
     # -- ask / tell ----------------------------------------------------------------------------
 
@@ -181,12 +197,12 @@ class Swarm:
         self.supervisor.observe(trial.u, loss)
         if team in self.teams or team is self.refiner:
             team.tell(agent, trial.u, loss)
-            if team.evals % self.config.manager.every == 0:
+            if team.evals % self.manager_every == 0:
                 self.events += team.manage(
                     self.config.manager, self.config.strategies, self.rng, self.patience
                 )
         self.told += 1
-        if self.told % self.config.supervisor.every == 0:
+        if self.told % self.supervisor_every == 0:
             self._supervise()
         return trial
 
@@ -337,6 +353,8 @@ class Swarm:
         "ray"), asking a new trial as each one finishes; return the best trial."""
         from evolora.swarm.execution import Evaluator
 
+        if self.horizon is None and not self.trials:
+            self.set_horizon(n_trials)
         with Evaluator(objective, executor, workers) as evaluator:
             self.drive(evaluator, n_trials, callback)
         return self.best_trial

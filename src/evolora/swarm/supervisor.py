@@ -28,6 +28,7 @@ class Supervisor:
         self.diversity = 1.0
         self.next_team_id = 0
         self.next_agent_id = 0
+        self.retire_after = self.cfg.retire_after  # a short study's tempo lowers it
         self._last_best: dict[int, float] = {}
 
     # -- building teams ------------------------------------------------------------------------
@@ -128,7 +129,7 @@ class Supervisor:
 
     def _related(self, a: Team, b: Team) -> bool:
         """A young clone shares its parent's region on purpose."""
-        young = self.cfg.retire_after
+        young = self.retire_after
         return (a.parent == b.id and a.evals < young) or (b.parent == a.id and b.evals < young)
 
     def _clone_and_retire(self, teams: list[Team], told: int) -> list[dict]:
@@ -140,7 +141,7 @@ class Supervisor:
         if (
             len(teams) > self.cfg.min_teams
             and len(ranked) > 1
-            and worst.stalled >= self.cfg.retire_after
+            and worst.stalled >= self.retire_after
         ):
             teams.remove(worst)
             events.append(
