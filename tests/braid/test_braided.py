@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 import torch
 
-from evolora.braid.braided import BraidedLLM
+from evolora.braid.braided import BRAID_FILE, BraidedLLM
 from evolora.braid.fusion import strategy_names
 from evolora.braid.generation import generate
 from evolora.braid.plan import BraidSpec, Plan
@@ -135,6 +136,14 @@ def test_save_load_round_trip_is_exact(pool, tmp_path):
     for strategy in strategy_names():
         plan = _plan(pool, BraidSpec(tuple(pool.names), (0, 1), strategy))
         assert torch.equal(braid(ids, mask, pos, plan), again(ids, mask, pos, plan))
+
+
+def test_a_braid_saved_without_lead_scores_is_refused(pool, tmp_path):
+    folder = BraidedLLM(pool).save(tmp_path / "braid")
+    meta = json.loads((folder / BRAID_FILE).read_text())
+    (folder / BRAID_FILE).write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(EvoloraError, match="format version 1"):
+        BraidedLLM.load(folder, pool)
 
 
 def test_bad_specs_are_one_sentence(pool):
