@@ -8,12 +8,13 @@ Per seed, with the fusion banks trained once (models frozen):
    family one batch of `--shot-batch` at a time; its greedy holdout reward on the new family after
    0, 4, 8, ..., `--adapt` episodes, and the first count reaching 80 % of the final gain.
 
-    python benchmarks/braid_learning.py [--pool runs/braid-pool] [--seeds 3]
+    python benchmarks/braid_learning.py [--pool runs/braid-pool] [--seeds 3] [--keep DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -75,6 +76,33 @@ def few_shot(braid, config, held, holdout, args, seed):
     return curve, reached
 
 
+def one_seed(pool, grid, seed: int, args) -> dict:
+    """Every ablation row, the entropies and rewards, and the few-shot curve of one seed."""
+    config = TrainConfig(seed=seed, pool=str(args.pool), episodes=args.episodes,
+                         fusion={"steps": args.fusion_steps, "batch": 16})
+    braid = BraidedLLM(pool)
+    for k, name in enumerate(STRATEGIES):
+        train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
+                   config.braider.top_ks, seed * 100 + k)
+    holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
+                                 config.selection_fraction)
+    out: dict = {"rows": {}, "entropy": {}}
+    for name, frozen in [("all heads learn", ())] + [(f"{h} frozen at random", (h,))
+                                                      for h in HEADS]:
+        braider, _, history = trained_braider(braid, config, FAMILIES, frozen)
+        out["rows"][name] = outcome(braid, braider, holdout, config)
+        if not frozen:
+            for h in (*HEADS, "lead"):  # lead: the lead model alone, without joins
+                out["entropy"][h] = (np.mean([x[f"entropy/{h}"] for x in history[:4]]),
+                                     np.mean([x[f"entropy/{h}"] for x in history[-4:]]))
+            out["reward"] = (np.mean([x["reward/mean"] for x in history[:4]]),
+                             np.mean([x["reward/mean"] for x in history[-4:]]))
+    held = evaluation_prompts(TaskGrid([args.held_out], [1, 2, 3]), args.holdout // 3,
+                              seed + 9, config.selection_fraction)
+    out["shot"] = few_shot(braid, config, args.held_out, held, args, seed)
+    return json.loads(json.dumps(out, default=float))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pool", type=Path, default=Path("runs/braid-pool"))
@@ -85,38 +113,27 @@ def main() -> None:
     parser.add_argument("--adapt", type=int, default=40, help="feedback episodes on it")
     parser.add_argument("--shot-batch", type=int, default=4)
     parser.add_argument("--fusion-steps", type=int, default=15)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="folder keeping each finished seed; a rerun skips the seeds in it")
     args = parser.parse_args()
     torch.set_num_threads(1)
     pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     grid = TaskGrid(FAMILIES, [1, 2, 3])
-    rows = {name: [] for name in ("all heads learn", *[f"{h} frozen at random" for h in HEADS])}
-    entropy = {h: [] for h in (*HEADS, "lead")}  # lead: the lead model alone, without joins
-    rewards = []
-    shots = []
+    seeds = []
     for seed in range(args.seeds):
-        config = TrainConfig(seed=seed, pool=str(args.pool), episodes=args.episodes,
-                             fusion={"steps": args.fusion_steps, "batch": 16})
-        braid = BraidedLLM(pool)
-        for k, name in enumerate(STRATEGIES):
-            train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
-                       config.braider.top_ks, seed * 100 + k)
-        holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
-                                     config.selection_fraction)
-        for name, frozen in [("all heads learn", ())] + [(f"{h} frozen at random", (h,))
-                                                          for h in HEADS]:
-            braider, _, history = trained_braider(braid, config, FAMILIES, frozen)
-            rows[name].append(outcome(braid, braider, holdout, config))
-            if not frozen:
-                for h in entropy:
-                    entropy[h].append((np.mean([x[f"entropy/{h}"] for x in history[:4]]),
-                                       np.mean([x[f"entropy/{h}"] for x in history[-4:]])))
-                rewards.append((np.mean([x["reward/mean"] for x in history[:4]]),
-                                np.mean([x["reward/mean"] for x in history[-4:]])))
-        held = evaluation_prompts(TaskGrid([args.held_out], [1, 2, 3]), args.holdout // 3,
-                                  seed + 9, config.selection_fraction)
-        shots.append(few_shot(braid, config, args.held_out, held, args, seed))
+        kept = args.keep / f"seed{seed}.json" if args.keep is not None else None
+        if kept is not None and kept.is_file():
+            seeds.append(json.loads(kept.read_text(encoding="utf-8")))
+        else:
+            seeds.append(one_seed(pool, grid, seed, args))
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_text(json.dumps(seeds[-1]), encoding="utf-8")
         print(f"seed {seed} done", flush=True)
-        report(rows, entropy, rewards, shots, args, seed + 1)
+        rows = {n: [s["rows"][n] for s in seeds] for n in seeds[0]["rows"]}
+        entropy = {h: [s["entropy"][h] for s in seeds] for h in seeds[0]["entropy"]}
+        report(rows, entropy, [s["reward"] for s in seeds], [s["shot"] for s in seeds], args,
+               seed + 1)
 
 
 def report(rows, entropy, rewards, shots, args, seeds: int) -> None:
@@ -146,7 +163,7 @@ def report(rows, entropy, rewards, shots, args, seeds: int) -> None:
     write_result("braid_learning", {
         "ablations": rows, "entropy": entropy, "training_reward": rewards,
         "few_shot": [{"curve": c, "reached_80pct": r} for c, r in shots],
-        "args": vars(args) | {"pool": str(args.pool)}}, table)
+        "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep)}}, table)
 
 
 if __name__ == "__main__":

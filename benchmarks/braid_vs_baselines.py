@@ -12,11 +12,13 @@ at half budget, and the oracle that picks the best single model per prompt. Cost
 answer is compute per token as a share of running every pool model.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
+        [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -176,12 +178,21 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1280)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--fusion-steps", type=int, default=15)
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="folder keeping each finished seed; a rerun skips the seeds in it")
     args = parser.parse_args()
     torch.set_num_threads(1)
     pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     runs = []
     for seed in range(args.seeds):
-        runs.append(one_seed(pool, args.pool, seed, args))
+        kept = args.keep / f"seed{seed}.json" if args.keep is not None else None
+        if kept is not None and kept.is_file():
+            runs.append(json.loads(kept.read_text(encoding="utf-8")))
+        else:
+            runs.append(one_seed(pool, args.pool, seed, args))
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                kept.write_text(json.dumps(runs[-1]), encoding="utf-8")
         shown = ", ".join(f"{k} {v[0]:.3f}" for k, v in runs[-1]["results"].items())
         print(f"seed {seed}: {shown}", flush=True)
         report(runs, args)
@@ -222,7 +233,7 @@ def report(runs: list[dict], args) -> None:
     table = "\n".join(lines)
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,
-               "args": vars(args) | {"pool": str(args.pool)}}
+               "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep)}}
     write_result("braid_vs_baselines", figures, table)
 
 

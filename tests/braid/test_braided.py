@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 import torch
 
-from evolora.braid.braided import BraidedLLM
+from evolora.braid.braided import BRAID_FILE, BraidedLLM
 from evolora.braid.fusion import strategy_names
 from evolora.braid.generation import generate
 from evolora.braid.plan import BraidSpec, Plan
@@ -80,6 +81,27 @@ def test_one_model_braid_is_that_model(pool):
         torch.testing.assert_close(got[mask.bool()], want[mask.bool()], atol=1e-4, rtol=1e-4)
 
 
+def test_an_untrained_join_starts_at_its_lead(pool):
+    """Every bank starts out weighting the lead (the spec's first model): a router keeping one
+    model runs the lead exactly, and a learned weighting gives it most of the output."""
+    braid = BraidedLLM(pool)
+    ids, mask, pos = _inputs(pool)
+    lead, other = pool.names[1], pool.names[0]
+    alone = braid(ids, mask, pos, _plan(pool, BraidSpec((lead,))))
+    routed = braid(ids, mask, pos, _plan(pool, BraidSpec((lead, other), (0, 1), "router",
+                                                          top_k=1)))
+    torch.testing.assert_close(routed[mask.bool()], alone[mask.bool()], atol=1e-5, rtol=1e-5)
+    swapped = braid(ids, mask, pos, _plan(pool, BraidSpec((other, lead), (0, 1), "router",
+                                                           top_k=1)))
+    assert not torch.allclose(swapped[mask.bool()], alone[mask.bool()])
+    plan = _plan(pool, BraidSpec((lead, other), (), "learned_weighted"))
+    states = torch.zeros(len(PROMPTS), 1, pool.size, braid.dim)
+    weights = braid.banks["learned_weighted"].mixer.mix(
+        states, plan.models, braid.slots, plan.temperature, plan.top_k, plan.lead)[:, 0, 0]
+    assert torch.allclose(weights[:, 1], torch.full((len(PROMPTS),), 0.88), atol=0.01)
+    assert torch.allclose(weights[:, 2], torch.zeros(len(PROMPTS)))
+
+
 @pytest.mark.parametrize("strategy", strategy_names())
 def test_cached_generation_equals_uncached(pool, strategy):
     braid = BraidedLLM(pool)
@@ -114,6 +136,14 @@ def test_save_load_round_trip_is_exact(pool, tmp_path):
     for strategy in strategy_names():
         plan = _plan(pool, BraidSpec(tuple(pool.names), (0, 1), strategy))
         assert torch.equal(braid(ids, mask, pos, plan), again(ids, mask, pos, plan))
+
+
+def test_a_braid_saved_without_lead_scores_is_refused(pool, tmp_path):
+    folder = BraidedLLM(pool).save(tmp_path / "braid")
+    meta = json.loads((folder / BRAID_FILE).read_text())
+    (folder / BRAID_FILE).write_text(json.dumps({**meta, "version": 1}))
+    with pytest.raises(EvoloraError, match="format version 1"):
+        BraidedLLM.load(folder, pool)
 
 
 def test_bad_specs_are_one_sentence(pool):

@@ -217,3 +217,38 @@ def test_lead_entropy_bonus_keeps_the_lead_exploring():
             stats = learner.update(d, 0.1 * (d.lead == 1).float(), lead_entropy=bonus)
         ends.append(stats["entropy/lead"])
     assert ends[1] > ends[0] + 0.2, ends
+
+
+def test_skill_prior_starts_the_lead_at_the_best_measured_member_and_rewards_override_it():
+    """With members' measured skill in their profiles, an untrained braider leads each family
+    with its most skilled member (without the prior: with no such pull); when rewards say another
+    member is better, REINFORCE moves the lead there."""
+    skill = {"math": [0.2, 0.3, 0.7, 0.1], "logic": [0.6, 0.2, 0.1, 0.3]}
+    profiles = [ModelProfile(n, "hf", n, params=1000, layers=3, hidden=16, cost_per_token=2000.0,
+                             skill={f: s[i] for f, s in skill.items()})
+                for i, n in enumerate(MEMBERS)]
+    examples = [Example(f"{f}: 1 2 =", "3", f, 2, {}) for f in BEST]
+
+    def inputs(braider, examples):
+        return encode_tasks(examples, profiles, braider.slots(), [1.0] * len(examples),
+                            [2.0] * len(examples), "cpu")
+
+    leads = {}
+    for prior in (0.0, 10.0):
+        torch.manual_seed(4)
+        braider = MetaBraider(MEMBERS, 3, BraiderConfig(width=32, depth=1, skill_prior=prior),
+                              list(BEST))
+        probs = torch.softmax(braider.logits(inputs(braider, examples))["models"], -1)
+        leads[prior] = probs[torch.arange(2), torch.tensor([2, 0])]
+    assert (leads[10.0] > 0.8).all() and (leads[0.0] < 0.5).all(), leads
+    truly = {"math": 1, "logic": 3}  # the measured skill is wrong: these members answer
+    learner = Learner(braider, lr=2e-2, entropy=0.001)
+    rng, gen = np.random.default_rng(4), torch.Generator().manual_seed(4)
+    for update in range(60):
+        batch = _tasks(rng, 32)
+        d = braider.decide(inputs(braider, batch), generator=gen)
+        right = torch.tensor([float(int(d.lead[r]) == truly[e.family])
+                              for r, e in enumerate(batch)])
+        learner.update(d, right, lead_entropy=lead_entropy(TrainConfig(), update / 60))
+    d = braider.decide(inputs(braider, examples), greedy=True)
+    assert d.lead.tolist() == [truly[f] for f in BEST]

@@ -3,6 +3,8 @@ model and a random one, fusion should learn to follow the trained model."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ from braid_models import FAMILIES, tiny_host
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FusionTrainConfig
-from evolora.braid.fusion_train import train_bank
+from evolora.braid.fusion_train import leads_for, random_plan, train_bank
 from evolora.braid.generation import answer_logprobs
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import ModelPool, profile_of
@@ -57,13 +59,37 @@ def test_strategy_learns_to_follow_the_trained_model(good_and_random, strategy):
     pool = good_and_random
     braid = BraidedLLM(pool)
     holdout = GRID.sample_batch(np.random.default_rng(5), 48, split="holdout")
-    spec = BraidSpec(tuple(pool.names), (0, 1), strategy, 1.0, 2)
+    # The random model leads: the bank starts out following it and must learn to follow the
+    # trained model that joins it.
+    spec = BraidSpec(("random", "good"), (0, 1), strategy, 1.0, 2)
     good = _score(braid, BraidSpec(("good",)), holdout)
     before = _score(braid, spec, holdout)
-    assert before < good - 0.2  # an even mix with the random model hurts: there is room
+    assert before < good - 0.2  # leaning on the random model hurts: there is room
     config = FusionTrainConfig(steps=60, batch=16, lr=3e-2, model_keep=1.0, layer_keep=0.5)
     losses = train_bank(braid, strategy, GRID, config, [1.0], [2], seed=0)
     after = _score(braid, spec, holdout)
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
     # Most of the gap to the trained model closes (the answer: follow it).
     assert after > before + 0.7 * (good - before), (before, after, good)
+
+
+def test_training_rows_are_pairs_around_the_best_lead(pool):
+    """With pair_share 1 every row is its lead plus one other member; with lead_best 1 the lead
+    is the member measured best on the row's family."""
+    profiles = [replace(p, skill={"math": s, "logic": 1 - s})
+                for p, s in zip(pool.profiles, (0.2, 0.9, 0.5), strict=True)]
+    rng = np.random.default_rng(0)
+    families = ["math", "logic"] * 20
+    leads = leads_for(families, profiles, 1.0, rng)
+    assert leads.tolist() == [1, 0] * 20
+    config = FusionTrainConfig(pair_share=1.0, lead_best=1.0)
+    plan = random_plan(leads, pool.size, pool.depth, "router", config, [1.0], [2], rng, "cpu")
+    assert plan.models.sum(-1).tolist() == [2] * 40
+    assert plan.models[torch.arange(40), plan.lead].all()
+    assert plan.lead.tolist() == leads.tolist()
+    assert plan.layers.any(-1).all()
+    mixed = random_plan(leads, pool.size, pool.depth, "router",
+                        FusionTrainConfig(pair_share=0.0, model_keep=1.0), [1.0], [2], rng, "cpu")
+    assert mixed.models.all()  # not pairs: every other member joins at model_keep 1
+    uniform = leads_for(families, profiles, 0.0, rng)
+    assert len(set(uniform.tolist())) == 3

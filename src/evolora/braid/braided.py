@@ -30,6 +30,7 @@ from evolora.telemetry.atomic import atomic_write_text
 
 FUSION_FILE = "fusion.safetensors"
 BRAID_FILE = "braid.json"
+VERSION = 2  # 2: every strategy holds per-lead scores (`lead_pair`)
 
 
 class FusionBank(nn.Module):
@@ -111,7 +112,8 @@ class BraidedLLM(nn.Module):
             bank = self.banks[name]
             sub = plan.take(rows)
             states = self._states(bank, hs, rows)
-            mixing = bank.mixer.mix(states, sub.models, slot, sub.temperature, sub.top_k)
+            mixing = bank.mixer.mix(states, sub.models, slot, sub.temperature, sub.top_k,
+                                    sub.lead)
             fused = mixing @ states  # (b, T, M, M) @ (b, T, M, D) -> (b, T, M, D)
             gates = torch.sigmoid(bank.feedback[slot])
             for m in active:
@@ -133,7 +135,8 @@ class BraidedLLM(nn.Module):
             bank = self.banks[name]
             sub = plan.take(rows)
             states = self._states(bank, normed, rows)
-            mixing = bank.mixer.mix(states, sub.models, self.slots, sub.temperature, sub.top_k)
+            mixing = bank.mixer.mix(states, sub.models, self.slots, sub.temperature,
+                                    sub.top_k, sub.lead)
             weights = mixing.mean(2)[:, :, active]  # (b, T, Ma)
             out[rows] = combine_outputs(name, logprobs[rows], logits[rows], select[rows], weights)
             done[rows] = True
@@ -154,7 +157,7 @@ class BraidedLLM(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.banks.state_dict().items()}
         save_file(tensors, str(folder / FUSION_FILE))
-        meta = {"version": 1, "models": self.pool.names, "strategies": list(self.banks),
+        meta = {"version": VERSION, "models": self.pool.names, "strategies": list(self.banks),
                 "slots": self.slots, "dim": self.dim}
         atomic_write_text(folder / BRAID_FILE, json.dumps(meta, indent=1) + "\n")
         return folder
@@ -168,6 +171,11 @@ class BraidedLLM(nn.Module):
         if not (folder / BRAID_FILE).is_file() or not (folder / FUSION_FILE).is_file():
             raise EvoloraError(f"'{folder}' holds no saved braid ({BRAID_FILE}, {FUSION_FILE}).")
         meta = json.loads((folder / BRAID_FILE).read_text(encoding="utf-8"))
+        if meta.get("version") != VERSION:
+            raise EvoloraError(
+                f"The braid in '{folder}' has format version {meta.get('version')}; this code "
+                f"reads version {VERSION}: train it again (`evolora braid train`)."
+            )
         if meta.get("models") != pool.names:
             raise EvoloraError(
                 f"The braid in '{folder}' was trained for models {meta.get('models')}, but the "

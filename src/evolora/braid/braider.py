@@ -9,7 +9,10 @@ encoder mixes them; heads read the result:
   the braider starts near one model per prompt and braids in others where that pays). A lead's
   logit is its member token's score plus a score the task token gives each member directly (a
   classifier over members, linear in the family features): through attention alone the family
-  reached the member scores too weakly, and the head sent every family to one member. A member's
+  reached the member scores too weakly, and the head sent every family to one member. A lead's
+  logit also holds a learned multiple of the member's measured skill on the task's family (from
+  its profile; the multiple starts at `skill_prior`): a prior for routing, which REINFORCE
+  confirms or overrides, so a few lucky 0/1 answers early on do not fix a weak lead. A member's
   joining logit sees the lead: its own score plus a pair score of its token against the lead's
   (whether model j helps depends on which model leads, e.g. a fusion that helps one specialist
   hurts another);
@@ -38,6 +41,7 @@ from evolora.errors import EvoloraError
 from evolora.telemetry.atomic import atomic_write_text
 
 HEADS = ("models", "layers", "strategy", "temperature", "top_k")
+SKILL = MODEL_FEATURES.index("skill_on_family")
 JOIN_BIAS = -2.0  # sigmoid(-2) = 0.12: a member starts rarely joining the lead
 BRAIDER_FILE = "braider.safetensors"
 BRAIDER_JSON = "braider.json"
@@ -83,6 +87,7 @@ class MetaBraider(nn.Module):
         layer = nn.TransformerEncoderLayer(w, config.heads, 2 * w, dropout=0.0, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, config.depth, enable_nested_tensor=False)
         self.model_head = nn.Linear(w, 1)  # lead model, a logit per member token
+        self.skill_scale = nn.Parameter(torch.tensor(float(config.skill_prior)))
         # Lead model, a logit per member from the task; no bias, so what one family teaches it
         # moves no other family's lead.
         self.route_head = nn.Linear(w, len(members), bias=False)
@@ -126,7 +131,8 @@ class MetaBraider(nn.Module):
         head, members = tokens[:, 0], tokens[:, 1:]
         pair = self.join_pair(members) @ members.transpose(1, 2) / members.shape[-1] ** 0.5
         out = {
-            "models": self.model_head(members).squeeze(-1) + self.route_head(task),
+            "models": (self.model_head(members).squeeze(-1) + self.route_head(task)
+                       + self.skill_scale * inputs.models[..., SKILL]),
             # (B, lead, member): the joining logit of each member under each lead
             "join": self.join_head(members).squeeze(-1)[:, None, :] + pair,
             "layers": self.layer_head(head),
@@ -218,7 +224,7 @@ class MetaBraider(nn.Module):
         temps = torch.tensor(self.config.temperatures, device=device)
         ks = torch.tensor(self.config.top_ks, device=device)
         return Plan(decision.models, decision.layers, decision.strategy,
-                    temps[decision.temperature], ks[decision.top_k])
+                    temps[decision.temperature], ks[decision.top_k], decision.lead)
 
     # ---- save / load ------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:

@@ -34,7 +34,12 @@ class FusionTrainConfig(_Section):
     steps: int = Field(30, ge=0)
     batch: int = Field(16, ge=1)
     lr: float = Field(1e-2, gt=0)
-    model_keep: float = Field(0.6, gt=0, le=1, description="chance each model joins a row")
+    pair_share: float = Field(0.75, ge=0, le=1, description="share of rows where exactly one "
+                              "other member joins the lead")
+    lead_best: float = Field(0.75, ge=0, le=1, description="chance a row's lead is the member "
+                             "measured best on its family (else a uniform draw)")
+    model_keep: float = Field(0.6, gt=0, le=1, description="chance each other model joins the "
+                              "lead in rows that are not pairs")
     layer_keep: float = Field(0.5, gt=0, le=1, description="chance each layer fuses in a row")
 
 
@@ -45,6 +50,9 @@ class BraiderConfig(_Section):
     depth: int = Field(2, ge=1, description="transformer layers of the decision network")
     heads: int = Field(4, ge=1)
     max_families: int = Field(16, ge=2, description="rows of the learned family embedding")
+    skill_prior: float = Field(
+        5.0, description="starting weight of a member's measured skill on the task's family in "
+        "its lead logit (learned from there; 0: no prior)")
     temperatures: list[float] = [0.5, 1.0, 2.0]
     top_ks: list[int] = [1, 2, 3]
 

@@ -2,9 +2,13 @@
 
 A strategy is a module registered by name whose `mix` returns, for every row and token, a mixing
 matrix W (B, T, M, M): model i's fused state is sum_j W[i, j] h_j over the selected models only
-(W's rows sum to 1 and put no weight on unselected models). One strategy module holds parameters
-for every fusion slot: slot l < L is "after decoder layer l", slot L is the output (the mixture of
-the models' next-token distributions). A new strategy is one class with `@register_strategy`.
+(W's rows sum to 1 and put no weight on unselected models). Every strategy adds a learned per-lead
+score to each model (`lead_pair[slot, lead, j]`, starting at `LEAD_BIAS` for the lead itself and 0
+for the others): a braid starts out close to its lead alone, so a model joining the lead can only
+move it as far as training on (lead, member) rows found worth it. One strategy module holds
+parameters for every fusion slot: slot l < L is "after decoder layer l", slot L is the output
+(the mixture of the models' next-token distributions). A new strategy is one class with
+`@register_strategy`.
 
 Output-level baselines (`OUTPUT_ONLY`) fuse no hidden states and have no parameters.
 """
@@ -21,6 +25,7 @@ from evolora.errors import EvoloraError
 
 STRATEGIES: dict[str, type[FusionStrategy]] = {}
 OUTPUT_ONLY = ("logit_average", "product_of_experts")
+LEAD_BIAS = 2.0  # with one joiner, the lead starts with softmax([2, 0]) = 0.88 of the weight
 
 
 def register_strategy(name: str) -> Callable[[type], type]:
@@ -56,10 +61,15 @@ class FusionStrategy(nn.Module):
     def __init__(self, models: int, slots: int, dim: int) -> None:
         super().__init__()
         self.models, self.slots, self.dim = models, slots, dim
+        self.lead_pair = nn.Parameter(LEAD_BIAS * torch.eye(models).repeat(slots, 1, 1))
 
-    def mix(self, states, select, slot: int, temperature, top_k) -> torch.Tensor:
+    def lead_scores(self, slot: int, lead: torch.Tensor) -> torch.Tensor:
+        """Each model's learned score under each row's lead (B, M)."""
+        return self.lead_pair[slot].index_select(0, lead)
+
+    def mix(self, states, select, slot: int, temperature, top_k, lead) -> torch.Tensor:
         """Mixing matrices (B, T, M, M) for states (B, T, M, D), selection (B, M) bool,
-        per-row temperature (B,) and router top-k (B,) long."""
+        per-row temperature (B,), router top-k (B,) long and lead model (B,) long."""
         raise NotImplementedError
 
 
@@ -80,9 +90,9 @@ class LearnedWeighted(FusionStrategy):
         super().__init__(models, slots, dim)
         self.logits = nn.Parameter(torch.zeros(slots, models))
 
-    def mix(self, states, select, slot, temperature, top_k):
+    def mix(self, states, select, slot, temperature, top_k, lead):
         b, t, m, _ = states.shape
-        scores = self.logits[slot].expand(b, m)
+        scores = self.logits[slot] + self.lead_scores(slot, lead)
         weights = _masked_softmax(scores, select, temperature)  # (B, M)
         return weights[:, None, None, :].expand(b, t, m, m)
 
@@ -99,11 +109,12 @@ class ModelAttention(FusionStrategy):
         self.model_key = nn.Parameter(torch.zeros(slots, models, head))
         self.head = head
 
-    def mix(self, states, select, slot, temperature, top_k):
+    def mix(self, states, select, slot, temperature, top_k, lead):
         normed = nn.functional.layer_norm(states, states.shape[-1:])
         q = normed @ self.query[slot]  # (B, T, M, h)
         k = normed @ self.key[slot] + self.model_key[slot]  # (B, T, M, h)
         scores = q @ k.transpose(-1, -2) / math.sqrt(self.head)  # (B, T, M, M)
+        scores = scores + self.lead_scores(slot, lead)[:, None, None, :]
         return _masked_softmax(scores, select[:, None, None, :], temperature)
 
 
@@ -117,10 +128,11 @@ class TokenRouter(FusionStrategy):
         self.gate = nn.Parameter(torch.zeros(slots, dim))
         self.model_bias = nn.Parameter(torch.zeros(slots, models))
 
-    def mix(self, states, select, slot, temperature, top_k):
+    def mix(self, states, select, slot, temperature, top_k, lead):
         b, t, m, _ = states.shape
         normed = nn.functional.layer_norm(states, states.shape[-1:])
         scores = normed @ self.gate[slot] + self.model_bias[slot]  # (B, T, M)
+        scores = scores + self.lead_scores(slot, lead)[:, None, :]
         allowed = select[:, None, :].expand(b, t, m)
         ranked = scores.masked_fill(~allowed, float("-inf"))
         rank = ranked.argsort(-1, descending=True).argsort(-1)  # 0 = best model at this token

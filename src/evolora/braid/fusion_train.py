@@ -1,9 +1,12 @@
 """Training the fusion banks with every model frozen: teacher-forced answer likelihood.
 
-Each row of a batch gets a random subset of models (at least two), random fusion layers (at least
-one), a random temperature and router top-k, so one trained bank serves every decision the
-MetaBraider can make: fusion modules are trained once and cached, and a decision at inference
-costs no new training.
+Each row of a batch gets the kind of team the MetaBraider picks: a lead (most often the member
+measured best on the row's family, as the braider learns to route) and, in a `pair_share` of the
+rows, exactly one other member joining it (else each other member joins with `model_keep`, at
+least one), with random fusion layers (at least one), a random temperature and router top-k. So
+one trained bank serves every decision the braider can make and is trained most on the (lead,
+member) pairs it actually chooses: fusion modules are trained once and cached, and a decision at
+inference costs no new training.
 """
 
 from __future__ import annotations
@@ -21,14 +24,31 @@ from evolora.braid.plan import Plan
 from evolora.tasks import TaskGrid
 
 
-def random_plan(rows: int, models: int, layers: int, strategy: str, config: FusionTrainConfig,
-                temperatures: list[float], top_ks: list[int], rng: np.random.Generator,
-                device) -> Plan:
-    """Random decisions for `rows` rows of one strategy (>= 2 models, >= 1 fusion layer each)."""
+def leads_for(families: list[str], profiles, lead_best: float,
+              rng: np.random.Generator) -> np.ndarray:
+    """A lead member per row: with chance `lead_best` the member measured best on the row's
+    family (when any member has a skill for it), else one drawn uniformly."""
+    leads = rng.integers(len(profiles), size=len(families))
+    for row, family in enumerate(families):
+        skills = [p.skill.get(family) for p in profiles]
+        if rng.random() < lead_best and any(s is not None for s in skills):
+            leads[row] = int(np.argmax([-1.0 if s is None else s for s in skills]))
+    return leads
+
+
+def random_plan(leads: np.ndarray, models: int, layers: int, strategy: str,
+                config: FusionTrainConfig, temperatures: list[float], top_ks: list[int],
+                rng: np.random.Generator, device) -> Plan:
+    """Random decisions of one strategy around each row's lead: one other member joins it in a
+    `pair_share` of rows, else a random subset (at least one); >= 1 fusion layer each."""
+    rows = len(leads)
     chosen = rng.random((rows, models)) < config.model_keep
-    for row in range(rows):
-        if chosen[row].sum() < min(2, models):
-            chosen[row, rng.choice(models, size=min(2, models), replace=False)] = True
+    for row, lead in enumerate(leads):
+        others = [m for m in range(models) if m != lead]
+        if others and (rng.random() < config.pair_share or not chosen[row, others].any()):
+            chosen[row] = False
+            chosen[row, rng.choice(others)] = True
+        chosen[row, lead] = True
     fused = rng.random((rows, layers)) < config.layer_keep
     fused[np.arange(rows), rng.integers(layers, size=rows)] = True
     return Plan(
@@ -38,6 +58,7 @@ def random_plan(rows: int, models: int, layers: int, strategy: str, config: Fusi
         temperature=torch.tensor(rng.choice(temperatures, size=rows), dtype=torch.float32,
                                  device=device),
         top_k=torch.tensor(rng.choice(top_ks, size=rows), device=device),
+        lead=torch.tensor(leads, device=device),
     )
 
 
@@ -51,7 +72,9 @@ def train_bank(braid: BraidedLLM, strategy: str, grid: TaskGrid, config: FusionT
     losses = []
     for step in range(config.steps):
         examples = grid.sample_batch(rng, config.batch, split="train")
-        plan = random_plan(config.batch, braid.pool.size, braid.slots, strategy, config,
+        leads = leads_for([ex.family for ex in examples], braid.pool.profiles,
+                          config.lead_best, rng)
+        plan = random_plan(leads, braid.pool.size, braid.slots, strategy, config,
                            temperatures, top_ks, rng, braid.pool.device)
         with torch.enable_grad():
             loss = -answer_logprobs(braid, [ex.prompt for ex in examples],

@@ -1,8 +1,9 @@
 """What a braid runs: a `BraidSpec` (one decision) and a `Plan` (one decision per batch row).
 
-A spec names the pool members to run, the fusion layers (after decoder layer l, 0-based), the
-strategy and its parameters. A plan holds the same as tensors with one row per prompt, so one
-batched forward can serve rows braided in different ways (the braider trains on such batches).
+A spec names the pool members to run (the first one leads: layer fusion starts out weighting its
+states most), the fusion layers (after decoder layer l, 0-based), the strategy and its
+parameters. A plan holds the same as tensors with one row per prompt, so one batched forward can
+serve rows braided in different ways (the braider trains on such batches).
 """
 
 from __future__ import annotations
@@ -54,13 +55,15 @@ class BraidSpec:
 @dataclass
 class Plan:
     """Per-row braid decisions: models (B, M) bool, layers (B, L) bool, strategy (B,) long
-    (index into `strategy_names()`), temperature (B,) float, top_k (B,) long."""
+    (index into `strategy_names()`), temperature (B,) float, top_k (B,) long, lead (B,) long
+    (the member the others join; one of the selected models)."""
 
     models: torch.Tensor
     layers: torch.Tensor
     strategy: torch.Tensor
     temperature: torch.Tensor
     top_k: torch.Tensor
+    lead: torch.Tensor
 
     @classmethod
     def from_specs(cls, specs: Sequence[BraidSpec], names: Sequence[str], depth: int,
@@ -78,6 +81,7 @@ class Plan:
             strategy=torch.tensor([order.index(s.strategy) for s in specs], device=device),
             temperature=torch.tensor([float(s.temperature) for s in specs], device=device),
             top_k=torch.tensor([int(s.top_k) for s in specs], device=device),
+            lead=torch.tensor([list(names).index(s.models[0]) for s in specs], device=device),
         )
 
     @classmethod
@@ -90,12 +94,15 @@ class Plan:
         """The plan of a subset of rows, in that order."""
         index = torch.as_tensor(rows, dtype=torch.long, device=self.models.device)
         return Plan(*(t.index_select(0, index) for t in (
-            self.models, self.layers, self.strategy, self.temperature, self.top_k)))
+            self.models, self.layers, self.strategy, self.temperature, self.top_k, self.lead)))
 
     def spec(self, row: int, names: Sequence[str]) -> BraidSpec:
-        """Row `row` as a `BraidSpec`."""
+        """Row `row` as a `BraidSpec` (its lead first)."""
+        lead = int(self.lead[row])
+        others = [n for m, (n, on) in enumerate(zip(names, self.models[row].tolist(), strict=True))
+                  if on and m != lead]
         return BraidSpec(
-            models=tuple(n for n, on in zip(names, self.models[row].tolist(), strict=True) if on),
+            models=(names[lead], *others),
             layers=tuple(i for i, on in enumerate(self.layers[row].tolist()) if on),
             strategy=strategy_names()[int(self.strategy[row])],
             temperature=float(self.temperature[row]), top_k=int(self.top_k[row]),
