@@ -111,6 +111,12 @@ class AgentsConfig(_Strict):
     grad_weight: float = Field(
         1.0, ge=0, description="how strongly the gradient-norm trend biases lr / clip choices"
     )
+    accumulation_rounds: int = Field(
+        3,
+        ge=0,
+        description="decision rounds the micro-batches left must still hold at a raised "
+        "accumulation; a rise beyond that is clipped (0: no limit)",
+    )
 
 
 class SearchConfig(_Strict):
@@ -197,7 +203,12 @@ class BurstConfig(_Strict):
     )
     top_k: int = Field(2, ge=1, description="singular directions perturbed per adapter")
     scale: float = Field(0.3, gt=0, description="std of the relative singular-value change")
-    window: int = Field(10, ge=1, description="micro-batches before the burst is judged")
+    window: int = Field(
+        10,
+        ge=1,
+        description="micro-batches before the burst is judged against the same weights with the "
+        "burst undone and the pre-burst snapshot",
+    )
 
 
 class EconomyConfig(_Strict):
