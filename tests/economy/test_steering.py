@@ -17,7 +17,8 @@ from evolora.economy.loop import Job
 
 
 def _job(host, **overrides) -> Job:
-    config = tiny_config(agents={"decide_every": 1000}, **overrides)  # no rounds of their own
+    # no rounds of their own, and no accumulation ceiling (test_credit_market tests it)
+    config = tiny_config(agents={"decide_every": 1000, "accumulation_rounds": 0}, **overrides)
     return Job(config, host=host)
 
 
