@@ -14,7 +14,6 @@ from evolora.economy import trading
 from evolora.economy.config import EconomyConfig, MarketConfig, Role
 from evolora.economy.controller import Economy, Proposal
 from evolora.economy.credit import expected_next, performance, split_credit, trend_residual
-from evolora.economy.knobs import accumulation_ceiling
 
 
 @settings(deadline=None)  # correctness only: a loaded machine must not fail it
@@ -150,26 +149,3 @@ def test_out_of_range_proposal_is_clipped_and_logged():
     proposal = economy.apply(Role.LR, 5.0, step=1, agent="lr", knob="lr")
     assert proposal.clipped and proposal.proposed == 5.0
     assert economy.knobs.lr == proposal.applied == economy.config.knobs.lr_bounds.high
-
-
-def test_accumulation_rises_only_while_the_budget_left_holds_its_rounds():
-    config = EconomyConfig.model_validate(
-        {"workload": {"steps": 60}, "agents": {"decide_every": 5, "accumulation_rounds": 3}}
-    )
-    # 3 rounds of 5 optimizer steps at accumulation a take 15 a micro-batches
-    assert accumulation_ceiling(10, 1, config) == 3  # 50 left: 50 // 15
-    assert accumulation_ceiling(30, 1, config) == 2  # 30 left
-    assert accumulation_ceiling(31, 1, config) == 1  # 29 left: no rise
-    assert accumulation_ceiling(50, 3, config) == 3  # it stops rises, it forces no fall
-    unlimited = config.model_copy(
-        update={"agents": config.agents.model_copy(update={"accumulation_rounds": 0})}
-    )
-    assert accumulation_ceiling(59, 1, unlimited) == config.knobs.accumulation_bounds.high
-    economy = Economy(config, ["g0"])
-    early = economy.apply(Role.ACCUMULATION, 2, step=20, agent="accumulation")
-    assert economy.knobs.accumulation == early.applied == 2 and not early.clipped
-    late = economy.apply(Role.ACCUMULATION, 3, step=40, agent="accumulation")
-    assert late.clipped and late.proposed == 3
-    assert economy.knobs.accumulation == late.applied == 2
-    fall = economy.apply(Role.ACCUMULATION, 1, step=55, agent="accumulation")
-    assert economy.knobs.accumulation == fall.applied == 1 and not fall.clipped

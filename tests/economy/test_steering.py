@@ -17,8 +17,7 @@ from evolora.economy.loop import Job
 
 
 def _job(host, **overrides) -> Job:
-    # no rounds of their own, and no accumulation ceiling (test_credit_market tests it)
-    config = tiny_config(agents={"decide_every": 1000, "accumulation_rounds": 0}, **overrides)
+    config = tiny_config(agents={"decide_every": 1000}, **overrides)  # no rounds of their own
     return Job(config, host=host)
 
 

@@ -111,12 +111,6 @@ class AgentsConfig(_Strict):
     grad_weight: float = Field(
         1.0, ge=0, description="how strongly the gradient-norm trend biases lr / clip choices"
     )
-    accumulation_rounds: int = Field(
-        3,
-        ge=0,
-        description="decision rounds the micro-batches left must still hold at a raised "
-        "accumulation; a rise beyond that is clipped (0: no limit)",
-    )
 
 
 class SearchConfig(_Strict):

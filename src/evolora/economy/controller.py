@@ -28,7 +28,7 @@ from evolora.economy.agents import Agent, heuristic, n_actions, proposed_value, 
 from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.credit import split_credit, trend_residual
 from evolora.economy.gradients import GradStats
-from evolora.economy.knobs import Knobs, accumulation_ceiling, clip_value, knob_of
+from evolora.economy.knobs import Knobs, clip_value, knob_of
 from evolora.economy.search import LrSearch
 
 PANIC = "panic"
@@ -204,14 +204,11 @@ class Economy:
         price: float = 0.0,
         knob: str | None = None,
     ) -> Proposal:
-        """Clip `raw` to the bounds of `knob` (default: the role's knob; a rise of accumulation
-        also to its ceiling at micro-batch `step`), set it, and return the logged proposal."""
+        """Clip `raw` to the bounds of `knob` (default: the role's knob), set it, and return the
+        logged proposal."""
         field = knob or knob_of(role)
         before = getattr(self.knobs, field)
         value, clipped = clip_value(field, raw, self.config)
-        if field == "accumulation":
-            ceiling = accumulation_ceiling(step, before, self.config)
-            value, clipped = min(value, ceiling), clipped or value > ceiling
         setattr(self.knobs, field, value)
         return Proposal(
             self.round, step, agent, action, before, raw, value, clipped, price, knob=field

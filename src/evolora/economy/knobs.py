@@ -2,10 +2,7 @@
 
 lr and weight decay go into the optimizer's LoRA param groups, dropout into every LoRA dropout
 module, rank into the adapters (SVD re-factoring); grad clip, accumulation and the data mix are
-read by the training loop at its next step. Accumulation may only rise while the micro-batches
-left still hold `agents.accumulation_rounds` decision rounds at the raised value
-(`accumulation_ceiling`): a rise near the end of a short run would cut its remaining optimizer
-steps with no round left to credit or reverse it.
+read by the training loop at its next step.
 """
 
 from __future__ import annotations
@@ -74,14 +71,3 @@ def clip_value(knob: str, value, config: EconomyConfig):
     if knob == "accumulation":
         out = round(out)
     return out, out != value
-
-
-def accumulation_ceiling(micro: int, current: int, config: EconomyConfig) -> int:
-    """The highest accumulation a proposal made at micro-batch `micro` may set: the largest value
-    whose optimizer steps in the micro-batches left fill `agents.accumulation_rounds` decision
-    rounds, and never below `current` (the ceiling stops rises, it forces no fall)."""
-    rounds = config.agents.accumulation_rounds
-    if rounds == 0:
-        return int(config.knobs.accumulation_bounds.high)
-    left = max(0, config.workload.steps - micro)
-    return max(current, left // (rounds * config.agents.decide_every))
