@@ -9,8 +9,9 @@ import pytest
 import torch
 from economy_helpers import tiny_config
 
+from evolora.economy import steering as steering_module
 from evolora.economy.adapters import active_rank, lora_slots, lora_state
-from evolora.economy.bursts import burst
+from evolora.economy.bursts import BurstOutcome, burst, undo, verdict
 from evolora.economy.config import Role
 from evolora.economy.loop import Job
 
@@ -158,7 +159,7 @@ def test_a_burst_moves_only_the_top_singular_direction(host):
     before = (slot.scale * slot.B @ slot.A).detach().clone()
     A = slot.A.detach().clone()
     U, S, _ = torch.linalg.svd(before)
-    change = burst(
+    change, _ = burst(
         job.model, rank=4, top_k=1, scale=0.5, generator=torch.Generator().manual_seed(1)
     )
     after = (slot.scale * slot.B @ slot.A).detach()
@@ -173,17 +174,66 @@ def test_a_burst_moves_only_the_top_singular_direction(host):
     assert torch.equal(slot.A.detach(), A)  # the factors keep their parametrisation
 
 
-@pytest.mark.parametrize("reference, kept", [(0.0, False), (math.inf, True)])
-def test_a_burst_is_rolled_back_when_validation_does_not_improve(host, reference, kept):
+def test_undo_inverts_a_burst_and_keeps_what_was_learned_after_it(host):
+    job = _trained(host)
+    slot = lora_slots(job.model)[0]
+    before = slot.B.detach().clone()
+    _, maps = burst(
+        job.model, rank=4, top_k=2, scale=0.5, generator=torch.Generator().manual_seed(3)
+    )
+    assert not torch.allclose(slot.B.detach(), before)
+    Uk = maps[f"{slot.name}.U"]
+    learned = torch.randn(before.shape, generator=torch.Generator().manual_seed(4))
+    learned -= Uk @ (Uk.T @ learned)  # outside the burst's directions: M⁻¹ leaves it as it is
+    with torch.no_grad():
+        slot.B += learned
+    undo(job.model, maps)
+    assert torch.allclose(slot.B.detach(), before + learned, atol=1e-6)
+
+
+def test_the_burst_verdict_by_hand():
+    assert verdict(0.40, 0.50, 0.60) is BurstOutcome.KEPT
+    assert verdict(0.50, 0.40, 0.60) is BurstOutcome.UNDONE
+    assert verdict(0.50, 0.50, 0.60) is BurstOutcome.UNDONE  # a burst that changed nothing goes
+    assert verdict(0.50, 0.60, 0.45) is BurstOutcome.RESTORED
+    assert verdict(0.40, 0.50, 0.30) is BurstOutcome.RESTORED
+
+
+@pytest.mark.parametrize(
+    "burst_loss, undone_loss, reference, outcome",
+    [(0.4, 0.5, 0.6, "kept"), (0.5, 0.4, 0.6, "undone"), (0.5, 0.6, 0.45, "restored")],
+)
+def test_a_judged_burst_leaves_the_candidate_with_the_lowest_validation(
+    host, monkeypatch, burst_loss, undone_loss, reference, outcome
+):
     job = _trained(host)
     steering = job.steering
     snapshot = lora_state(job.model)
     steering.start_burst(job.micro, reference)
-    perturbed = lora_state(job.model)
-    assert any(not torch.equal(perturbed[k], snapshot[k]) for k in snapshot)
-    verdict = steering.judge_burst(job.micro)
-    assert verdict["burst_kept"] is kept
+    with torch.no_grad():  # the window's training
+        for slot in lora_slots(job.model):
+            slot.B += 1e-3 * torch.randn(slot.B.shape, generator=torch.Generator().manual_seed(5))
+    trained, maps = lora_state(job.model), dict(steering.burst_maps)
+    losses = iter([burst_loss, undone_loss])
+    monkeypatch.setattr(
+        steering_module, "evaluate_loss", lambda model, val: {"val_loss": next(losses)}
+    )
+    logged = []
+    steering.sink = lambda stream, record: logged.append((stream, record))
+    result = steering.judge_burst(job.micro)
+    assert result == {"burst_kept": outcome == "kept", "burst_outcome": outcome}
+    assert logged[-1][0] == "bursts" and logged[-1][1]["outcome"] == outcome
     final = lora_state(job.model)
-    expected = perturbed if kept else snapshot
-    assert all(torch.equal(final[k], expected[k]) for k in snapshot)
-    assert steering.burst is None
+    if outcome == "kept":
+        assert all(torch.equal(final[k], trained[k]) for k in trained)
+    elif outcome == "restored":
+        assert all(torch.equal(final[k], snapshot[k]) for k in snapshot)
+    else:  # the window's training stays; only the burst's directions of B moved back
+        for slot in lora_slots(job.model):
+            moved = final[f"{slot.name}.B"] - trained[f"{slot.name}.B"]
+            Uk = maps[f"{slot.name}.U"]
+            assert moved.abs().max() > 0
+            assert torch.allclose(moved - Uk @ (Uk.T @ moved), torch.zeros_like(moved), atol=1e-6)
+            assert torch.equal(final[f"{slot.name}.A"], trained[f"{slot.name}.A"])
+        assert any(not torch.equal(final[k], snapshot[k]) for k in snapshot)
+    assert steering.burst is None and steering.burst_maps is None

@@ -197,7 +197,12 @@ class BurstConfig(_Strict):
     )
     top_k: int = Field(2, ge=1, description="singular directions perturbed per adapter")
     scale: float = Field(0.3, gt=0, description="std of the relative singular-value change")
-    window: int = Field(10, ge=1, description="micro-batches before the burst is judged")
+    window: int = Field(
+        10,
+        ge=1,
+        description="micro-batches before the burst is judged against the same weights with the "
+        "burst undone and the pre-burst snapshot",
+    )
 
 
 class EconomyConfig(_Strict):

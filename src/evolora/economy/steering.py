@@ -18,9 +18,11 @@ After every `decide_every` optimizer steps it runs a decision round and applies 
 proposal (dropout and rank to the model at once, lr / weight decay at the next step, clip,
 accumulation and data mix as the loop reads them). Every `eval_every` micro-batches it validates:
 anxiety, panic (lr back-off, rollback to the best weights, more exploration), the best weights,
-and quantum bursts with their keep-or-rollback judgement. A burst starts when validation or
-the decision rounds' probe loss went `patience` measurements without a new best. Used by the
-plain loop (loop.py) and by `EconomyCallback` (callback.py).
+and quantum bursts. A burst starts when validation or the decision rounds' probe loss went
+`patience` measurements without a new best; `window` micro-batches later it is judged against
+the same training without it (bursts.verdict): kept, undone (the window's training stays) or
+restored to the pre-burst snapshot, whichever validates best. Used by the plain loop (loop.py)
+and by `EconomyCallback` (callback.py).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from evolora.economy.adapters import (
     set_dropout,
     set_rank,
 )
-from evolora.economy.bursts import burst
+from evolora.economy.bursts import BurstOutcome, burst, undo, verdict
 from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.controller import Economy, Proposal
 from evolora.economy.credit import performance
@@ -85,6 +87,7 @@ class Steering:
         self.burst: dict | None = None
         self.reference: float | None = None  # the first validation loss: performance 0
         self.snapshot: dict[str, torch.Tensor] | None = None
+        self.burst_maps: dict[str, torch.Tensor] | None = None  # what undoes the pending burst
         self.previous: torch.Tensor | None = None  # the LoRA factors before the last step
         # the LoRA factors and their optimizer moments at the last kept search round
         self.search_snapshot: tuple[dict, dict] | None = None
@@ -282,6 +285,8 @@ class Steering:
             self.best = lora_state(self.model)
         if event["rollback"]:
             self.rollback(self.best)
+            if self.burst is not None:  # the burst's weights are gone: nothing left to judge
+                self.end_burst({"judged_at": micro, "kept": False, "outcome": "panic_rollback"})
         if event["proposal"] is not None:
             self.sink("proposals", event["proposal"].record())
             self.sync()
@@ -302,7 +307,8 @@ class Steering:
         """Snapshot, perturb along top singular directions, and wait for the judgement."""
         self.snapshot = lora_state(self.model)
         scale = self.config.bursts.scale * neurochem.step_scale(self.economy.neuro)
-        change = burst(self.model, self.knobs.rank, self.config.bursts.top_k, scale, self.generator)
+        rank, top_k = self.knobs.rank, self.config.bursts.top_k
+        change, self.burst_maps = burst(self.model, rank, top_k, scale, self.generator)
         self.previous = None
         self.burst = {"micro": micro, "reference": val_loss, "scale": scale, "change": change}
         self.economy.anxiety.stagnant = 0
@@ -310,18 +316,33 @@ class Steering:
         return change
 
     def judge_burst(self, micro: int) -> dict:
-        """Keep the burst if validation loss fell below its reference, else restore the snapshot."""
+        """Validate the burst as trained and the same weights with the burst undone; leave the
+        best of them and the pre-burst snapshot in the model (bursts.verdict)."""
+        trained = lora_state(self.model)
         val = evaluate_loss(self.model, self.val)["val_loss"]
-        kept = val < self.burst["reference"]
-        if not kept:
+        undo(self.model, self.burst_maps)
+        undone = evaluate_loss(self.model, self.val)["val_loss"]
+        outcome = verdict(val, undone, self.burst["reference"])
+        if outcome is BurstOutcome.KEPT:
+            load_lora_state(self.model, trained)
+        elif outcome is BurstOutcome.RESTORED:
             self.rollback(self.snapshot)
-        self.sink("bursts", {**self.burst, "judged_at": micro, "val_loss": val, "kept": kept})
-        self.burst, self.snapshot = None, None
-        return {"burst_kept": kept}
+        else:
+            self.previous = None  # the factors moved off the last update's end point
+        record = {"judged_at": micro, "val_loss": val, "undone_val_loss": undone}
+        self.end_burst({**record, "kept": outcome is BurstOutcome.KEPT, "outcome": outcome.value})
+        return {"burst_kept": outcome is BurstOutcome.KEPT, "burst_outcome": outcome.value}
+
+    def end_burst(self, record: dict) -> None:
+        """Log the pending burst with `record` and forget it."""
+        self.sink("bursts", {**self.burst, **record})
+        self.burst, self.snapshot, self.burst_maps = None, None, None
 
     def on_nan(self, micro: int) -> None:
         """A non-finite loss: roll back to the best weights and back the lr off."""
         self.rollback(self.best)
+        if self.burst is not None:
+            self.end_burst({"judged_at": micro, "kept": False, "outcome": "nan_rollback"})
         proposal = self.economy.apply(
             Role.LR, self.knobs.lr * self.config.anxiety.lr_backoff, micro, "nan_guard", knob="lr"
         )
@@ -342,6 +363,7 @@ class Steering:
         tensors.update({f"best.{k}": v for k, v in self.best.items()})
         if self.snapshot is not None:
             tensors.update({f"snap.{k}": v for k, v in self.snapshot.items()})
+            tensors.update({f"burstmap.{k}": v for k, v in self.burst_maps.items()})
         tensors["rng.burst"] = self.generator.get_state()
         if self.previous is not None:
             tensors["previous"] = self.previous
@@ -371,6 +393,7 @@ class Steering:
         load_lora_state(self.model, part("lora."))
         self.best = part("best.")
         self.snapshot = part("snap.") or None
+        self.burst_maps = part("burstmap.") if self.snapshot is not None else None
         self.previous = tensors.get("previous")
         self.search_snapshot = None
         if part("search."):
