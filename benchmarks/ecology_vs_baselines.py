@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import mean_std, write_result
+from _common import CLOCKS, mean_std, write_result
 
 from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
@@ -70,7 +70,6 @@ METHODS = (
 ABLATIONS = METHODS[METHODS.index("no_assim"):]
 
 
-CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 CLOCK_WORDS = {"wall": "wall-clock", "cpu": "this process's CPU time"}
 
 

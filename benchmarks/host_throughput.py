@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import numpy as np
 import torch
-from _common import write_result
+from _common import CLOCKS, write_result
 
 from evolora.hosts import load_host
 from evolora.hosts.attention import PROBE_ROWS, resolve_attention, set_attention
@@ -29,7 +28,6 @@ from evolora.tasks import TaskGrid
 from evolora.telemetry import load_config
 
 CONFIG = "configs/host_builtin.yaml"
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 clock = CLOCKS["cpu"]  # set from --clock in main()
 ATTENTIONS = ("sdpa", "eager")
 

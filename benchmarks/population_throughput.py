@@ -23,7 +23,6 @@ import argparse
 import copy
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import torch
 from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import write_result
+from _common import CLOCKS, write_result
 
 from evolora.errors import EvoloraError
 from evolora.hosts.generation import preallocated_cache
@@ -116,7 +115,6 @@ def greedy(model, ids: torch.Tensor, new_tokens: int, **kwargs) -> torch.Tensor:
     return torch.cat(out, dim=1)
 
 
-CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
 clock = CLOCKS["cpu"]  # set from --clock in main()
 
 
