@@ -14,19 +14,26 @@ adapters (they differ only in what they copy):
   already sit in equal consecutive blocks (the same prompts for every adapter) the activations are
   used as views, otherwise rows are copied in and out: S * G * tokens * (in + out) numbers.
   Without gradients, each layer keeps its segments' factors (views of A and B, or their copies
-  for a subset of adapters) for the whole `route(...)`, so a decode step neither indexes nor
-  transposes them again; an in-place change of A or B (its version counter) renews the copies.
+  for a subset of adapters, and scale * B^T) for the whole `route(...)`, so a decode
+  step neither indexes nor transposes them again and adds the term with one in-place `baddbmm_`;
+  an in-place change of A or B (its version counter) renews them. With gradients, a batch of
+  equal one-adapter blocks (a learning step on one organelle's examples) uses the same per-block
+  products out of place; other layouts gather.
 
 `Routing.kernel_for` picks the one that copies less (the measurements behind this rule are in
 benchmarks/population_throughput.py, kernel sweep).
 
 Under a bf16 host (`evolora.hosts.precision.run_in`) the base product is bf16 and returned in
-fp32 (cast inline: the block's casting hooks cost more than the small product itself), so the
-low-rank term runs in fp32 with the fp32 factors. Under bf16 autocast the factors stay
-fp32 (the master copy) and the low-rank term runs in the base
-output's type (bf16), with one exception: one-token rows (a decode step) compute it in fp32, where
-rank-r bf16 matmuls of a few rows measured slower on CPU than fp32 ones; the fp32 term is then
-added into the bf16 output. (An fp32 term for many-token rows was measured ~10x slower: adding an
+fp32 (cast inline: the block's casting hooks cost more than the small product itself). For
+many-token rows (log-likelihood, prefill) the segmented kernel then computes x A^T in bf16 from
+the same bf16 copy of x the base product read (with a bf16 copy of A^T kept for the route) and
+adds h B^T in fp32 into the fp32 output: the rank-r product over `in` features is most of the
+term's cost, and an fp32 add keeps the adapter's change exact relative to itself (a small ES
+perturbation is not rounded away against the output's magnitude). One-token rows (a decode
+step) compute the whole term in fp32, where rank-r bf16 matmuls of a few rows measured slower.
+Under bf16 autocast the factors stay fp32 (the master copy) and the low-rank term runs in the
+base output's type (bf16), with the same one-token exception; the fp32 term is then added into
+the bf16 output. (An fp32 term for many-token rows was measured ~10x slower: adding an
 fp32 tensor into a bf16 one in place takes a slow mixed-type path.)
 """
 
@@ -135,11 +142,16 @@ class PopulationLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         routing: Routing | None = self._population._routing
         base = self.base
+        x16 = None  # x in bf16, when a bf16 host's base product read it so
         if self._plain and base.weight.dtype == x.dtype:
             y = functional.linear(x, base.weight, base.bias)
         else:  # a bf16 host: the cast its hooks do, inline (they cost more than the product)
             copies = bf16_copies(base) if self._plain and x.dtype == torch.float32 else None
-            y = base(x) if copies is None else functional.linear(x.bfloat16(), *copies).float()
+            if copies is None:
+                y = base(x)
+            else:
+                x16 = x.bfloat16()
+                y = functional.linear(x16, *copies).float()
         if routing is None or not routing.active:
             return y
         batch = routing.ids.shape[0]
@@ -155,10 +167,14 @@ class PopulationLinear(nn.Module):
         if (x.dtype == y.dtype == a.dtype and not torch.is_grad_enabled()
                 and routing.kernel_for(x3.shape[1]) == "segmented"
                 and not torch.is_autocast_enabled(x.device.type)):
-            # The common no-grad case (every decode step): the routing's factors are prepared
-            # once per route, not once per call.
-            a_t, b_t = self._routed(routing, a, b)
-            _add_segments(_segment_product(x3, a_t, routing), b_t, y3, routing)
+            # The common no-grad case (every decode step, every scoring forward): the routing's
+            # factors are prepared once per route, not once per call.
+            factors = self._routed(routing, a, b)
+            if x16 is not None and x3.shape[1] > 1:  # see the module docstring
+                h = _segment_product(x16.view(x3.shape), factors.a_t16(), routing).float()
+            else:
+                h = _segment_product(x3, factors.a_t, routing)
+            _add_segments(h, factors.b_t, y3, routing, factors.b_scaled)
             return y
         compute = a.dtype if x3.shape[1] == 1 else y.dtype  # see the module docstring
         if x3.dtype != compute:
@@ -170,6 +186,9 @@ class PopulationLinear(nn.Module):
             device_type) else nullcontext()
         with exact:
             if torch.is_grad_enabled():  # out of place, so autograd can see it
+                if (routing.block == (0, batch) and routing.kernel != "gather"
+                        and y3.dtype == compute):
+                    return _blocks(x3, y3, a, b, routing).view_as(y)
                 return _gather(x3, y3, a, b, routing, inplace=False).view_as(y)
             if routing.kernel_for(x3.shape[1]) == "segmented":
                 a_t, b_t = _segment_factors(a, b, routing)
@@ -178,14 +197,14 @@ class PopulationLinear(nn.Module):
                 _gather(x3, y3, a, b, routing, inplace=True)
         return y
 
-    def _routed(self, routing: Routing, a: torch.Tensor, b: torch.Tensor):
-        """`_segment_factors` of this layer for `routing`, kept until the routing or the factors
-        change (views of A and B when the segments are all adapters in order)."""
+    def _routed(self, routing: Routing, a: torch.Tensor, b: torch.Tensor) -> _KeptFactors:
+        """This layer's `_KeptFactors` for `routing`, kept until the routing or the factors
+        change (a new tensor, or an in-place change seen by its version counter)."""
         kept = self._kept
         versions = (a._version, b._version)
         if (kept is None or kept[0] is not routing or kept[1] is not a or kept[2] is not b
-                or (not routing.identity and kept[3] != versions)):
-            kept = (routing, a, b, versions, _segment_factors(a, b, routing))
+                or kept[3] != versions):
+            kept = (routing, a, b, versions, _KeptFactors(a, b, routing))
             object.__setattr__(self, "_kept", kept)
         return kept[4]
 
@@ -204,6 +223,17 @@ def _gather(x3, y3, a, b, routing: Routing, inplace: bool) -> torch.Tensor:
     return y3.baddbmm_(h, b_rows) if inplace else torch.baddbmm(y3, h, b_rows)
 
 
+def _blocks(x3, y3, a, b, routing: Routing) -> torch.Tensor:
+    """y + scale * (x A_i^T) B_i^T out of place, for a batch made of equal one-adapter blocks: each
+    adapter's factors are read once for its block (a learning step's rows often share one
+    adapter), not copied once per row, and their gradients need no scatter back per row."""
+    a_t, b_t = _segment_factors(a, b, routing)
+    segments = a_t.shape[0]
+    h = torch.bmm(x3.reshape(segments, -1, x3.shape[2]), a_t)
+    y_view = y3.reshape(segments, -1, y3.shape[2])
+    return torch.baddbmm(y_view, h, b_t, alpha=routing.scale).view(y3.shape)
+
+
 # The segmented kernel: one matmul per segment of rows sharing adapter i adds
 # scale * (x A_i^T) B_i^T in place, in two steps.
 def _segment_factors(a, b, routing: Routing) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,6 +241,24 @@ def _segment_factors(a, b, routing: Routing) -> tuple[torch.Tensor, torch.Tensor
     if not routing.identity:
         a, b = a.index_select(0, routing.adapters), b.index_select(0, routing.adapters)
     return a.transpose(1, 2), b.transpose(1, 2)
+
+
+class _KeptFactors:
+    """What one layer keeps of its segments' factors for a whole route: A^T and B^T
+    (`_segment_factors`), scale * B^T (so adding the term is a single in-place `baddbmm_`; a
+    transposed view of B's layout, which `bmm` reads faster than a contiguous B^T), and A^T in
+    bf16 for a bf16 host's many-token rows (made on first use)."""
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor, routing: Routing) -> None:
+        self.a_t, self.b_t = _segment_factors(a, b, routing)
+        self.b_scaled = (self.b_t.transpose(1, 2) * routing.scale).transpose(1, 2)
+        self._a_t16: torch.Tensor | None = None
+
+    def a_t16(self) -> torch.Tensor:
+        """A^T in bf16, (S, in, r)."""
+        if self._a_t16 is None:
+            self._a_t16 = self.a_t.bfloat16()
+        return self._a_t16
 
 
 def _segment_product(x3, a_t, routing: Routing) -> torch.Tensor:
@@ -225,15 +273,18 @@ def _segment_product(x3, a_t, routing: Routing) -> torch.Tensor:
     return torch.bmm(xs, a_t)
 
 
-def _add_segments(h, b_t, y3, routing: Routing) -> None:
-    """y += scale * h B_i^T for the slots' products h (S, G*T, r) of `_segment_product`."""
+def _add_segments(h, b_t, y3, routing: Routing, b_scaled=None) -> None:
+    """y += scale * h B_i^T for the slots' products h (S, G*T, r) of `_segment_product`
+    (`b_scaled`: scale * B^T, contiguous, when kept)."""
     segments, width = routing.slots.shape
     tokens, d_out = y3.shape[1], y3.shape[2]
     if routing.block is not None:
         lo, hi = routing.block
         rows = y3 if hi - lo == y3.shape[0] else y3[lo:hi]
         y_view = rows.view(segments, -1, d_out)
-        if tokens == 1 or y3.dtype != h.dtype:  # decode: a separate add measured faster
+        if b_scaled is not None and b_scaled.dtype == h.dtype == y3.dtype:
+            y_view.baddbmm_(h, b_scaled)
+        elif tokens == 1 or y3.dtype != h.dtype:  # decode: a separate add measured faster
             y_view.add_(torch.bmm(h, b_t), alpha=routing.scale)
         else:
             y_view.baddbmm_(h * routing.scale, b_t)
