@@ -10,11 +10,14 @@ become bf16 too, the population's stay fp32).
 Workloads, each over 16 adapters x P prompts (rows grouped by adapter):
 - loglik: one forward over every row of ~32 tokens (what `Host.loglik` runs);
 - generate: greedy generation with a KV cache (prefill 16 tokens, then 32 new tokens per row).
+- fitness (population_fitness.py): the ecology's ES / compose fitness call through `Host.loglik`
+  on real task prompts, at the rows per adapter and adapter counts the ecology uses.
 Methods and precisions alternate inside every repeat after a warm-up; the median of the repeats
 is reported. Generation uses the host's own preallocated KV cache. A kernel sweep (gather vs
 segmented, prefill and decode, batch 16-256) backs the kernel choice.
 
 Run: python benchmarks/population_throughput.py [--full] [--sweep] [--threads 1] [--clock cpu]
+     [--no-fitness]
 """
 
 from __future__ import annotations
@@ -291,6 +294,31 @@ def _sweep_calls(model, pop: LoRAPopulation, tokens: torch.Tensor, ids: list[int
             for kernel in ("gather", "segmented")}
 
 
+def fitness_section(args, figures: dict) -> str:
+    """Time the ecology's fitness call (population_fitness.py) on the built-in host; its table."""
+    from population_fitness import POPULATION, measure_fitness
+    from population_fitness import RANK as FITNESS_RANK
+
+    from evolora.hosts import load_host
+
+    try:
+        host = load_host("builtin", device="cpu")
+    except EvoloraError as problem:
+        return f"\nThe fitness workload needs the built-in host and was skipped ({problem})."
+    header = (f"\nThe ecology's ES / compose fitness call (`Host.loglik` on real task prompts, "
+              f"a population of {POPULATION} slots of rank {FITNESS_RANK} as the default preset "
+              "with `rules: [es]` holds, 16 perturbed adapters per learning organelle, its "
+              "examples under each; (c) scores each adapter's rows through PEFT after "
+              "`set_adapter`):\n\n| organelles learning | adapters | rows per adapter | rows "
+              "| precision | (a) population tok/s | (c) PEFT switching tok/s | (d) bare tok/s | "
+              "(a)/(c) | (a)/(d) | (d)/(c) |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|"
+              "---:|")
+    print(header, flush=True)
+    rows: list[str] = []
+    figures["fitness"] = measure_fitness(host, timed, args.repeats, rows, args.precisions)
+    return header + "\n" + "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1,
@@ -302,6 +330,9 @@ def main() -> None:
     parser.add_argument("--clock", choices=list(CLOCKS), default="cpu",
                         help="cpu: the process's CPU time (waiting for a shared core does not "
                              "count; meant for --threads 1); wall: elapsed time")
+    parser.add_argument("--fitness", action=argparse.BooleanOptionalAction, default=True,
+                        help="also the ecology's ES / compose fitness call through Host.loglik "
+                             "(population_fitness.py)")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "bf16"],
                         choices=["fp32", "bf16"], help="precisions compared side by side")
     args = parser.parse_args()
@@ -340,6 +371,8 @@ def main() -> None:
                   "ratios):\n\n| model | workload | rows | (a) population | (b) PEFT mixed | "
                   "(c) PEFT switching | (d) bare |\n|---|---|---:|---:|---:|---:|---:|\n"
                   + "\n".join(speedups))
+    if args.fitness:
+        table += "\n" + fitness_section(args, figures)
     if args.sweep:
         sweep_rows: list[str] = []
         sweep_header = (f"\nKernel sweep on the {builtin_label} (16 adapters, ms per forward, "
