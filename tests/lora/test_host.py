@@ -104,28 +104,3 @@ def test_host_rejects_ids_that_do_not_fit_the_population(host, population):
     with pytest.raises(EvoloraError, match="one adapter id per prompt"):
         host.loglik(PROMPTS[:2], ["a", "b"], adapters=population, adapter_ids=[0])
 
-
-class RecordingRouter:
-    """Routes through a population and records the adapter ids of every micro-batch."""
-
-    def __init__(self, population: LoRAPopulation) -> None:
-        self.population, self.seen = population, []
-
-    def route(self, adapter_ids):
-        self.seen.append(adapter_ids.tolist())
-        return self.population.route(adapter_ids)
-
-
-def test_loglik_serves_one_batch_of_examples_under_many_adapters_in_equal_blocks(host, population):
-    # An ES step's shape: the same examples under every adapter, rows listed adapter by adapter.
-    prompts, targets = PROMPTS[:4], ["11", " or not", "fig pear", "false"]
-    slots = [2, 0, 1]
-    ids = [slot for slot in slots for _ in prompts]
-    router = RecordingRouter(population)
-    ours = host.loglik(prompts * 3, targets * 3, adapters=router, adapter_ids=ids, batch_size=6)
-    for batch in router.seen:  # each micro-batch: consecutive blocks of one adapter, equal sizes
-        blocks = [batch[i : i + len(batch) // 3] for i in range(0, len(batch), len(batch) // 3)]
-        assert len(set(batch)) == 3 and all(len(set(block)) == 1 for block in blocks), batch
-    for k, slot in enumerate(slots):
-        alone = host.loglik(prompts, targets, adapters=population, adapter_ids=[slot] * 4)
-        assert torch.allclose(ours[4 * k : 4 * k + 4], alone, atol=1e-4)

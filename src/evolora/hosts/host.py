@@ -180,9 +180,12 @@ class Host:
                 t[len(t) - min(len(t), len(j) - 1) :] for t, j in zip(tails, joined, strict=True)
             ]
             heads = [j[: len(j) - len(t)] for j, t in zip(joined, tails, strict=True)]
+        order = sorted(range(len(heads)), key=lambda i: -(len(heads[i]) + len(tails[i])))
+        size = batch_size or DEFAULT_BATCH
         result = torch.zeros(len(prompts), dtype=torch.float32)
         with self.autocast():  # once per call: bf16 weight copies are made once
-            for rows in _loglik_batches(heads, tails, ids, batch_size or DEFAULT_BATCH):
+            for start in range(0, len(order), size):
+                rows = order[start : start + size]
                 route = adapters.route(ids[rows]) if adapters is not None else None
                 result[rows] = loglik_batch(
                     self.model,
@@ -197,17 +200,3 @@ class Host:
         arch = type(self.model).__name__
         return (f"Host({self.name!r}, {arch}, {self.n_params:,} params, {self.device}, "
                 f"{self.precision.label})")
-
-
-def _loglik_batches(heads: list[list[int]], tails: list[list[int]], ids: torch.Tensor | None,
-                    size: int) -> list[list[int]]:
-    """The rows of each log-likelihood micro-batch: longest first (little padding), the copies
-    of one sequence under different adapters side by side, and within a micro-batch each
-    adapter's rows consecutive. A batch that scores the same examples under many adapters (an
-    ES step) then splits into equal one-adapter blocks, which the population serves without
-    copying rows (lora/layer.py, segmented kernel)."""
-    adapter = ids.tolist() if ids is not None else [0] * len(heads)
-    order = sorted(range(len(heads)), key=lambda i: (-(len(heads[i]) + len(tails[i])),
-                                                      heads[i], tails[i], adapter[i]))
-    return [sorted(order[start : start + size], key=adapter.__getitem__)
-            for start in range(0, len(order), size)]

@@ -24,17 +24,15 @@ adapters (they differ only in what they copy):
 benchmarks/population_throughput.py, kernel sweep).
 
 Under a bf16 host (`evolora.hosts.precision.run_in`) the base product is bf16 and returned in
-fp32 (cast inline: the block's casting hooks cost more than the small product itself). For
-many-token rows (log-likelihood, prefill) the segmented kernel then computes x A^T in bf16 from
-the same bf16 copy of x the base product read (with a bf16 copy of A^T kept for the route) and
-adds h B^T in fp32 into the fp32 output: the rank-r product over `in` features is most of the
-term's cost, and an fp32 add keeps the adapter's change exact relative to itself (a small ES
-perturbation is not rounded away against the output's magnitude). One-token rows (a decode
-step) compute the whole term in fp32, where rank-r bf16 matmuls of a few rows measured slower.
-Under bf16 autocast the factors stay fp32 (the master copy) and the low-rank term runs in the
-base output's type (bf16), with the same one-token exception; the fp32 term is then added into
-the bf16 output. (An fp32 term for many-token rows was measured ~10x slower: adding an
-fp32 tensor into a bf16 one in place takes a slow mixed-type path.)
+fp32 (cast inline: the block's casting hooks cost more than the small product itself), so the
+low-rank term runs in fp32 with the fp32 factors. (Computing x A^T in bf16, from the bf16 copy
+of x the base product reads, made the routed forward 0.87x as fast, though that product alone
+measured faster in isolation, so it is not used.) Under bf16 autocast the factors stay fp32 (the master
+copy) and the low-rank term runs in the base output's type (bf16), with one exception:
+one-token rows (a decode step) compute it in fp32, where rank-r bf16 matmuls of a few rows
+measured slower on CPU than fp32 ones; the fp32 term is then added into the bf16 output. (An
+fp32 term for many-token rows was measured ~10x slower: adding an fp32 tensor into a bf16 one
+in place takes a slow mixed-type path.)
 """
 
 from __future__ import annotations
@@ -142,16 +140,11 @@ class PopulationLinear(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         routing: Routing | None = self._population._routing
         base = self.base
-        x16 = None  # x in bf16, when a bf16 host's base product read it so
         if self._plain and base.weight.dtype == x.dtype:
             y = functional.linear(x, base.weight, base.bias)
         else:  # a bf16 host: the cast its hooks do, inline (they cost more than the product)
             copies = bf16_copies(base) if self._plain and x.dtype == torch.float32 else None
-            if copies is None:
-                y = base(x)
-            else:
-                x16 = x.bfloat16()
-                y = functional.linear(x16, *copies).float()
+            y = base(x) if copies is None else functional.linear(x.bfloat16(), *copies).float()
         if routing is None or not routing.active:
             return y
         batch = routing.ids.shape[0]
@@ -170,11 +163,8 @@ class PopulationLinear(nn.Module):
             # The common no-grad case (every decode step, every scoring forward): the routing's
             # factors are prepared once per route, not once per call.
             factors = self._routed(routing, a, b)
-            if x16 is not None and x3.shape[1] > 1:  # see the module docstring
-                h = _segment_product(x16.view(x3.shape), factors.a_t16(), routing).float()
-            else:
-                h = _segment_product(x3, factors.a_t, routing)
-            _add_segments(h, factors.b_t, y3, routing, factors.b_scaled)
+            _add_segments(_segment_product(x3, factors.a_t, routing), factors.b_t, y3, routing,
+                          factors.b_scaled)
             return y
         compute = a.dtype if x3.shape[1] == 1 else y.dtype  # see the module docstring
         if x3.dtype != compute:
@@ -245,20 +235,12 @@ def _segment_factors(a, b, routing: Routing) -> tuple[torch.Tensor, torch.Tensor
 
 class _KeptFactors:
     """What one layer keeps of its segments' factors for a whole route: A^T and B^T
-    (`_segment_factors`), scale * B^T (so adding the term is a single in-place `baddbmm_`; a
-    transposed view of B's layout, which `bmm` reads faster than a contiguous B^T), and A^T in
-    bf16 for a bf16 host's many-token rows (made on first use)."""
+    (`_segment_factors`), and scale * B^T, so adding the term is a single in-place `baddbmm_`
+    (a transposed view of B's layout, which `bmm` read faster than a contiguous B^T)."""
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor, routing: Routing) -> None:
         self.a_t, self.b_t = _segment_factors(a, b, routing)
         self.b_scaled = (self.b_t.transpose(1, 2) * routing.scale).transpose(1, 2)
-        self._a_t16: torch.Tensor | None = None
-
-    def a_t16(self) -> torch.Tensor:
-        """A^T in bf16, (S, in, r)."""
-        if self._a_t16 is None:
-            self._a_t16 = self.a_t.bfloat16()
-        return self._a_t16
 
 
 def _segment_product(x3, a_t, routing: Routing) -> torch.Tensor:
