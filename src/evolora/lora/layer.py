@@ -27,8 +27,8 @@ Under a bf16 host (`evolora.hosts.precision.run_in`) the base product is bf16 an
 fp32 (cast inline: the block's casting hooks cost more than the small product itself), so the
 low-rank term runs in fp32 with the fp32 factors. (Computing x A^T in bf16, from the bf16 copy
 of x the base product reads, made the routed forward 0.87x as fast, though that product alone
-measured faster in isolation, so it is not used.) Under bf16 autocast the factors stay fp32 (the master
-copy) and the low-rank term runs in the base output's type (bf16), with one exception:
+measured faster in isolation, so it is not used.) Under bf16 autocast the factors stay fp32
+(the master copy) and the low-rank term runs in the base output's type (bf16), with one exception:
 one-token rows (a decode step) compute it in fp32, where rank-r bf16 matmuls of a few rows
 measured slower on CPU than fp32 ones; the fp32 term is then added into the bf16 output. (An
 fp32 term for many-token rows was measured ~10x slower: adding an fp32 tensor into a bf16 one
