@@ -103,4 +103,3 @@ def test_host_rejects_ids_that_do_not_fit_the_population(host, population):
         host.generate(PROMPTS[:2], adapters=population, adapter_ids=[0, 3])
     with pytest.raises(EvoloraError, match="one adapter id per prompt"):
         host.loglik(PROMPTS[:2], ["a", "b"], adapters=population, adapter_ids=[0])
-
