@@ -321,7 +321,9 @@ def _row(label: str, runs: int, results: list[dict]) -> str:
 
 
 def _suffix(args) -> str:
-    return "" if args.task == "json_repair" else f"_{args.task}"
+    task = "" if args.task == "json_repair" else f"_{args.task}"
+    seeds = "" if args.seeds == [0, 1, 2] else "_seeds" + "".join(map(str, args.seeds))
+    return task + seeds
 
 
 def report_ablations(args, results: dict[str, list[dict]]) -> None:

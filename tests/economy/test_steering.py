@@ -86,6 +86,27 @@ def test_dropout_and_rank_proposals_change_the_model(host):
     assert active_rank(job.model) == 2
 
 
+def test_a_prune_restarts_the_moments_warm(host):
+    job = _job(host)
+    for _ in range(3):
+        job.step()
+    old = {id(p): dict(job.optimizer.state[p]) for p in job.steering.params}
+    means = {k: float(v["exp_avg_sq"].mean()) for k, v in old.items()}
+    steps = {k: float(v["step"]) for k, v in old.items()}
+    _force(job, Role.RANK, 2)  # re-factors ΔW: the old moments describe other factors
+    for p in job.steering.params:
+        state = job.optimizer.state[p]
+        assert not state["exp_avg"].any() and float(state["step"]) == steps[id(p)]
+        assert torch.allclose(state["exp_avg_sq"], torch.full_like(p, means[id(p)]))
+    before = {k: v.clone() for k, v in lora_state(job.model).items()}
+    job.step()
+    after = lora_state(job.model)
+    moved = torch.cat([(after[k] - v).abs().flatten() for k, v in before.items()])
+    moved = moved[moved > 0]
+    # an emptied Adam state would move every coordinate by the full lr (a sign step)
+    assert moved.numel() > 0 and float(moved.mean()) < 0.5 * job.steering.knobs.lr
+
+
 def test_accumulation_and_data_mix_proposals_change_the_next_steps(host, monkeypatch):
     job = _job(host)
     spy = StepSpy(job)

@@ -112,10 +112,20 @@ class Steering:
             group["lr"] = self.knobs.lr
             group["weight_decay"] = self.knobs.weight_decay
 
+    @torch.no_grad()
     def reset_moments(self) -> None:
-        """Forget the optimizer state of the LoRA factors (after their values were replaced)."""
+        """Restart the optimizer state of the LoRA factors after their values were replaced:
+        the first moment at zero, the second filled with its old mean per factor and the step
+        count kept, so the next updates keep their usual size (an emptied Adam state makes the
+        first update a sign step of the full lr on every coordinate). State without a second
+        moment is forgotten."""
         for p in self.params:
-            self.optimizer.state.pop(p, None)
+            state = self.optimizer.state.get(p)
+            if not state or "exp_avg_sq" not in state:
+                self.optimizer.state.pop(p, None)
+                continue
+            state["exp_avg"].zero_()
+            state["exp_avg_sq"].fill_(float(state["exp_avg_sq"].mean()))
 
     # -- around each optimizer step ------------------------------------------------------------
 
