@@ -16,7 +16,9 @@ the new trials refine around it at the full budget), and once per ablation: `no-
 (refinement around any leader), `no-tiebreak` (low-budget accuracies tie), `keep-low` (trials
 keep starting at the low budget even when promotions show it ranks no better than chance),
 `no-tempo` (managers and supervisor keep their long-study cadence, so within 20 trials the
-supervisor never acts), and with `--ablations` each hierarchy feature off (as in swarm_bbob.py).
+supervisor never acts), `refine-patience` (the refinement team's share halves after each 15 % of
+the trials it spends without improving on its leader), and with `--ablations` each hierarchy
+feature off (as in swarm_bbob.py).
 
 `--trace` costs no training: it runs each swarm variant against a deterministic stand-in
 objective (a hash of the configuration) and reports the first trial whose configuration differs
@@ -60,6 +62,7 @@ VARIANTS = {
     "swarm:no-tiebreak": {"fidelity": FIDELITY},  # low-budget accuracies tie (no loss tie-break)
     "swarm:keep-low": {"fidelity": {**FIDELITY, "min_agreement": None}},
     "swarm:no-tempo": {"fidelity": FIDELITY, "tempo": False},
+    "swarm:refine-patience": {"fidelity": {**FIDELITY, "refine_patience": 0.15}},
     **{f"swarm:{name}": {"fidelity": FIDELITY, **change} for name, change in ABLATIONS.items()},
 }
 FIRST = {
