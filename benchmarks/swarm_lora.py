@@ -242,6 +242,12 @@ def main() -> None:
     )
     parser.add_argument("--name", default="swarm_lora")
     parser.add_argument(
+        "--fraction",
+        type=float,
+        default=0.95,
+        help="the share of the best value (accuracy) or gain (loss) that is the target",
+    )
+    parser.add_argument(
         "--best-any",
         type=float,
         default=None,
@@ -360,16 +366,17 @@ def summarise(
         from evolora.swarm.objectives import load_objective
 
         baseline = load_objective(spec).baseline()
-        target = baseline + 0.95 * (best_any - baseline)
+        target = baseline + args.fraction * (best_any - baseline)
         rule = (
-            f"95 % of the best gain over the untuned host any method found"
+            f"{args.fraction:.0%} of the best gain over the untuned host any method found"
             f"{'' if args.best_any is None else ' (given)'} (host {baseline:.4f}, best "
             f"{best_any:.4f} -> {target:.4f})"
         )
     else:
-        target = 0.95 * best_any
+        target = args.fraction * best_any
+        given = "" if args.best_any is None else " (given)"
         rule = (
-            f"95 % of the best value any method found{'' if args.best_any is None else ' (given)'}"
+            f"{args.fraction:.0%} of the best value any method found{given}"
             f" ({best_any:.3f} -> {target:.3f})"
         )
     figures = {
@@ -379,6 +386,7 @@ def summarise(
         "best_any": best_any,
         "baseline": baseline,
         "target": target,
+        "fraction": args.fraction,
         "shared_machine": True,
         "combined": combined,
         "loads": loads,
