@@ -60,6 +60,12 @@ def test_lora_sft_trains_a_real_adapter_and_scores_the_holdout(small_holdout):
     short, full = objective(params, 0.2), objective(params)
     assert np.isfinite(short) and np.isfinite(full) and short < 0 and full < 0
     assert short != full  # one step against five: the budget changes what is trained
+    from evolora.swarm.lora_objective import lora_sft_value
+
+    assert lora_sft_value(objective.spec, params) == full  # deterministic
+    assert lora_sft_value(objective.spec, {**params, "warmup": 0.4}) != full  # 2 slower steps
+    assert lora_sft_value(objective.spec, {**params, "schedule": "cosine"}) != full
+    assert lora_sft_value(objective.spec, params, seed=1) != full  # another training seed
 
 
 def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run(
@@ -76,6 +82,8 @@ def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run
         "dropout": 0.2,
         "batch_size": 2,
         "steps": 6,
+        "warmup": 0.5,  # the promotion resumes inside the warm-up
+        "schedule": "cosine",  # and the decay is set by the configured steps, not the budget
         "targets": "attn",
         "optimizer": "adamw",
     }
@@ -84,11 +92,11 @@ def test_a_promotion_continues_the_lower_budget_training_and_matches_a_fresh_run
     fresh = lora_objective.lora_sft_value(spec, params, 1.0, resume=False)
     assert torch.equal(torch.get_rng_state(), before)  # the caller's random state is kept
     lora_objective.lora_sft_value(spec, params, 1 / 3)
-    key = f"{spec}|{sorted(params.items())!r}"
+    key = f"{spec}|0|{sorted(params.items())!r}"
     assert lora_objective._resume[key]["steps"] == 2  # kept for the promotion
     assert lora_objective.lora_sft_value(spec, params, 1.0) == pytest.approx(fresh, abs=1e-6)
     other = {**params, "steps": 9}
-    lora_objective._resume[f"{spec}|{sorted(other.items())!r}"] = {
+    lora_objective._resume[f"{spec}|0|{sorted(other.items())!r}"] = {
         **lora_objective._resume[key],
         "steps": 3,
         "adapter": {n: v * 0 for n, v in lora_objective._resume[key]["adapter"].items()},

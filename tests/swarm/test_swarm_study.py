@@ -129,6 +129,27 @@ def test_the_leading_full_budget_configuration_is_refined_at_the_full_budget():
     assert best_of(0.0, 0)[1].refiner is None
 
 
+def test_a_stalled_refinement_gives_its_trials_back_to_exploration():
+    def flat(params, budget):
+        return 1.0  # the first full-budget leader is never improved on
+
+    def refined(patience: float | None) -> tuple[int, Swarm]:
+        fidelity = FidelityConfig(
+            enabled=True, min_budget=1, max_budget=3, refine_share=0.5, refine_patience=patience
+        )
+        swarm = Swarm(BOX, SwarmConfig(seed=0, fidelity=fidelity))
+        swarm.optimize(flat, 60)
+        return sum(
+            t.team == swarm.refiner.id and "source" not in t.extra for t in swarm.trials
+        ), swarm
+
+    kept, _ = refined(None)
+    slowed, swarm = refined(0.1)  # its share halves after each 6 trials without improvement
+    assert 6 <= slowed < 0.6 * kept  # 14 of 27 here
+    slow = [e for e in swarm.events if e["event"] == "refine-slow"]
+    assert slow and "25%" in slow[0]["reason"]
+
+
 def test_refinement_waits_for_a_leader_better_than_the_baseline():
     def plateau(params, budget):
         value = bowl(params)

@@ -83,6 +83,16 @@ class FidelityConfig(_Section):
         "a refinement team taking local steps around it at max_budget (0 = off)",
     )
     refine_width: float = Field(0.5, gt=0, le=1, description="side of the refinement region")
+    refine_patience: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="the refinement team's share of new trials halves after each run of this "
+        "share of the study's horizon (at least 3) of its trials without improving on its "
+        "leader, and is restored when it improves or moves to a new leader, so a stalled "
+        "refinement gives its trials back to exploration (e.g. 0.15); None (or no horizon): it "
+        "stays",
+    )
     min_agreement: float | None = Field(
         0.0,
         ge=-1,

@@ -1,8 +1,9 @@
 """The `lora-sft[:GRID[:METRIC]]` objective: LoRA fine-tuning (PEFT) of the built-in host on a
-task grid (default `easy`), tuning learning rate, rank, alpha, dropout, batch size, steps, target
-modules and optimizer. Training minimises the answer tokens' negative log-likelihood on the train
-split; the score is measured on a fixed holdout sample: METRIC `loss` (default) returns minus
-the mean per-token answer NLL, `accuracy` the share of exactly right greedy answers. Maximised.
+task grid (default `easy`), tuning learning rate, its warm-up and schedule, rank, alpha, dropout,
+batch size, steps, target modules and optimizer. Training minimises the answer tokens' negative
+log-likelihood on the train split; the score is measured on a fixed holdout sample: METRIC
+`loss` (default) returns minus the mean per-token answer NLL, `accuracy` the share of exactly
+right greedy answers. Maximised.
 
 With multi-fidelity the budget is the fraction of the configured steps that is trained and of the
 holdout sample that scores it (a prefix of the same sample, at least `MIN_HOLDOUT` examples), so a
@@ -12,10 +13,14 @@ answer (accuracy + exp(-NLL) / (2 x examples)): on a short training most working
 answer the same, and successive halving would promote among them at random. A promotion
 warm-starts: the adapter, optimizer and batch-sampler state a lower-budget call of the same
 configuration left in this process (the last `RESUME_SLOTS` of them) is trained on for the
-remaining steps only, which gives the same adapter as training from scratch. The adapter's initial
-weights and the dropout masks come from a fixed seed (the caller's torch random state is restored),
-so a configuration's score is deterministic unless threads of the process train at the same time
-(they share torch's random state).
+remaining steps only, which gives the same adapter as training from scratch. The learning rate
+rises linearly over the first `warmup` share of the configured steps (a configuration without
+`warmup` starts at full rate), then stays there (`schedule` constant, the default) or decays to
+zero at the configured steps along a cosine (a lower budget trains a prefix of that schedule).
+The adapter's initial weights, the dropout masks and the batches come from a fixed training seed
+(0 unless given; the caller's torch random state is restored), so a configuration's score is
+deterministic unless threads of the process train at the same time (they share torch's random
+state).
 """
 
 from __future__ import annotations
@@ -37,7 +42,9 @@ LORA_SPACE: dict[str, Any] = {
     "alpha": {"kind": "float", "low": 1.0, "high": 64.0, "log": True},
     "dropout": {"kind": "float", "low": 0.0, "high": 0.3},
     "batch_size": {"kind": "int", "low": 2, "high": 16, "log": True},
-    "steps": {"kind": "int", "low": 5, "high": 40},
+    "steps": {"kind": "int", "low": 10, "high": 120},
+    "warmup": {"kind": "float", "low": 0.0, "high": 0.5},
+    "schedule": {"kind": "categorical", "choices": ["constant", "cosine"]},
     "targets": {"kind": "categorical", "choices": ["attn", "mlp", "all"]},
     "optimizer": {"kind": "categorical", "choices": ["adamw", "sgd"]},
 }
@@ -142,10 +149,11 @@ def lora_sft_value(
     budget: float | None = None,
     resume: bool = True,
     tiebreak: bool = True,
+    seed: int = 0,
 ) -> float:
     """Fine-tune a fresh copy of the built-in host with `params` (continuing a lower-budget
     run of the same configuration when `resume` and one is saved); its holdout score
-    (`tiebreak`: a partial-budget accuracy breaks ties by the loss)."""
+    (`tiebreak`: a partial-budget accuracy breaks ties by the loss; `seed`: the training seed)."""
     import torch
 
     base = _host()
@@ -153,8 +161,8 @@ def lora_sft_value(
     device = model.device
     # A fixed seed for the adapter's initialisation and the dropout masks, restored afterwards.
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(0)
-        adapted = _train(spec, params, budget, resume, base, model, device)
+        torch.manual_seed(seed)
+        adapted = _train(spec, params, budget, resume, base, model, device, seed)
     adapted.eval()
     return _score(spec, adapted.get_base_model(), budget, tiebreak)
 
@@ -188,6 +196,15 @@ def _score(spec: str, model: Any, budget: float | None, tiebreak: bool = True) -
     return accuracy + math.exp(-nll) / (2 * len(holdout))
 
 
+def _rate(params: dict[str, Any], step: int, warmup: int) -> float:
+    """The learning rate's factor at `step` (0-based) of a run with `warmup` warm-up steps."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if params.get("schedule", "constant") == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * (step - warmup) / max(1, int(params["steps"]) - warmup)))
+
+
 def _train(
     spec: str,
     params: dict[str, Any],
@@ -196,6 +213,7 @@ def _train(
     base: Any,
     model: Any,
     device: Any,
+    seed: int = 0,
 ) -> Any:
     """`model` with a LoRA adapter trained for `params["steps"]` x `budget` steps (resumed from a
     saved lower-budget state when there is one); saves its state when the budget is partial."""
@@ -219,10 +237,12 @@ def _train(
         else torch.optim.SGD(trainable.values(), lr=params["lr"], momentum=0.9)
     )
     steps = max(1, round(int(params["steps"]) * (1.0 if budget is None else float(budget))))
+    # Warm-up is a share of the configured steps, so a lower budget trains a prefix of the run.
+    warmup = round(float(params.get("warmup", 0.0)) * int(params["steps"]))
     batch = int(params["batch_size"])
     train = _examples(grid, "train", 4096, 0)
-    rng = np.random.default_rng(1)  # the same batches for every configuration
-    key = f"{spec}|{sorted(params.items())!r}"
+    rng = np.random.default_rng(1 + seed)  # the same batches for every configuration
+    key = f"{spec}|{seed}|{sorted(params.items())!r}"
     saved = _resumable(key, steps) if resume else None
     if saved is not None:
         with torch.no_grad():
@@ -233,7 +253,9 @@ def _train(
         _set_torch_rng(saved["torch_rng"], device)
     adapted.train()
     with torch.enable_grad():
-        for _ in range(steps - (0 if saved is None else saved["steps"])):
+        for step in range(0 if saved is None else saved["steps"], steps):
+            for group in optimizer.param_groups:
+                group["lr"] = params["lr"] * _rate(params, step, warmup)
             rows = [train[i] for i in rng.integers(len(train), size=batch)]
             loss = _answer_nll(adapted, base.tokenizer, rows, device).mean()
             if not torch.isfinite(loss):

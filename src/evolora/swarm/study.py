@@ -131,7 +131,7 @@ class Swarm:
             )
             self.trials.append(trial)
             return trial
-        refine = self.refiner is not None and self.rng.random() < self.config.fidelity.refine_share
+        refine = self.refiner is not None and self.rng.random() < self._refine_share()
         team = self.refiner if refine else self._pick_team()
         agent = team.next_agent(self.rng, self.config.focus)
         context = Context(
@@ -154,6 +154,21 @@ class Swarm:
         self.trials.append(trial)
         self._pending[trial.number] = (team, agent)
         return trial
+
+    def _refine_share(self) -> float:
+        """The refinement team's share of new trials: `refine_share`, halved for each run of
+        `refine_patience` (of the horizon) of its trials since it last improved or moved to a
+        new leader."""
+        patience = self._refine_patience()
+        share = self.config.fidelity.refine_share
+        return share if patience is None else share / 2 ** (self.refiner.stalled // patience)
+
+    def _refine_patience(self) -> int | None:
+        """Refinement trials without improvement after which its share halves (None: never)."""
+        share = self.config.fidelity.refine_patience
+        if share is None or self.horizon is None:
+            return None
+        return max(3, round(share * self.horizon))
 
     def _pick_team(self) -> Team:
         """A team drawn with weight 1 / (rank + 1)^focus by best loss: leaders get most trials,
@@ -197,6 +212,17 @@ class Swarm:
         self.supervisor.observe(trial.u, loss)
         if team in self.teams or team is self.refiner:
             team.tell(agent, trial.u, loss)
+            patience = self._refine_patience()
+            if team is self.refiner and patience and team.stalled and team.stalled % patience == 0:
+                self.events.append(
+                    {
+                        "event": "refine-slow",
+                        "team": team.id,
+                        "reason": f"{team.stalled} refinement trials in a row did not improve "
+                        f"on the leader; its share of new trials falls to "
+                        f"{self._refine_share():.0%}",
+                    }
+                )
             if team.evals % self.manager_every == 0:
                 self.events += team.manage(
                     self.config.manager, self.config.strategies, self.rng, self.patience
