@@ -26,11 +26,15 @@ from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import braider_outcome
-from evolora.braid.fusion import STRATEGIES
-from evolora.braid.fusion_train import train_bank
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
-from evolora.braid.trainer import evaluation_prompts, role_prompts, run_episodes, train_step
+from evolora.braid.trainer import (
+    evaluation_prompts,
+    role_prompts,
+    run_episodes,
+    train_banks,
+    train_step,
+)
 from evolora.ecology.roles import Role
 from evolora.tasks import TaskGrid
 
@@ -79,11 +83,10 @@ def few_shot(braid, config, held, holdout, args, seed):
 def one_seed(pool, grid, seed: int, args) -> dict:
     """Every ablation row, the entropies and rewards, and the few-shot curve of one seed."""
     config = TrainConfig(seed=seed, pool=str(args.pool), episodes=args.episodes,
-                         fusion={"steps": args.fusion_steps, "batch": 16})
+                         fusion={"steps": args.fusion_steps, "batch": 16,
+                                 "prompts": args.fusion_prompts})
     braid = BraidedLLM(pool)
-    for k, name in enumerate(STRATEGIES):
-        train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
-                   config.braider.top_ks, seed * 100 + k)
+    train_banks(braid, config)
     holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
                                  config.selection_fraction)
     out: dict = {"rows": {}, "entropy": {}}
@@ -112,7 +115,10 @@ def main() -> None:
     parser.add_argument("--held-out", default="sorting", help="family kept from braider training")
     parser.add_argument("--adapt", type=int, default=40, help="feedback episodes on it")
     parser.add_argument("--shot-batch", type=int, default=4)
-    parser.add_argument("--fusion-steps", type=int, default=15)
+    parser.add_argument("--fusion-steps", type=int, default=30,
+                        help="bank steps per strategy")
+    parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="select",
+                        help="prompts the banks learn on")
     parser.add_argument("--keep", type=Path, default=None,
                         help="folder keeping each finished seed; a rerun skips the seeds in it")
     args = parser.parse_args()
@@ -154,7 +160,8 @@ def report(rows, entropy, rewards, shots, args, seeds: int) -> None:
               "reward after n feedback episodes: " + ", ".join(
                   f"{n}: {mean_std(curve[:, i])}" for i, n in enumerate(counts)),
               f"Episodes to reach 80 % of the final gain, per seed: {reached} (target <= 20).",
-              f"{seeds} seed(s), {args.episodes} training episodes per braider, "
+              f"{seeds} seed(s), {args.episodes} training episodes per braider, fusion banks "
+              f"{args.fusion_steps} steps per strategy on {args.fusion_prompts} prompts, "
               f"{args.holdout} holdout prompts. Measured on a machine shared with other work "
               f"(1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when "
               "this table was written)."]

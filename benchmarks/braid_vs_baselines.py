@@ -1,6 +1,6 @@
 """MetaBraider against single models and the usual ways of combining them (issue: braid).
 
-For each seed: train the fusion banks (models frozen; train prompts), train a MetaBraider by
+For each seed: train the fusion banks (models frozen; selection prompts), train a MetaBraider by
 REINFORCE (rewarded on selection prompts: a share of the holdout split), then score on evaluation
 prompts (the rest of the holdout split, distinct prompts per cell; greedy exact match, by a
 teacher-forced check that equals greedy decoding): every single model, the best single model, a
@@ -32,7 +32,6 @@ from evolora.braid.braider import MetaBraider
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import correct, evaluate_braider
 from evolora.braid.fusion import STRATEGIES
-from evolora.braid.fusion_train import train_bank
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import (
     ModelPool,
@@ -43,7 +42,13 @@ from evolora.braid.pool import (
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.reward import compute_share
-from evolora.braid.trainer import evaluation_prompts, role_prompts, run_episodes, train_step
+from evolora.braid.trainer import (
+    evaluation_prompts,
+    role_prompts,
+    run_episodes,
+    train_banks,
+    train_step,
+)
 from evolora.ecology.roles import Role
 from evolora.lora import merge
 from evolora.tasks import TaskGrid
@@ -106,13 +111,12 @@ def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConf
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     torch.manual_seed(seed)
     config = TrainConfig(seed=seed, pool=str(pool_dir), episodes=args.episodes, batch=args.batch,
-                         fusion={"steps": args.fusion_steps, "batch": 16})
+                         fusion={"steps": args.fusion_steps, "batch": 16,
+                                 "prompts": args.fusion_prompts})
     grid = TaskGrid(FAMILIES, config.difficulties)
     braid = BraidedLLM(pool)
     start = time.time()
-    for k, name in enumerate(STRATEGIES):
-        train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
-                   config.braider.top_ks, seed * 100 + k)
+    train_banks(braid, config)
     fusion_s = time.time() - start
     braider = MetaBraider(pool.names, pool.depth, config.braider, FAMILIES).to(pool.device)
     learner = Learner(braider, config.lr, config.entropy, config.value)
@@ -177,7 +181,10 @@ def main() -> None:
     parser.add_argument("--router-train", type=int, default=200)
     parser.add_argument("--episodes", type=int, default=1280)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--fusion-steps", type=int, default=15)
+    parser.add_argument("--fusion-steps", type=int, default=30,
+                        help="bank steps per strategy")
+    parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="select",
+                        help="prompts the banks learn on")
     parser.add_argument("--keep", type=Path, default=None,
                         help="folder keeping each finished seed; a rerun skips the seeds in it")
     args = parser.parse_args()
@@ -227,7 +234,8 @@ def report(runs: list[dict], args) -> None:
               f"{route['single_model']}.",
               f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
-              f"episodes, fusion banks {args.fusion_steps} steps per strategy, per seed. Measured "
+              f"episodes, fusion banks {args.fusion_steps} steps per strategy on "
+              f"{args.fusion_prompts} prompts, per seed. Measured "
               "on a machine shared with other work (1-minute load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written)."]
     table = "\n".join(lines)

@@ -127,6 +127,22 @@ def test_mixed_rows_match_rows_run_alone(pool):
         torch.testing.assert_close(mixed[row:row + 1], alone, atol=1e-5, rtol=1e-5)
 
 
+def test_each_model_runs_only_on_the_rows_that_pick_it(pool):
+    """A model no row picks never runs; the others see only their own rows, and cached
+    generation over such a plan still equals uncached."""
+    braid = BraidedLLM(pool)
+    _randomise(braid, 3)
+    a, b, c = pool.names
+    specs = [BraidSpec((a, b), (0,), "attention"), BraidSpec((b,)),
+             BraidSpec((c, a), (1,), "learned_weighted")]
+    plan = Plan.from_specs(specs, pool.names, pool.depth)
+    seen = _layer_outputs(braid, pool, plan, 0)
+    assert {m: out.shape[0] for m, out in seen.items()} == {0: 2, 1: 2, 2: 1}
+    assert set(_layer_outputs(braid, pool, _plan(pool, BraidSpec((b,))), 0)) == {1}
+    cached = generate(braid, PROMPTS, plan, max_new_tokens=12, use_cache=True)
+    assert cached == generate(braid, PROMPTS, plan, max_new_tokens=12, use_cache=False)
+
+
 def test_save_load_round_trip_is_exact(pool, tmp_path):
     braid = BraidedLLM(pool)
     _randomise(braid, 3)

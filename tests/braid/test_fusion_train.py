@@ -12,10 +12,11 @@ from braid_models import FAMILIES, tiny_host
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FusionTrainConfig
-from evolora.braid.fusion_train import leads_for, random_plan, train_bank
+from evolora.braid.fusion_train import leads_for, random_plan, train_bank, training_rows
 from evolora.braid.generation import answer_logprobs
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import ModelPool, profile_of
+from evolora.ecology.roles import Role, role_of
 from evolora.hosts.generation import encode, target_logprobs
 from evolora.tasks import TaskGrid
 
@@ -93,3 +94,12 @@ def test_training_rows_are_pairs_around_the_best_lead(pool):
     assert mixed.models.all()  # not pairs: every other member joins at model_keep 1
     uniform = leads_for(families, profiles, 0.0, rng)
     assert len(set(uniform.tolist())) == 3
+
+
+def test_banks_learn_on_the_prompts_their_config_names():
+    """`prompts: select` draws only the braider's selection prompts (holdout), `learn` only the
+    train split."""
+    rng = np.random.default_rng(0)
+    for prompts in ("learn", "select"):
+        rows = training_rows(GRID, rng, 40, prompts, 0.4)
+        assert {role_of(ex, 0.4) for ex in rows} == {Role(prompts)}

@@ -26,7 +26,7 @@ def _nll(host, family, seed=5) -> float:
 def test_each_specialist_learns_its_own_family(tokenizer):
     host = tiny_host(tokenizer, 3, name="h")
     config = PoolMakeConfig(families=FAMILIES, difficulties=[1], steps=60, batch_per_family=16,
-                            lr=1e-2, rank=4)
+                            lr=1e-2, rank=4, extra_steps={})
     population = train_specialists(host, config)
     members = [with_adapter(host, population.get_member(k), population.scale, f)
                for k, f in enumerate(FAMILIES)]
@@ -55,7 +55,7 @@ def test_pool_is_cached_and_remade_when_its_config_changes(tmp_path, monkeypatch
 
 def test_a_killed_make_resumes_to_the_same_adapters(tokenizer, tmp_path):
     config = PoolMakeConfig(families=FAMILIES, difficulties=[1], steps=6, batch_per_family=4,
-                            rank=2, checkpoint_every=2)
+                            rank=2, checkpoint_every=2, extra_steps={})
     whole = train_specialists(tiny_host(tokenizer, 3), config).state_tensors()
 
     class Killed(Exception):
@@ -80,3 +80,35 @@ def test_a_pool_assembled_by_hand_is_used_as_it_is(tmp_path, monkeypatch, pool):
     monkeypatch.setattr(pool_make, "make_pool", lambda *a, **k: pytest.fail("remade"))
     monkeypatch.setattr("evolora.braid.pool.load_pool", lambda folder, device=None: pool)
     assert pool_make.ensure_pool(tmp_path, PoolMakeConfig()) is pool
+
+
+def test_extra_steps_train_only_their_family(tokenizer):
+    """Extra steps move the named family's adapter alone: the other adapter ends exactly as a
+    make without extra steps leaves it (Adam's momentum does not carry it on)."""
+    base = dict(families=FAMILIES, difficulties=[1], steps=4, batch_per_family=4, rank=2)
+    plain = train_specialists(tiny_host(tokenizer, 3), PoolMakeConfig(
+        **base, extra_steps={})).state_tensors()
+    longer = train_specialists(tiny_host(tokenizer, 3), PoolMakeConfig(
+        **base, extra_steps={"math": 3})).state_tensors()
+    math, logic = FAMILIES.index("math"), FAMILIES.index("logic")
+    for key, tensor in longer.items():
+        torch.testing.assert_close(tensor[logic], plain[key][logic])
+    assert any(not torch.equal(t[math], plain[k][math]) for k, t in longer.items())
+    with pytest.raises(ValueError, match="extra_steps"):
+        PoolMakeConfig(**base, extra_steps={"sorting": 3})
+    assert PoolMakeConfig(families=["logic"]).extra_steps == {}  # the default fits any pool
+
+
+def test_checkpoints_of_another_config_do_not_block_a_make(tokenizer, tmp_path):
+    """A folder holding a make of another config at later steps: they are dropped, not resumed,
+    and this make saves its own."""
+    other = PoolMakeConfig(families=FAMILIES, difficulties=[1], steps=4, batch_per_family=4,
+                           rank=2, checkpoint_every=1, extra_steps={})
+    train_specialists(tiny_host(tokenizer, 3), other, checkpoints=tmp_path)
+    config = other.model_copy(update={"steps": 3, "lr": 1e-3})
+    steps = []
+    train_specialists(tiny_host(tokenizer, 3), config, lambda step, loss: steps.append(step),
+                      tmp_path)
+    assert steps == [0, 1, 2]
+    assert [p.name for p in sorted(tmp_path.glob("step_*.json"))] == [
+        "step_000001.json", "step_000002.json", "step_000003.json"]

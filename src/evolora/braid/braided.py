@@ -10,7 +10,9 @@ with W from the strategy (fusion.py), a learned feedback gate g = sigmoid(.) in 
 projections P_in / P_out into a shared width when hidden sizes differ (identity otherwise). The
 braid's next-token distribution mixes the selected models' distributions with the strategy's
 output-slot weights (or averages logits / multiplies experts for the output-level baselines).
-Every strategy has its own `FusionBank`; only banks train, the models stay frozen.
+Every strategy has its own `FusionBank`; only banks train, the models stay frozen. Each model runs
+only on the batch rows whose plan selects it (its states are spread to the full batch only at a
+fusion point), so a batch of pairs from a pool of M models costs 2/M of running every model.
 """
 
 from __future__ import annotations
@@ -46,6 +48,24 @@ class FusionBank(nn.Module):
         self.proj_out = nn.ModuleList(nn.Identity() if same else _eye(dim, h) for h in hidden)
 
 
+class _Rows:
+    """The batch rows one model runs on: `take` them from a full batch, `spread` them back."""
+
+    def __init__(self, rows: torch.Tensor, batch: int) -> None:
+        self.rows, self.batch = rows, batch
+        self.every = len(rows) == batch  # rows are sorted and distinct: all of them, in order
+
+    def __call__(self, full: torch.Tensor) -> torch.Tensor:
+        return full if self.every else full.index_select(0, self.rows)
+
+    def spread(self, part: torch.Tensor) -> torch.Tensor:
+        """A full-batch tensor holding `part` at the rows and zeros elsewhere."""
+        if self.every:
+            return part
+        full = part.new_zeros((self.batch, *part.shape[1:]))
+        return full.index_copy(0, self.rows, part)
+
+
 def _eye(d_in: int, d_out: int) -> nn.Linear:
     """A Linear initialised to the (truncated or zero-padded) identity."""
     layer = nn.Linear(d_in, d_out, bias=False)
@@ -72,22 +92,30 @@ class BraidedLLM(nn.Module):
 
     # ---- forward ----------------------------------------------------------------------------
     def forward(self, ids, key_mask, positions, plan: Plan, caches=None) -> torch.Tensor:
-        """Next-token log-probs (B, T, V) for the last T tokens; `key_mask` (B, past + T)."""
-        active = [m for m in range(self.pool.size) if bool(plan.models[:, m].any())]
-        mask = additive_mask(key_mask, ids.shape[1], self.stacks[active[0]].model.dtype)
-        hs, ropes = {}, {}
+        """Next-token log-probs (B, T, V) for the last T tokens; `key_mask` (B, past + T).
+
+        Each model runs only on the rows whose plan selects it (a pair of a six-model pool costs
+        a third of running every model on every row); `caches[m]` holds model m's rows only."""
+        batch = ids.shape[0]
+        rows = {m: plan.models[:, m].nonzero().flatten() for m in range(self.pool.size)}
+        active = [m for m in range(self.pool.size) if len(rows[m])]
+        hs, ropes, masks, places = {}, {}, {}, {}
         for m in active:
-            hs[m] = self.stacks[m].embed(ids)
-            ropes[m] = self.stacks[m].rope(hs[m], positions)
+            take = _Rows(rows[m], batch)
+            masks[m] = additive_mask(take(key_mask), ids.shape[1], self.stacks[m].model.dtype)
+            places[m] = take(positions)
+            hs[m] = self.stacks[m].embed(take(ids))
+            ropes[m] = self.stacks[m].rope(hs[m], places[m])
         for layer in range(max(self.stacks[m].depth for m in active)):
             for m in active:
                 if layer < self.stacks[m].depth:
                     cache = caches[m] if caches is not None else None
-                    hs[m] = self.stacks[m].layer(layer, hs[m], mask, positions, ropes[m], cache)
+                    hs[m] = self.stacks[m].layer(layer, hs[m], masks[m], places[m], ropes[m],
+                                                 cache)
             if layer < self.slots and bool(plan.layers[:, layer].any()):
-                self._fuse(hs, active, plan, layer)
+                self._fuse(hs, rows, active, plan, layer)
         normed = {m: self.stacks[m].final(hs[m]) for m in active}
-        return self._output(normed, active, plan)
+        return self._output(normed, rows, active, plan)
 
     def _groups(self, plan: Plan, rows: torch.Tensor):
         """(strategy name, row indices) for each layer-fusion strategy present among `rows`."""
@@ -98,7 +126,8 @@ class BraidedLLM(nn.Module):
                 yield name, hit.nonzero().flatten()
 
     def _states(self, bank: FusionBank, hs: dict, rows: torch.Tensor) -> torch.Tensor:
-        """Projected states of the rows (b, T, M, D); models not running this batch are zeros."""
+        """Projected states of the rows (b, T, M, D) from full-batch states `hs`; models not
+        running this batch are zeros."""
         first = next(iter(hs.values()))
         shape = (len(rows), first.shape[1], self.dim)
         return torch.stack([
@@ -106,46 +135,61 @@ class BraidedLLM(nn.Module):
             else first.new_zeros(shape) for m in range(self.pool.size)
         ], dim=2)
 
-    def _fuse(self, hs: dict, active: list[int], plan: Plan, slot: int) -> None:
+    def _fuse(self, hs: dict, rows: dict, active: list[int], plan: Plan, slot: int) -> None:
         multi = plan.models.sum(-1) > 1  # one model alone fuses with nothing
-        for name, rows in self._groups(plan, plan.layers[:, slot] & multi):
+        groups = list(self._groups(plan, plan.layers[:, slot] & multi))
+        if not groups:
+            return
+        batch = plan.models.shape[0]
+        full = {m: _Rows(rows[m], batch).spread(hs[m]) for m in active}
+        for name, picked in groups:
             bank = self.banks[name]
-            sub = plan.take(rows)
-            states = self._states(bank, hs, rows)
+            sub = plan.take(picked)
+            states = self._states(bank, full, picked)
             mixing = bank.mixer.mix(states, sub.models, slot, sub.temperature, sub.top_k,
                                     sub.lead)
             fused = mixing @ states  # (b, T, M, M) @ (b, T, M, D) -> (b, T, M, D)
             gates = torch.sigmoid(bank.feedback[slot])
             for m in active:
-                old = hs[m].index_select(0, rows)
+                old = full[m].index_select(0, picked)
                 new = old + gates[m] * (bank.proj_out[m](fused[:, :, m]) - old)
                 keep = sub.models[:, m].view(-1, 1, 1)
-                hs[m] = hs[m].index_copy(0, rows, torch.where(keep, new, old))
+                full[m] = full[m].index_copy(0, picked, torch.where(keep, new, old))
+        for m in active:
+            hs[m] = _Rows(rows[m], batch)(full[m])
 
-    def _output(self, normed: dict, active: list[int], plan: Plan) -> torch.Tensor:
-        logits = torch.stack(
-            [self.stacks[m].logits(normed[m]) for m in active], dim=2
+    def _output(self, normed: dict, rows: dict, active: list[int], plan: Plan) -> torch.Tensor:
+        """The braid's next-token log-probs from each model's final-normed states on its rows."""
+        batch = plan.models.shape[0]
+        spread = {m: _Rows(rows[m], batch).spread for m in active}
+        logits = torch.stack(  # rows that do not run a model hold zeros for it
+            [spread[m](self.stacks[m].logits(normed[m])) for m in active], dim=2
         ).float()  # (B, T, Ma, V)
         logprobs = torch.log_softmax(logits, dim=-1)
         select = plan.models[:, active]
         out = torch.empty_like(logprobs[:, :, 0])
         order = strategy_names()
         done = torch.zeros_like(plan.strategy, dtype=torch.bool)
-        for name, rows in self._groups(plan, torch.ones_like(done)):
+        full = None
+        for name, picked in self._groups(plan, torch.ones_like(done)):
+            if full is None:
+                full = {m: spread[m](normed[m]) for m in active}
             bank = self.banks[name]
-            sub = plan.take(rows)
-            states = self._states(bank, normed, rows)
+            sub = plan.take(picked)
+            states = self._states(bank, full, picked)
             mixing = bank.mixer.mix(states, sub.models, self.slots, sub.temperature,
                                     sub.top_k, sub.lead)
             weights = mixing.mean(2)[:, :, active]  # (b, T, Ma)
-            out[rows] = combine_outputs(name, logprobs[rows], logits[rows], select[rows], weights)
-            done[rows] = True
+            out[picked] = combine_outputs(name, logprobs[picked], logits[picked],
+                                          select[picked], weights)
+            done[picked] = True
         for name in order:
-            rows = (~done & (plan.strategy == order.index(name))).nonzero().flatten()
-            if len(rows):
+            picked = (~done & (plan.strategy == order.index(name))).nonzero().flatten()
+            if len(picked):
                 if name not in ("logit_average", "product_of_experts"):
                     raise EvoloraError(f"This braid has no trained bank for strategy {name!r}.")
-                out[rows] = combine_outputs(name, logprobs[rows], logits[rows], select[rows], None)
+                out[picked] = combine_outputs(name, logprobs[picked], logits[picked],
+                                              select[picked], None)
         return out
 
     # ---- save / load ------------------------------------------------------------------------

@@ -46,7 +46,8 @@ def pool_make(
     console = Console()
     console.print(f"Writing the pool to [bold]{out}[/bold] (a killed make continues from "
                   f"{out / 'checkpoints'}).")
-    with Progress(cfg.steps, "specialists") as progress:
+    with Progress(cfg.steps + max(cfg.extra_steps.values(), default=0),
+                  "specialists") as progress:
         def on_step(step, loss):
             progress.completed = step
             progress.advance(summary={"loss": round(loss, 4)})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 FAMILIES = ["math", "logic", "sorting", "sequence", "json_repair"]
@@ -21,11 +23,25 @@ class PoolMakeConfig(_Section):
     rank: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0)
     steps: int = Field(500, ge=1, description="Adam steps (each: one batch of every family)")
+    extra_steps: dict[str, int] = Field(
+        default_factory=lambda: {"math": 500}, description="further Adam steps after `steps` "
+        "for the named families' specialists alone (math gains from them, the others do not need "
+        "them)")
     batch_per_family: int = Field(32, ge=1)
     lr: float = Field(2e-3, gt=0)
     skill_examples: int = Field(48, ge=1, description="holdout examples per family for skill")
     max_new_tokens: int = Field(48, ge=1)
     checkpoint_every: int = Field(25, ge=1, description="steps between checkpoints")
+
+    @model_validator(mode="after")
+    def _extra_families(self) -> PoolMakeConfig:
+        if "extra_steps" not in self.model_fields_set:  # the default names only pool families
+            self.extra_steps = {f: n for f, n in self.extra_steps.items() if f in self.families}
+        unknown = sorted(set(self.extra_steps) - set(self.families))
+        if unknown or any(n < 0 for n in self.extra_steps.values()):
+            raise ValueError(f"extra_steps must map families of the pool ({self.families}) to "
+                             f"step counts >= 0; got {self.extra_steps}")
+        return self
 
 
 class FusionTrainConfig(_Section):
@@ -34,6 +50,9 @@ class FusionTrainConfig(_Section):
     steps: int = Field(30, ge=0)
     batch: int = Field(16, ge=1)
     lr: float = Field(1e-2, gt=0)
+    prompts: Literal["learn", "select"] = Field(
+        "select", description="prompts the banks learn on: select (the braider's selection "
+        "share of the holdout split) or learn (the train split, whose answers the models recall)")
     pair_share: float = Field(0.75, ge=0, le=1, description="share of rows where exactly one "
                               "other member joins the lead")
     lead_best: float = Field(0.75, ge=0, le=1, description="chance a row's lead is the member "

@@ -1,4 +1,6 @@
-"""Training the fusion banks with every model frozen: teacher-forced answer likelihood.
+"""Training the fusion banks with every model frozen: teacher-forced answer likelihood on the
+prompts `FusionTrainConfig.prompts` names (by default the braider's selection prompts: on train
+prompts the models recall the answers, so a bank would learn only to trust the lead).
 
 Each row of a batch gets the kind of team the MetaBraider picks: a lead (most often the member
 measured best on the row's family, as the braider learns to route) and, in a `pair_share` of the
@@ -21,6 +23,7 @@ from evolora.braid.config import FusionTrainConfig
 from evolora.braid.fusion import strategy_names
 from evolora.braid.generation import answer_logprobs
 from evolora.braid.plan import Plan
+from evolora.ecology.roles import Role, draw_example
 from evolora.tasks import TaskGrid
 
 
@@ -62,16 +65,28 @@ def random_plan(leads: np.ndarray, models: int, layers: int, strategy: str,
     )
 
 
+def training_rows(grid: TaskGrid, rng: np.random.Generator, n: int, prompts: str,
+                  fraction: float) -> list:
+    """`n` examples of uniformly drawn cells whose prompts have the role `prompts`."""
+    role = Role(prompts)
+    if role is Role.learn:
+        return grid.sample_batch(rng, n, split="train")
+    cells = rng.integers(len(grid.cells), size=n)
+    return [draw_example(grid, rng, grid.cells[c], role, fraction) for c in cells]
+
+
 def train_bank(braid: BraidedLLM, strategy: str, grid: TaskGrid, config: FusionTrainConfig,
                temperatures: list[float], top_ks: list[int], seed: int,
-               on_step: Callable[[int, float], None] | None = None) -> list[float]:
-    """Train the bank of `strategy` for `config.steps` steps; returns the loss of every step."""
+               on_step: Callable[[int, float], None] | None = None,
+               fraction: float = 0.4) -> list[float]:
+    """Train the bank of `strategy` for `config.steps` steps on `config.prompts` prompts
+    (`fraction`: the selection share of the holdout split); returns the loss of every step."""
     rng = np.random.default_rng(seed)
     bank = braid.banks[strategy]
     optimiser = torch.optim.Adam(bank.parameters(), lr=config.lr)
     losses = []
     for step in range(config.steps):
-        examples = grid.sample_batch(rng, config.batch, split="train")
+        examples = training_rows(grid, rng, config.batch, config.prompts, fraction)
         leads = leads_for([ex.family for ex in examples], braid.pool.profiles,
                           config.lead_best, rng)
         plan = random_plan(leads, braid.pool.size, braid.slots, strategy, config,

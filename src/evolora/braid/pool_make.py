@@ -6,6 +6,7 @@ folder holds none or one made with another config."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,13 +20,19 @@ from evolora.hosts import Host, load_host
 from evolora.hosts.generation import encode, target_logprobs
 from evolora.lora import LoRAPopulation
 from evolora.tasks import TaskGrid, score_example
-from evolora.telemetry.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from evolora.telemetry.checkpoint import (
+    latest_checkpoint,
+    list_checkpoints,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def train_specialists(host: Host, config: PoolMakeConfig,
                       on_step: Callable[[int, float], None] | None = None,
                       checkpoints: Path | None = None) -> LoRAPopulation:
-    """One LoRA adapter per family of `config.families`, trained on that family's train prompts.
+    """One LoRA adapter per family of `config.families`, trained on that family's train prompts
+    for `config.steps` steps, then on its own for the family's `config.extra_steps`.
 
     With `checkpoints` (a folder), the adapters, the optimiser and the sampler are saved there
     every `config.checkpoint_every` steps, and training continues from the newest checkpoint
@@ -40,22 +47,32 @@ def train_specialists(host: Host, config: PoolMakeConfig,
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     grids = [TaskGrid([f], config.difficulties) for f in config.families]
     start = _resume(checkpoints, config, population, optimiser, rng)
+    last = {f: config.steps + config.extra_steps.get(f, 0) for f in config.families}
+    total_steps = max(last.values())
+    finished: dict[int, list[torch.Tensor]] = {}  # member -> its adapter slices, kept as they are
     try:
-        for step in range(start, config.steps):
+        for step in range(start, total_steps):
             # One pass per family: its rows share lengths, so little is padded, and each family's
             # gradient reaches only its own adapter (Adam is elementwise: independent adapters).
             optimiser.zero_grad()
+            training = [k for k, f in enumerate(config.families) if step < last[f]]
+            for k in set(range(len(grids))) - set(training) - set(finished):
+                finished[k] = [t[k].detach().clone() for t in params]
             total = 0.0
-            for k, grid in enumerate(grids):
-                examples = grid.sample_batch(rng, config.batch_per_family, split="train")
+            for k in training:
+                examples = grids[k].sample_batch(rng, config.batch_per_family, split="train")
                 loss = _answer_loss(host, population, examples, k)
                 loss.backward()
-                total += float(loss.detach()) / len(grids)
+                total += float(loss.detach()) / len(training)
             optimiser.step()
+            with torch.no_grad():  # Adam's momentum would keep moving a finished adapter
+                for k, kept in finished.items():
+                    for tensor, value in zip(params, kept, strict=True):
+                        tensor[k] = value
             if on_step is not None:
                 on_step(step, total)
             if checkpoints is not None and ((step + 1) % config.checkpoint_every == 0
-                                            or step + 1 == config.steps):
+                                            or step + 1 == total_steps):
                 tensors, state = optimiser_state(optimiser)
                 tensors.update({f"lora.{k}": v for k, v in population.state_tensors().items()})
                 save_checkpoint(checkpoints, step + 1, tensors, {
@@ -70,13 +87,19 @@ def train_specialists(host: Host, config: PoolMakeConfig,
 def _resume(folder: Path | None, config: PoolMakeConfig, population: LoRAPopulation,
             optimiser: torch.optim.Optimizer, rng: np.random.Generator) -> int:
     """The step to start from: 0, or that of the newest checkpoint in `folder` made with this
-    config (its adapters, optimiser and sampler restored)."""
-    path = latest_checkpoint(folder) if folder is not None and folder.is_dir() else None
+    config (its adapters, optimiser and sampler restored). Checkpoints made with another config
+    are deleted: they can never be resumed, and they would block or prune this make's own."""
+    if folder is None or not folder.is_dir():
+        return 0
+    for stale in list_checkpoints(folder):
+        if json.loads(stale.read_text(encoding="utf-8")).get("state", {}).get(
+                "config") != config.model_dump():
+            stale.with_suffix(".safetensors").unlink(missing_ok=True)
+            stale.unlink()
+    path = latest_checkpoint(folder)
     if path is None:
         return 0
     checkpoint = load_checkpoint(path)  # copied below onto the adapters' device
-    if checkpoint.state.get("config") != config.model_dump():
-        return 0
     with torch.no_grad():
         for key, tensor in population.state_tensors().items():
             tensor.copy_(checkpoint.tensors[f"lora.{key}"])

@@ -5,10 +5,12 @@ after a kill.
 Run folder: `fusion.jsonl` (bank losses), `decisions.jsonl` (every episode: task, decision, score,
 compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance),
 `braid/` (the trained banks), `braider/` (the final braider), `checkpoints/` (braider + optimiser
-every `checkpoint_every` updates). Fusion banks learn on train prompts; the braider is rewarded on
-selection prompts, a share of the holdout split (the built-in host recalls its train split, so on
-train prompts the host would be judged on recall and the specialists' edge hidden), and the rest
-of the holdout split is left for evaluation (`evaluation_prompts`). Each update's tasks and
+every `checkpoint_every` updates). The braider is rewarded on selection prompts, a share of the
+holdout split (the built-in host and its specialists recall their train split, so on train
+prompts the host would be judged on recall and the specialists' edge hidden); fusion banks learn
+on the same selection prompts by default (`fusion.prompts`: on train prompts the lead recalls the
+answer, so a bank learns to trust it and never what a joiner adds); the rest of the holdout split
+is left for evaluation (`evaluation_prompts`). Each update's tasks and
 samples come from (seed, update), so a resumed run continues exactly; an interrupted fusion stage
 restarts from its beginning.
 """
@@ -100,6 +102,20 @@ def run_episodes(braid: BraidedLLM, braider: MetaBraider, examples: list[Example
     return decision, inputs, Episodes(scores, value, compute, latency)
 
 
+def train_banks(braid: BraidedLLM, config: TrainConfig,
+                on_step: Callable[[str, int, float], None] | None = None) -> None:
+    """Train every layer-fusion strategy's bank of `braid` (models frozen) on the run's
+    families and `config.fusion.prompts` prompts."""
+    grid = TaskGrid(families_of(config), config.difficulties)
+    for k, name in enumerate(STRATEGIES):
+        def log(step, loss, name=name):
+            if on_step is not None:
+                on_step(name, step, loss)
+        train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
+                   config.braider.top_ks, config.seed * 100 + k, log,
+                   config.selection_fraction)
+
+
 def prepare_braid(pool: ModelPool, run: RunDir, config: TrainConfig,
                   on_step: Callable[[str, int, float], None] | None = None) -> BraidedLLM:
     """The run's braid: loaded from `run/braid` when trained, else every bank trained now."""
@@ -107,15 +123,14 @@ def prepare_braid(pool: ModelPool, run: RunDir, config: TrainConfig,
     if (folder / BRAID_FILE).is_file():
         return BraidedLLM.load(folder, pool)
     braid = BraidedLLM(pool)
-    grid = TaskGrid(families_of(config), config.difficulties)
     stream = run.stream("fusion")
-    for k, name in enumerate(STRATEGIES):
-        def log(step, loss, name=name):
-            stream.append({"strategy": name, "step": step, "loss": loss})
-            if on_step is not None:
-                on_step(name, step, loss)
-        train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
-                   config.braider.top_ks, config.seed * 100 + k, log)
+
+    def log(name, step, loss):
+        stream.append({"strategy": name, "step": step, "loss": loss})
+        if on_step is not None:
+            on_step(name, step, loss)
+
+    train_banks(braid, config, log)
     braid.save(folder)
     return braid
 
