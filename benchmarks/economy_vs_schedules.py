@@ -8,7 +8,9 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - trainer: transformers.Trainer with its default arguments (lr 5e-5, linear decay, AdamW);
 - pbt: Ray Tune Population Based Training of the lr with 4 members (4 runs; economy_pbt.py);
 - ablations (with --part ablations): the economy without the lr search, pheromones, trading,
-  anxiety, bursts or the accumulation agent, and a single agent steering only the learning rate;
+  anxiety, bursts or the accumulation agent, a single agent steering only the learning rate,
+  a search that undoes every missed round (`no_tie`) and a rank agent that may prune until the
+  end (`late_prune`);
   on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
   with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
@@ -57,6 +59,8 @@ ABLATIONS = {
     "no_bursts": {"bursts": {"enabled": False}},
     "lr_only": {"agents": {"roles": ["lr"]}},
     "no_accumulation": {"agents": {"roles": [r.value for r in Role if r is not Role.ACCUMULATION]}},
+    "no_tie": {"search": {"tie": 0.0}},
+    "late_prune": {"agents": {"prune_recovery": 0.0}},
 }
 # A harder run in which validation regresses (a start at the grid's diverging rate, validated every
 # 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from economy_helpers import tiny_config
 
-from evolora.economy.agents import MOVES, heuristic, proposed_value, remember
+from evolora.economy.agents import MOVES, heuristic, may_prune, proposed_value, remember
 from evolora.economy.config import AgentsConfig, Role
+from evolora.economy.controller import Economy
 from evolora.economy.gradients import GradStats
 from evolora.economy.knobs import Knobs
 
@@ -73,3 +75,23 @@ def test_moves_are_as_documented():
     assert proposed_value(Role.ACCUMULATION, 1, knobs, 1.0, 2.0) == 2
     assert proposed_value(Role.RANK, 0, knobs, 1.0, 2.0) == 2
     assert proposed_value(Role.DATA_MIX, 1, knobs, 1.0, 2.0) == pytest.approx([0.5, 1.0])
+
+
+def _rank_moves(economy, step: int, rounds: int = 40) -> set[int]:
+    """The rank changes the rank agent proposes over `rounds` decisions at micro-batch `step`."""
+    moves = set()
+    for _ in range(rounds):
+        economy.knobs.rank = 4
+        economy.agents["rank"].tokens, economy.agents["rank"].risk = 5.0, 1.0
+        for proposal in economy.decide(step):
+            moves.add(proposal.applied - proposal.before)
+    return moves
+
+
+def test_the_rank_agent_prunes_only_while_a_pruned_adapter_has_time_to_recover():
+    assert may_prune(10, 60, 1.0) and may_prune(30, 60, 1.0) and not may_prune(31, 60, 1.0)
+    assert may_prune(59, 60, 0.0)  # 0: always
+    config = tiny_config(workload={"steps": 60}, agents={"roles": ["rank"], "prune_recovery": 1.0})
+    economy = Economy(config, ["g"])
+    assert _rank_moves(economy, 20) == {-2, 2}  # 40 micro-batches ahead of 20 trained: both
+    assert _rank_moves(economy, 40) == {2}  # 20 ahead of 40 trained: growth only

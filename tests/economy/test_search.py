@@ -12,7 +12,7 @@ from economy_helpers import tiny_config
 from evolora.economy import steering as steering_module
 from evolora.economy.adapters import lora_state
 from evolora.economy.loop import Job
-from evolora.economy.search import LrSearch, Verdict, judge, next_lr
+from evolora.economy.search import LrSearch, Verdict, judge, next_lr, ties
 from evolora.telemetry import RunDir
 
 
@@ -124,3 +124,50 @@ def test_a_run_killed_during_the_search_resumes_exactly(host, monkeypatch, tmp_p
     assert whole.run.read_stream("proposals") == resumed.run.read_stream("proposals")
     verdicts = [p.get("verdict") for p in whole.run.read_stream("proposals")]
     assert verdicts[:5] == ["start", "climb", "climb", "climb", "retreat"]
+
+
+def test_a_missed_round_within_the_tie_keeps_its_training(host, monkeypatch, tmp_path):
+    assert ties(LrSearch(last_loss=0.9), 0.9015, 0.002)
+    assert not ties(LrSearch(last_loss=0.9), 0.9025, 0.002)
+    assert not ties(LrSearch(last_loss=0.9), 0.9, 0.0)  # 0: every miss is undone
+    config = tiny_config(
+        workload={"eval_every": 1000},
+        agents={"roles": ["lr", "dropout"], "decide_every": 3},
+        search={"enabled": True, "every": 1, "patience": 2, "tie": 0.002},
+    )
+    run = RunDir.create(tmp_path / "tie", config)
+    job = Script(monkeypatch, [1.0, 0.9, 0.901, 0.97]).job(config, run=run, host=host)
+    job.step()
+    job.step()  # climb: kept
+    job.step()  # 0.901 ties 0.9: a hold whose training is kept
+    tied = lora_state(job.model)
+    job.step()  # 0.97: retreat, back to the tied round rather than the kept one
+    now = lora_state(job.model)
+    assert all(torch.equal(tied[k], now[k]) for k in tied)
+    assert job.steering.knobs.lr == pytest.approx(2 * config.knobs.lr)  # the kept round's rate
+    records = [r for r in job.run.read_stream("proposals") if "verdict" in r]
+    assert [r["tied"] for r in records] == [False, False, True, False]
+
+
+def test_a_retreat_that_ties_is_not_undone(host, monkeypatch):
+    config = tiny_config(
+        workload={"eval_every": 1000},
+        agents={"roles": ["lr", "dropout"], "decide_every": 3},
+        search={"enabled": True, "every": 1, "patience": 2, "tie": 0.002},
+    )
+    job = Script(monkeypatch, [1.0, 0.9, 0.95, 0.901]).job(config, host=host)
+    for _ in range(3):
+        job.step()
+    original = job.optimizer.step
+    trained = {}
+
+    def step(*args, **kwargs):
+        out = original(*args, **kwargs)
+        trained.update(lora_state(job.model))
+        return out
+
+    job.optimizer.step = step
+    job.step()  # 0.901 ties the kept 0.9: the search ends on the weights as trained
+    assert not job.steering.economy.search.active
+    now = lora_state(job.model)
+    assert all(torch.equal(trained[k], now[k]) for k in trained)

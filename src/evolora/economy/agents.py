@@ -6,8 +6,10 @@ lr: m in (-2, -1, +1, +2), the hypergradient gain x f^(m s) (the gain moves the 
 optimizer step, see steering.py: the agent chooses how fast the lr follows its hypergradient);
 weight decay: (-1, +1), x f^(m s) (from 0 an increase goes to 0.01, below 0.001 a decrease goes
 to 0); dropout: (-1, +1), + 0.05 m s; grad clip:
-(-1, +1), x f^(m s); accumulation: (-1, +1) micro-batches; rank: (-1, +1) x 2 (prune / grow);
-data mix: one action per group, that group's share x f^s (renormalised).
+(-1, +1), x f^(m s); accumulation: (-1, +1) micro-batches; rank: (-1, +1) x 2 (prune / grow;
+a prune only while the micro-batches ahead are at least `prune_recovery` x those trained, so the
+re-factored adapter has time to re-learn what the truncation removed; later the agent can only
+grow); data mix: one action per group, that group's share x f^s (renormalised).
 
 Gradient analysis biases the choice through the heuristic eta: for the lr agent, a consistent
 hypergradient signal (|t statistic of its recent mean| above 2: the lr is still far from where the
@@ -101,6 +103,19 @@ def heuristic(role: Role, knobs: Knobs, grads: GradStats, groups: int, weight: f
         moves = np.asarray(MOVES[role], dtype=float)
         return np.exp(weight * moves * math.tanh(math.log(grads.median / knobs.grad_clip)))
     return np.ones(n_actions(role, groups))
+
+
+def may_prune(step: int, steps: int, recovery: float) -> bool:
+    """Whether a prune at micro-batch `step` of `steps` leaves the re-factored adapter at least
+    `recovery` x the micro-batches trained so far to re-learn what the truncation removed."""
+    return recovery == 0 or steps - step >= recovery * step
+
+
+def without_prune(probs: np.ndarray) -> np.ndarray:
+    """The rank agent's choice probabilities with the prune action removed (renormalised)."""
+    out = probs.copy()
+    out[MOVES[Role.RANK].index(-1)] = 0.0
+    return out / out.sum()
 
 
 def proposed_value(role: Role, action: int, knobs: Knobs, scale: float, factor: float):

@@ -111,6 +111,13 @@ class AgentsConfig(_Strict):
     grad_weight: float = Field(
         1.0, ge=0, description="how strongly the gradient-norm trend biases lr / clip choices"
     )
+    prune_recovery: float = Field(
+        1.0,
+        ge=0,
+        description="the rank agent may prune only while the micro-batches still ahead are at "
+        "least this multiple of those already trained, so a re-factored adapter has time to "
+        "recover (0: always)",
+    )
 
 
 class SearchConfig(_Strict):
@@ -120,6 +127,12 @@ class SearchConfig(_Strict):
     every: int = Field(2, ge=1, description="optimizer steps between search rounds")
     factor: float = Field(2.0, gt=1, description="lr multiplier after a round the probe fell")
     patience: int = Field(2, ge=1, description="rounds in a row the probe may not fall")
+    tie: float = Field(
+        0.002,
+        ge=0,
+        description="a missed round whose validation log-loss is within this of the kept "
+        "round's ties it and keeps its training (0: every missed round is undone)",
+    )
     retreat: float = Field(
         1.0,
         ge=1,

@@ -24,7 +24,15 @@ from evolora.economy import market as mkt
 from evolora.economy import neurochem as neuro
 from evolora.economy import pheromones as ph
 from evolora.economy import trading
-from evolora.economy.agents import Agent, heuristic, n_actions, proposed_value, remember
+from evolora.economy.agents import (
+    Agent,
+    heuristic,
+    may_prune,
+    n_actions,
+    proposed_value,
+    remember,
+    without_prune,
+)
 from evolora.economy.config import EconomyConfig, Role
 from evolora.economy.credit import split_credit, trend_residual
 from evolora.economy.gradients import GradStats
@@ -186,6 +194,9 @@ class Economy:
             )
             tau = agent.tau if cfg.pheromones.enabled else np.ones_like(agent.tau)
             probs = ph.probabilities(tau, eta, cfg.pheromones.alpha, cfg.pheromones.beta, eps)
+            recovery = cfg.agents.prune_recovery
+            if agent.role is Role.RANK and not may_prune(step, cfg.workload.steps, recovery):
+                probs = without_prune(probs)
             action = int(self.rng.choice(len(probs), p=probs))
             raw = proposed_value(agent.role, action, self.knobs, scale, cfg.agents.step_factor)
             proposals.append(self.apply(agent.role, raw, step, name, action, price))

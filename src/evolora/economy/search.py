@@ -10,7 +10,10 @@ below its last kept value the lr is multiplied by `factor` and the round is kept
 in which it did not fall holds the lr (a single noisy measurement does not stop the climb); after
 `patience` such rounds in a row the run goes back to the last kept round (LoRA factors and their
 optimizer moments), the lr lands on the last rate that made the validation loss fall (the rate of
-that kept round; divided by `retreat`, 1 by default), and the search ends. Landing there rather
+that kept round; divided by `retreat`, 1 by default), and the search ends. A missed round whose
+validation log-loss is within `tie` of the kept round's ties it: its training is kept (the retreat
+goes back to it, or, for the retreat round itself, undoes nothing), since going back then throws
+away optimizer steps the validation cannot tell from the kept ones. Landing there rather
 than below it: a rate the validation just confirmed is the best-supported guess, and on short
 budgets the best constant rate sits at or above it. It also ends when the lr reaches its upper
 bound. The market, bursts and the hypergradient act once the search is over.
@@ -60,6 +63,12 @@ def judge(search: LrSearch, loss: float, lr: float, patience: int) -> Verdict:
         return Verdict.HOLD
     search.active = False
     return Verdict.RETREAT
+
+
+def ties(search: LrSearch, loss: float, tie: float) -> bool:
+    """Whether a missed round's validation log-loss `loss` is within `tie` of the last kept
+    round's: its training is then kept (a later retreat goes back to it, not before it)."""
+    return search.last_loss is not None and loss <= search.last_loss + tie and tie > 0
 
 
 def next_lr(verdict: Verdict, lr: float, kept_lr: float, factor: float, retreat: float) -> float:

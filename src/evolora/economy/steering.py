@@ -10,9 +10,10 @@ step's direction (t statistic >= `knobs.lr_evidence`); otherwise the lr holds.
 
 A run opens with the lr agent's bold-driver search (search.py): every `search.every` optimizer
 steps the validation loss decides whether the lr doubles or holds; after `patience` rounds without
-a fall the run goes back to the last kept round (LoRA factors and optimizer moments), the lr lands
-on the last rate that made the validation loss fall (divided by `search.retreat`) and the search
-ends. Then the hypergradient, the market and the bursts take over.
+a fall the run goes back to the last kept round (LoRA factors and optimizer moments), or to the
+last missed round whose validation tied it within `search.tie` (a tied retreat round is not undone
+at all), the lr lands on the last rate that made the validation loss fall (divided by
+`search.retreat`) and the search ends. Then the hypergradient, the market and the bursts take over.
 
 After every `decide_every` optimizer steps it runs a decision round and applies every
 proposal (dropout and rank to the model at once, lr / weight decay at the next step, clip,
@@ -48,7 +49,7 @@ from evolora.economy.controller import Economy, Proposal
 from evolora.economy.credit import performance
 from evolora.economy.gradients import hypergradient_signal
 from evolora.economy.knobs import clip_value
-from evolora.economy.search import Verdict, judge, next_lr
+from evolora.economy.search import Verdict, judge, next_lr, ties
 from evolora.economy.workload import TaskSource, chunks, evaluate_loss
 
 Sink = Callable[[str, dict], None]
@@ -181,9 +182,10 @@ class Steering:
         last = search.last_loss
         cfg = self.config.search
         verdict = judge(search, loss, self.knobs.lr, cfg.patience)
-        if verdict is Verdict.RETREAT:
+        tied = verdict in (Verdict.HOLD, Verdict.RETREAT) and ties(search, loss, cfg.tie)
+        if verdict is Verdict.RETREAT and not tied:
             self.restore_search_snapshot()
-        elif verdict is not Verdict.HOLD:
+        elif verdict is not Verdict.HOLD or tied:
             self.search_snapshot = (lora_state(self.model), self.moments())
         raw = next_lr(verdict, self.knobs.lr, search.kept_lr, cfg.factor, cfg.retreat)
         proposal = self.economy.apply(Role.LR, raw, micro, SEARCH, knob="lr")
@@ -192,7 +194,7 @@ class Steering:
             search.active = False  # the lr sits at its upper bound and still improves
         if not search.active:
             self.search_snapshot = None
-        self.sink("proposals", {**proposal.record(), "verdict": verdict.value})
+        self.sink("proposals", {**proposal.record(), "verdict": verdict.value, "tied": tied})
         self.sync()
         return [proposal]
 
