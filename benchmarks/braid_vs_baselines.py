@@ -99,13 +99,16 @@ def train_router(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) 
 @torch.no_grad()
 def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConfig) -> dict:
     """Shares of the braider's greedy holdout decisions that lead with the task family's own
-    specialist, and that run one model alone."""
+    specialist, that run one model alone, and that join another member to the lead, per family."""
     decision, _, _ = run_episodes(braid, braider, examples, [1.0] * len(examples),
                                   [2.0] * len(examples), config, greedy=True)
     leads = [braider.members[i] for i in decision.lead.tolist()]
     own = np.mean([lead == f"{ex.family}-lora" for lead, ex in zip(leads, examples, strict=True)])
     return {"lead_is_family_specialist": float(own),
-            "single_model": float((decision.models.sum(-1) == 1).float().mean())}
+            "single_model": float((decision.models.sum(-1) == 1).float().mean()),
+            "join_by_family": {f: float(np.mean([int(decision.models[i].sum()) > 1 for i, ex in
+                                                 enumerate(examples) if ex.family == f]))
+                               for f in FAMILIES}}
 
 
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
@@ -213,7 +216,10 @@ def report(runs: list[dict], args) -> None:
     lines = ["| method | holdout accuracy | compute per token (share of full pool) |",
              "|---|---:|---:|"]
     lines += [f"| {n} | {mean_std(acc[n])} | {mean_std(comp[n], 3)} |" for n in names]
-    route = {k: mean_std([r["routing"][k] for r in runs]) for k in runs[0]["routing"]}
+    route = {k: mean_std([r["routing"][k] for r in runs]) for k in
+             ("lead_is_family_specialist", "single_model")}
+    joins = ", ".join(f"{f} {mean_std([r['routing']['join_by_family'][f] for r in runs])}"
+                      for f in FAMILIES)
     meta, best, oracle, routed = (np.array(acc[k]) for k in (
         "MetaBraider", "best single", "oracle (best single per prompt)",
         "best member per family (picked on selection prompts)"))
@@ -231,7 +237,8 @@ def report(runs: list[dict], args) -> None:
               f"member per family = {targets['metabraider_minus_family_routing']}.",
               f"MetaBraider's greedy holdout decisions: lead model is the task family's own "
               f"specialist in {route['lead_is_family_specialist']}, one model alone in "
-              f"{route['single_model']}.",
+              f"{route['single_model']}; share of prompts where a member joins the lead, per "
+              f"family: {joins}.",
               f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
               f"episodes, fusion banks {args.fusion_steps} steps per strategy on "
