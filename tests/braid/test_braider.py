@@ -252,3 +252,48 @@ def test_skill_prior_starts_the_lead_at_the_best_measured_member_and_rewards_ove
         learner.update(d, right, lead_entropy=lead_entropy(TrainConfig(), update / 60))
     d = braider.decide(inputs(braider, examples), greedy=True)
     assert d.lead.tolist() == [truly[f] for f in BEST]
+
+
+def test_forced_join_runs_the_lead_and_one_member_and_credits_only_that_member():
+    """Explore rows run their sampled lead plus exactly one other member, and their team's
+    log-prob is the joiner's own joining log-prob (no gradient reaches the others' logits)."""
+    braider = _braider(3)
+    examples = [Example("math: 1 2 3 =", "6", "math", 2, {})] * 64
+    explore = torch.arange(64) % 4 == 3
+    x = _inputs(braider, examples)
+    d = braider.decide(x, generator=torch.Generator().manual_seed(3), explore=explore)
+    assert (d.models[explore].sum(-1) == 2).all() and d.models[explore, d.lead[explore]].all()
+    lead_logp = torch.log_softmax(braider.logits(x)["models"], -1).gather(1, d.lead[:, None])
+    join = braider.logits(x)["join"][torch.arange(64), d.lead]
+    joiner = (d.models & ~torch.nn.functional.one_hot(d.lead, 4).bool()).float().argmax(-1)
+    own = torch.nn.functional.logsigmoid(join.gather(1, joiner[:, None]))
+    assert torch.allclose(d.logp["models"][explore], (lead_logp + own).squeeze(1)[explore],
+                          atol=1e-5)
+
+
+def _join_bandit(share, seed=0, updates=80, cost=0.2):
+    """Lead a answers 50 % of prompts; on logic, b joining a lifts it to 90 %; every joiner costs
+    0.05 and helps nowhere else. Returns the greedy teams for math and logic after training."""
+    braider = _braider(seed)
+    learner = Learner(braider, lr=1e-2, entropy=0.001)
+    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+    explore = (torch.arange(32) % 4 == 3) if share else None
+    for _ in range(updates):
+        fams = rng.choice(["math", "logic"], size=8).repeat(4)
+        examples = [Example(f"{f}: 1 2 =", "3", str(f), 2, {}) for f in fams]
+        d = braider.decide(_inputs(braider, examples), generator=gen, explore=explore)
+        logic = torch.tensor([f == "logic" for f in fams])
+        chance = torch.where(d.lead == 0, 0.5, 0.2)
+        chance = torch.where(logic & (d.lead == 0) & d.models[:, 1], 0.9, chance)
+        hit = (torch.rand(32, generator=gen) < chance).float()
+        rewards = hit - cost * (d.models.sum(-1) - 1)
+        learner.update(d, rewards, leave_one_out(rewards, 4))
+    examples = [Example(f"{f}: 1 2 =", "3", f, 2, {}) for f in ("math", "logic")]
+    return braider.decide(_inputs(braider, examples), greedy=True).models.int().tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_forced_joins_teach_the_braider_the_join_that_pays(seed):
+    """With a quarter of each prompt's samples forced to join, the braider learns to run a alone
+    on math and a joined by b on logic."""
+    assert _join_bandit(0.25, seed) == [[1, 0, 0, 0], [1, 1, 0, 0]]
