@@ -15,8 +15,7 @@ encoder mixes them; heads read the result:
   confirms or overrides, so a few lucky 0/1 answers early on do not fix a weak lead. A member's
   joining logit sees the lead: its own score plus a pair score of its token against the lead's
   (whether model j helps depends on which model leads, e.g. a fusion that helps one specialist
-  hurts another), plus a score the task token gives each member directly (the budget and latency
-  limit decide whether any join can pay, and they reach the member tokens only through attention);
+  hurts another);
 - layers: a Bernoulli per fusion layer (task token);
 - strategy, temperature, top_k: categoricals (task token);
 - value: the learned REINFORCE baseline (task token).
@@ -95,8 +94,6 @@ class MetaBraider(nn.Module):
         nn.init.zeros_(self.route_head.weight)
         self.join_head = nn.Linear(w, 1)  # another member joins the lead
         nn.init.constant_(self.join_head.bias, JOIN_BIAS)
-        self.join_route = nn.Linear(w, len(members), bias=False)  # joining, from the task
-        nn.init.zeros_(self.join_route.weight)
         self.layer_head = nn.Linear(w, layers)
         self.strategy_head = nn.Linear(w, len(strategy_names()))
         self.temperature_head = nn.Linear(w, len(config.temperatures))
@@ -137,8 +134,7 @@ class MetaBraider(nn.Module):
             "models": (self.model_head(members).squeeze(-1) + self.route_head(task)
                        + self.skill_scale * inputs.models[..., SKILL]),
             # (B, lead, member): the joining logit of each member under each lead
-            "join": (self.join_head(members).squeeze(-1) + self.join_route(task))[:, None, :]
-                    + pair,
+            "join": self.join_head(members).squeeze(-1)[:, None, :] + pair,
             "layers": self.layer_head(head),
             "strategy": self.strategy_head(head),
             "temperature": self.temperature_head(head),
@@ -153,26 +149,15 @@ class MetaBraider(nn.Module):
 
     def decide(self, inputs: BraidInputs, greedy: bool = False,
                generator: torch.Generator | None = None,
-               forced: Decision | None = None,
-               explore: torch.Tensor | None = None) -> Decision:
-        """Sample a decision per row (argmax when `greedy`), or score the `forced` one.
-
-        `explore` (B,) bool: rows whose team is forced to the lead plus one other member drawn
-        uniformly; their team's log-prob is that of the joiner's own joining decision alone (an
-        exploration term: it teaches whether that member pays under that lead, and the other
-        members, which the policy did not decide on in that row, get no credit)."""
+               forced: Decision | None = None) -> Decision:
+        """Sample a decision per row (argmax when `greedy`), or score the `forced` one."""
         out = self.logits(inputs)
         picks, logp, entropy = {}, {}, {}
         lead = self._lead(out["models"], greedy, generator, forced)
         lead_dist = torch.distributions.Categorical(logits=out["models"])
         join = out["join"][torch.arange(lead.shape[0], device=lead.device), lead]
-        picks["models"], join_logp, join_entropy = self._team(
-            join, lead, greedy, generator, None if forced is None else forced.models)
-        if explore is not None:
-            explore = explore.to(lead.device)
-            picks["models"], joiner = self._explore(picks["models"], lead, explore, generator)
-            own = nn.functional.logsigmoid(join.gather(1, joiner[:, None]).squeeze(1))
-            join_logp = torch.where(explore, own, join_logp)
+        picks["models"], join_logp, join_entropy = self._team(join, lead, greedy, generator,
+                                                              forced)
         logp["models"] = lead_dist.log_prob(lead) + join_logp
         entropy["models"] = lead_dist.entropy() + join_entropy
         entropy["lead"] = lead_dist.entropy()
@@ -201,16 +186,6 @@ class MetaBraider(nn.Module):
         return Decision(**picks, logp=logp, entropy=entropy, value=out["value"], lead=lead)
 
     @staticmethod
-    def _explore(models, lead, explore, generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(`models` with each `explore` row's team replaced by its lead and one other member
-        drawn uniformly, that member (B,))."""
-        others = (~nn.functional.one_hot(lead, models.shape[-1]).bool()).float()
-        joiner = _draw(others / others.sum(-1, keepdim=True), generator)
-        pair = nn.functional.one_hot(lead, models.shape[-1]).bool() | nn.functional.one_hot(
-            joiner, models.shape[-1]).bool()
-        return torch.where(explore[:, None], pair, models), joiner
-
-    @staticmethod
     def _lead(logits, greedy, generator, forced) -> torch.Tensor:
         """The lead model per row: forced, argmax when greedy, else drawn."""
         if forced is not None:
@@ -219,12 +194,11 @@ class MetaBraider(nn.Module):
 
     @staticmethod
     def _team(join_logits, lead, greedy, generator, forced):
-        """(models (B, M) bool, log-prob, entropy) of the members joining each row's lead
-        (`forced` (B, M) bool: the team to score instead of drawing one)."""
+        """(models (B, M) bool, log-prob, entropy) of the members joining each row's lead."""
         is_lead = nn.functional.one_hot(lead, join_logits.shape[-1]).bool()
         probs = torch.sigmoid(join_logits)
         if forced is not None:
-            joins = forced & ~is_lead
+            joins = forced.models & ~is_lead
         elif greedy:
             joins = probs > 0.5
         else:

@@ -108,12 +108,6 @@ class TrainConfig(_Section):
     samples_per_prompt: int = Field(
         4, ge=1, description="decisions sampled per prompt; > 1: each is judged against the "
         "mean reward of the prompt's other samples (must divide batch)")
-    join_share: float = Field(
-        0.25, ge=0, lt=1, description="share of each prompt's samples whose team is forced to "
-        "the lead plus one other member drawn uniformly, an exploration term that credits that "
-        "member's joining decision alone (the policy soon stops sampling joins, most of which "
-        "cost more than they add, and would never learn the few that pay); rounded to whole "
-        "samples per prompt")
     selection_fraction: float = Field(
         0.4, gt=0, lt=1, description="share of the holdout split whose prompts the braider is "
         "rewarded on (the host recalls its train split); the rest is for evaluation")

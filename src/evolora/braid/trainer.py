@@ -88,14 +88,12 @@ def evaluation_prompts(grid: TaskGrid, per_cell: int, seed: int,
 
 
 def run_episodes(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
-                 budgets, latencies, config: TrainConfig, generator=None, greedy=False,
-                 explore: torch.Tensor | None = None):
-    """Decide for each example (`explore` rows with a forced join), run the braids, score
-    them; (decision, inputs, Episodes)."""
+                 budgets, latencies, config: TrainConfig, generator=None, greedy=False):
+    """Decide for each example, run the braids, score them; (decision, inputs, Episodes)."""
     pool = braid.pool
     inputs = encode_tasks(examples, pool.profiles, braider.slots(), budgets, latencies,
                           pool.device)
-    decision = braider.decide(inputs, greedy=greedy, generator=generator, explore=explore)
+    decision = braider.decide(inputs, greedy=greedy, generator=generator)
     plan = braider.plan(decision)
     scores = greedy_correct(braid, [e.prompt for e in examples], [e.answer for e in examples],
                             plan).to(pool.device)
@@ -182,11 +180,9 @@ def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, 
     examples = [ex for ex in prompts for _ in range(group)]  # each prompt's samples side by side
     budgets = np.repeat(rng.choice(config.reward.budgets, size=len(prompts)), group).tolist()
     latencies = np.repeat(rng.choice(config.reward.latencies, size=len(prompts)), group).tolist()
-    forced = round(config.join_share * group) if braid.pool.size > 1 else 0
-    explore = (torch.arange(len(examples)) % group >= group - forced) if forced else None
     with torch.enable_grad():
         decision, _, episodes = run_episodes(braid, braider, examples, budgets, latencies,
-                                             config, generator, explore=explore)
+                                             config, generator)
         baseline = leave_one_out(episodes.rewards, group) if group > 1 else None
         stats = learner.update(decision, episodes.rewards, baseline,
                                lead_entropy(config, update / updates))
