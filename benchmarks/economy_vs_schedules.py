@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import RESULTS_DIR, mean_std, write_result
+from economy_paired import paired_summary
 
 from evolora import economy
 from evolora.economy.config import EconomyConfig, Role
@@ -327,6 +328,8 @@ def _row(label: str, runs: int, results: list[dict]) -> str:
 def _suffix(args) -> str:
     task = "" if args.task == "json_repair" else f"_{args.task}"
     seeds = "" if args.seeds == [0, 1, 2] else "_seeds" + "".join(map(str, args.seeds))
+    if len(args.seeds) > 3 and args.seeds == list(range(args.seeds[0], args.seeds[-1] + 1)):
+        seeds = f"_seeds{args.seeds[0]}-{args.seeds[-1]}"
     return task + seeds
 
 
@@ -403,6 +406,28 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
             f" On seeds {pbt_seeds}: economy (1 run) {economy_there:.4f} vs PBT (4 runs) "
             f"{pbt_mean:.4f}."
         )
+    econ = [r["val_loss"] for r in results["economy"]]
+    paired = {
+        name: paired_summary(econ, [r["val_loss"] for r in results[name]])
+        for name in ("best_grid", "cosine")
+    }
+    lines += [
+        "",
+        "Per seed (economy / best constant / cosine): "
+        + "; ".join(
+            f"{seed}: {e:.4f} / {b['val_loss']:.4f} / {c['val_loss']:.4f}"
+            for seed, e, b, c in zip(
+                args.seeds, econ, results["best_grid"], results["cosine"], strict=True
+            )
+        ),
+    ]
+    for name, label in (("best_grid", "the best constant lr"), ("cosine", "cosine")):
+        p = paired[name]
+        lines.append(
+            f"Paired, economy minus {label}: {p['mean']:+.4f} ± {p['std']:.4f}, "
+            f"{p['level']:.0%} interval [{p['interval'][0]:+.4f}, {p['interval'][1]:+.4f}]; "
+            f"economy better on {p['wins']} of {len(econ)} seeds."
+        )
     lines += [
         "",
         f"Targets: economy <= best grid value: {target['economy_le_best_grid']}; "
@@ -418,6 +443,7 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
             "grid": GRID,
             "best_grid_lr": GRID[best],
             "targets": target,
+            "paired": paired,
             "steps": args.steps,
             "batch": args.batch,
         },
