@@ -1,4 +1,4 @@
-"""Shared helpers for benchmark scripts: machine description and result writing."""
+"""Shared helpers for benchmark scripts: machine description, result writing and kept seeds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import platform
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,25 @@ _HEADER = (
     "The latest table of every benchmark script in `benchmarks/`, with its date and command; "
     "each script rewrites its own section (rules in the shared BENCHMARKS.md).\n"
 )
+
+
+def add_keep_argument(parser) -> None:
+    """`--keep DIR` on an argparse parser: the folder `kept_seed` saves each finished seed in."""
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="folder keeping each finished seed; a rerun skips the seeds in it")
+
+
+def kept_seed(keep: Path | None, seed: int, run: Callable[[], dict]) -> dict:
+    """Seed `seed`'s result saved in `keep` by an earlier run, or else `run()`, then saved there
+    (nothing is saved when `keep` is None)."""
+    kept = keep / f"seed{seed}.json" if keep is not None else None
+    if kept is not None and kept.is_file():
+        return json.loads(kept.read_text(encoding="utf-8"))
+    result = run()
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps(result), encoding="utf-8")
+    return result
 
 
 def machine_info() -> dict[str, Any]:

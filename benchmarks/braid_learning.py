@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import mean_std, write_result
+from _common import add_keep_argument, kept_seed, mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
@@ -119,22 +120,14 @@ def main() -> None:
                         help="bank steps per strategy")
     parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="select",
                         help="prompts the banks learn on")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="folder keeping each finished seed; a rerun skips the seeds in it")
+    add_keep_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     grid = TaskGrid(FAMILIES, [1, 2, 3])
     seeds = []
     for seed in range(args.seeds):
-        kept = args.keep / f"seed{seed}.json" if args.keep is not None else None
-        if kept is not None and kept.is_file():
-            seeds.append(json.loads(kept.read_text(encoding="utf-8")))
-        else:
-            seeds.append(one_seed(pool, grid, seed, args))
-            if kept is not None:
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                kept.write_text(json.dumps(seeds[-1]), encoding="utf-8")
+        seeds.append(kept_seed(args.keep, seed, partial(one_seed, pool, grid, seed, args)))
         print(f"seed {seed} done", flush=True)
         rows = {n: [s["rows"][n] for s in seeds] for n in seeds[0]["rows"]}
         entropy = {h: [s["entropy"][h] for s in seeds] for h in seeds[0]["entropy"]}

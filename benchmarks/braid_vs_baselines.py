@@ -18,14 +18,14 @@ answer is compute per token as a share of running every pool model.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import mean_std, write_result
+from _common import add_keep_argument, kept_seed, mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import MetaBraider
@@ -188,21 +188,13 @@ def main() -> None:
                         help="bank steps per strategy")
     parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="select",
                         help="prompts the banks learn on")
-    parser.add_argument("--keep", type=Path, default=None,
-                        help="folder keeping each finished seed; a rerun skips the seeds in it")
+    add_keep_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     runs = []
     for seed in range(args.seeds):
-        kept = args.keep / f"seed{seed}.json" if args.keep is not None else None
-        if kept is not None and kept.is_file():
-            runs.append(json.loads(kept.read_text(encoding="utf-8")))
-        else:
-            runs.append(one_seed(pool, args.pool, seed, args))
-            if kept is not None:
-                kept.parent.mkdir(parents=True, exist_ok=True)
-                kept.write_text(json.dumps(runs[-1]), encoding="utf-8")
+        runs.append(kept_seed(args.keep, seed, partial(one_seed, pool, args.pool, seed, args)))
         shown = ", ".join(f"{k} {v[0]:.3f}" for k, v in runs[-1]["results"].items())
         print(f"seed {seed}: {shown}", flush=True)
         report(runs, args)

@@ -257,7 +257,7 @@ def _segment_product(x3, a_t, routing: Routing) -> torch.Tensor:
 
 def _add_segments(h, b_t, y3, routing: Routing, b_scaled=None) -> None:
     """y += scale * h B_i^T for the slots' products h (S, G*T, r) of `_segment_product`
-    (`b_scaled`: scale * B^T, contiguous, when kept)."""
+    (`b_scaled`: scale * B^T of `_KeptFactors`, when kept)."""
     segments, width = routing.slots.shape
     tokens, d_out = y3.shape[1], y3.shape[2]
     if routing.block is not None:
