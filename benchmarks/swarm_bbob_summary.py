@@ -102,7 +102,8 @@ def summarise(
     lines += ["", "| f | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for f in functions:
         lines.append(f"| f{f} | " + " | ".join(f"{med[m][f]:.2f}" for m in methods) + " |")
-    for d in dims:
+    several = len(groups) > 1  # else the per-function table is the only problem's
+    for d in dims if several else []:
         insts = [i for dd, i in groups if dd == d]
         lines += ["", f"Dimension {d}: median over seeds, instances {' / '.join(map(str, insts))}:"]
         lines += ["", "| f | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
@@ -115,27 +116,29 @@ def summarise(
     lines += ["", "| swarm vs (per function) | better | tied | worse | share better |"]
     lines.append("|---|---|---|---|---|")
     lines += [_count_row(o, counts[o]) for o in others]
-    lines += ["", "| dim | swarm vs | better | tied | worse | share better |"]
-    lines.append("|---|---|---|---|---|---|")
-    for d in dims:
-        lines += [_count_row(f"{d} | {o}", counts_per_dim[d][o]) for o in others]
-    lines += [
-        "",
-        "| swarm vs (per function x dim x instance) | better | tied | worse | share better |",
-    ]
-    lines.append("|---|---|---|---|---|")
-    lines += [_count_row(o, counts_per_problem[o]) for o in others]
+    if len(dims) > 1:
+        lines += ["", "| dim | swarm vs | better | tied | worse | share better |"]
+        lines.append("|---|---|---|---|---|---|")
+        for d in dims:
+            lines += [_count_row(f"{d} | {o}", counts_per_dim[d][o]) for o in others]
+    if several:
+        lines += [
+            "",
+            "| swarm vs (per function x dim x instance) | better | tied | worse | share better |",
+        ]
+        lines.append("|---|---|---|---|---|")
+        lines += [_count_row(o, counts_per_problem[o]) for o in others]
     head = " | ".join(f"dim {d}" for d in dims)
     lines += ["", f"| method | median over suite | {head} |", "|---" * (len(dims) + 2) + "|"]
     for m in methods:
         per = " | ".join(f"{suite_per_dim[m][d]:.2f}" for d in dims)
         lines.append(f"| {m} | {suite_median[m]:.2f} | {per} |")
-    head = " | ".join(f"dim {d} inst {i}" for d, i in groups)
-    lines += ["", f"| method | {head} |", "|---" * (len(groups) + 1) + "|"]
-    for m in methods:
-        lines.append(
-            f"| {m} | " + " | ".join(f"{suite_per_group[m][g]:.2f}" for g in groups) + " |"
-        )
+    if several:
+        head = " | ".join(f"dim {d} inst {i}" for d, i in groups)
+        lines += ["", f"| method | {head} |", "|---" * (len(groups) + 1) + "|"]
+        for m in methods:
+            per = " | ".join(f"{suite_per_group[m][g]:.2f}" for g in groups)
+            lines.append(f"| {m} | {per} |")
     lines += ["", "| method | " + " | ".join(f"mean s / run, dim {d}" for d in dims)]
     lines[-1] += " | median ms per ask+tell, all dims |"
     lines.append("|---" * (len(dims) + 2) + "|")
