@@ -4,15 +4,19 @@ Per (function, dimension, instance, seed) each method gets 100 x dimension evalu
 is the final log10 regret (f_best - f_opt, floored at 1e-8). Per function the medians over
 dimensions x instances x seeds are compared: the swarm is better / tied / worse than a baseline
 when its median is lower / within 0.1 / higher (in log10 regret); the same counts are also given
-per dimension (medians over instances x seeds). `--ablations` repeats the swarm with one feature
-switched off at a time.
+per dimension and per (function, dimension, instance) problem, with the issue's targets checked
+(`swarm_bbob_summary.py`). `--ablations` repeats the swarm with one feature switched off at a time.
 
-Every finished run is appended to results/NAME.partial.jsonl as it ends (a swarm run under a
-hash of the swarm package's source, so a code change re-runs it): a killed benchmark started
-again with the same arguments runs only the missing ones.
+Every finished run is appended to a JSONL run store (`--runs`, by default
+results/NAME.partial.jsonl) as it ends, a swarm run under a hash of the swarm package's source
+(so a code change re-runs it): a killed benchmark started again with the same arguments runs only
+the missing ones, and parts of one suite measured with the same `--runs` are summarised together
+by `--combine`, which runs nothing and names the problems whose runs are missing.
 
     python benchmarks/swarm_bbob.py                        # fast default: dims 2 5, instance 1
     python benchmarks/swarm_bbob.py --dims 2 5 10 --instances 1 2 3   # the issue's full suite
+    python benchmarks/swarm_bbob.py --dims 2 5 10 --instances 1 2 3 --combine \\
+        --runs benchmarks/results/swarm_bbob_runs.jsonl --name swarm_bbob_suite   # parts, merged
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS_DIR, write_result
+from swarm_bbob_summary import TIE, load_runs, missing_groups, run_key, summarise
 
-TIE = 0.1
 ABLATIONS = {
     "no-heatmap-overlap": {"supervisor": {"heatmap": False, "overlap": False}},
     "no-messages": {"messages": False},
@@ -112,6 +116,17 @@ def run_keyed(job: tuple[str, str, int, int]) -> tuple[tuple, tuple[float, float
     return job, run_one(job)
 
 
+def parse_job(key: str) -> tuple[str, str, int, int]:
+    """The job (method, objective spec, seed, budget) of a run store key."""
+    method, spec, seed, budget = key.split("|")
+    return method, spec, int(seed), int(budget)
+
+
+def key_of(job: tuple[str, str, int, int]) -> str:
+    """The run store key of a job."""
+    return "|".join(map(str, job))
+
+
 def ask_tell_overhead(trials: int = 1000, dim: int = 10, tpe_trials: int = 300) -> dict[str, float]:
     """Median milliseconds per ask + tell (objective excluded) on a cheap quadratic: the swarm
     over `trials` trials, Optuna's TPE side by side over its first `tpe_trials` (its cost per
@@ -175,149 +190,97 @@ def main() -> None:
         help="JSON of earlier baseline runs (tpe, cmaes, random: seeded, so deterministic) to "
         "reuse; runs missing from it are made and added",
     )
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="JSONL keeping every finished run (default results/NAME.partial.jsonl); parts of "
+        "one suite share it",
+    )
+    parser.add_argument(
+        "--combine",
+        action="store_true",
+        help="run nothing: report over every (function, dim, instance) asked for whose runs "
+        "are all in --runs / --baseline-cache, naming the ones that are not",
+    )
     args = parser.parse_args()
     methods = list(args.methods)
     if args.ablations:
         methods += [f"swarm:{name}" for name in ABLATIONS]
-    jobs, keys = [], []
-    for fid in args.functions:
-        for dim in args.dims:
-            for inst in args.instances:
-                for seed in range(args.seeds):
-                    for method in methods:
-                        jobs.append((method, f"bbob:{fid}:{dim}:{inst}", seed, args.budget * dim))
-                        keys.append((method, fid, dim))
+    if "swarm" not in methods:
+        raise SystemExit("--methods must include swarm: every figure compares the swarm")
+    wanted = [(f, d, i) for f in args.functions for d in args.dims for i in args.instances]
+
+    def keys_of(cell: tuple[int, int, int]) -> list[str]:
+        fid, dim, inst = cell
+        return [
+            run_key(m, fid, dim, inst, seed, args.budget * dim)
+            for m in methods
+            for seed in range(args.seeds)
+        ]
+
     cache = {}
     if args.baseline_cache is not None and args.baseline_cache.exists():
         cache = json.loads(args.baseline_cache.read_text())
     code = swarm_source_hash()
-    partial = RESULTS_DIR / f"{args.name}.partial.jsonl"
-    done: dict[str, tuple] = {}
-    if partial.exists():
-        for line in partial.read_text().splitlines():
-            record = json.loads(line)
-            if record["code"] in (None, code):
-                done[record["key"]] = tuple(record["result"])
-
-    def key(job: tuple) -> str:
-        return "|".join(map(str, job))
-
-    todo = [job for job in jobs if key(job) not in cache and key(job) not in done]
+    store = args.runs or RESULTS_DIR / f"{args.name}.partial.jsonl"
+    done = load_runs(store, code)
+    known = {**{k: tuple(v) for k, v in cache.items()}, **done}
+    todo = [] if args.combine else [k for c in wanted for k in keys_of(c) if k not in known]
     RESULTS_DIR.mkdir(exist_ok=True)
-    with ProcessPoolExecutor(args.jobs) as pool, partial.open("a") as out:
-        futures = [pool.submit(run_keyed, job) for job in todo]
+    with ProcessPoolExecutor(args.jobs) as pool, store.open("a") as out:
+        futures = [pool.submit(run_keyed, parse_job(k)) for k in todo]
         for future in as_completed(futures):
             job, result = future.result()
-            done[key(job)] = result
-            swarm = job[0].startswith("swarm")
-            row = {"key": key(job), "code": code if swarm else None, "result": list(result)}
+            known[key_of(job)] = result
+            row = {
+                "key": key_of(job),
+                "code": code if job[0].startswith("swarm") else None,
+                "result": list(result),
+            }
             out.write(json.dumps(row) + "\n")
             out.flush()
-    results = [done[key(job)] if key(job) in done else tuple(cache[key(job)]) for job in jobs]
-    if args.baseline_cache is not None:
-        cache.update(
-            {key(job): list(done[key(job)]) for job in todo if not job[0].startswith("swarm")}
-        )
+    if args.baseline_cache is not None and todo:
+        cache.update({k: list(known[k]) for k in todo if not k.startswith("swarm")})
         args.baseline_cache.write_text(json.dumps(cache))
-    regrets: dict[str, dict[int, list[float]]] = {m: {} for m in methods}
-    per_dim: dict[str, dict[int, list[float]]] = {m: {} for m in methods}
-    per_dim_fid: dict[str, dict[tuple[int, int], list[float]]] = {m: {} for m in methods}
-    seconds: dict[str, list[float]] = {m: [] for m in methods}
-    overhead: dict[str, list[float]] = {m: [] for m in methods}
-    for (method, fid, dim), (regret, total, per_trial) in zip(keys, results, strict=False):
-        regrets[method].setdefault(fid, []).append(regret)
-        per_dim[method].setdefault(dim, []).append(regret)
-        per_dim_fid[method].setdefault((dim, fid), []).append(regret)
-        if total is not None:  # cached baseline runs keep only their regret
-            seconds[method].append(total)
-            overhead[method].append(per_trial)
-    medians = {m: {f: float(np.median(v)) for f, v in regrets[m].items()} for m in methods}
-    figures: dict = {
-        "medians": medians,
-        "tie": TIE,
-        "shared_machine": True,
-        "runs_from_cache": len(jobs) - len(todo),
-        "dims": args.dims,
-        "instances": args.instances,
-        "seeds": args.seeds,
-        "budget": f"{args.budget} x dimension",
-    }
-    lines = [
-        "Median final log10 regret per function (lower is better; ties within "
-        f"{TIE}); dims {args.dims}, instances {args.instances}, {args.seeds} seeds, "
-        f"budget {args.budget} x dim. Machine shared with other work while measuring.",
-        "",
-        "| f | " + " | ".join(methods) + " |",
-        "|---" * (len(methods) + 1) + "|",
-    ]
-    for fid in args.functions:
-        lines.append(f"| f{fid} | " + " | ".join(f"{medians[m][fid]:.2f}" for m in methods) + " |")
-    lines += ["", "| swarm vs | better | tied | worse | share better |", "|---|---|---|---|---|"]
-    counts = {}
-    for other in methods[1:]:
-        diff = [medians["swarm"][f] - medians[other][f] for f in args.functions]
-        better = sum(d < -TIE for d in diff)
-        worse = sum(d > TIE for d in diff)
-        counts[other] = {"better": better, "tied": len(diff) - better - worse, "worse": worse}
-        lines.append(
-            f"| {other} | {better} | {len(diff) - better - worse} | {worse} | "
-            f"{better / len(diff):.0%} |"
-        )
-    lines += ["", "| dim | swarm vs | better | tied | worse | share better |"]
-    lines.append("|---|---|---|---|---|---|")
-    counts_per_dim: dict[int, dict[str, dict[str, int]]] = {}
-    for dim in args.dims:
-        for other in methods[1:]:
-            diff = [
-                float(np.median(per_dim_fid["swarm"][(dim, f)]))
-                - float(np.median(per_dim_fid[other][(dim, f)]))
-                for f in args.functions
+    cells = [c for c in wanted if all(k in known for k in keys_of(c))]
+    if not cells:
+        raise SystemExit(f"no (function, dim, instance) has all its runs in {store}")
+    results = {}
+    for fid, dim, inst in cells:
+        for m in methods:
+            results[(m, fid, dim, inst)] = [
+                known[run_key(m, fid, dim, inst, s, args.budget * dim)] for s in range(args.seeds)
             ]
-            better, worse = sum(d < -TIE for d in diff), sum(d > TIE for d in diff)
-            tied = len(diff) - better - worse
-            counts_per_dim.setdefault(dim, {})[other] = {
-                "better": better,
-                "tied": tied,
-                "worse": worse,
-            }
-            lines.append(
-                f"| {dim} | {other} | {better} | {tied} | {worse} | {better / len(diff):.0%} |"
-            )
-    suite_median = {m: float(np.median(list(medians[m].values()))) for m in methods}
-    lines += [
-        "",
-        "| method | median over suite | mean seconds / run | median s per ask+tell |",
-        "|---|---|---|---|",
-    ]
-
-    def timing(m: str) -> str:
-        if not seconds[m]:
-            return "n/a (cached run) | n/a"
-        return f"{np.mean(seconds[m]):.2f} | {np.median(overhead[m]) * 1e3:.2f} ms"
-
-    for m in methods:
-        lines.append(f"| {m} | {suite_median[m]:.2f} | {timing(m)} |")
-    figures.update(
-        counts=counts,
-        counts_per_dim=counts_per_dim,
-        suite_median=suite_median,
-        overhead_ms={m: float(np.median(overhead[m]) * 1e3) for m in methods if overhead[m]},
-        per_dim_median={
-            m: {d: float(np.median(v)) for d, v in per_dim[m].items()} for m in methods
-        },
+    header = (
+        f"Final log10 regret (f_best - f_opt, floored at 1e-8; lower is better, ties within "
+        f"{TIE}) on {len(cells)} (function, dimension, instance) problems: functions "
+        f"{args.functions[0]}-{args.functions[-1]} asked, dims {args.dims}, instances "
+        f"{args.instances}, {args.seeds} seeds, budget {args.budget} x dim. "
+        f"{len(todo)} runs made now, the rest from the run store and baseline cache. "
+        "Machine shared with other work while measuring."
     )
-    if not args.no_overhead:
+    gaps = missing_groups(wanted, cells)
+    if gaps:
+        header += " " + gaps
+    figures, table = summarise(results, methods, header)
+    figures.update(
+        shared_machine=True,
+        runs_made=len(todo),
+        seeds=args.seeds,
+        budget=f"{args.budget} x dimension",
+        not_measured=gaps,
+    )
+    if not args.no_overhead and not args.combine:
         cost = ask_tell_overhead()
         figures["overhead"] = cost
-        lines += [
-            "",
-            f"Overhead per ask + tell over {cost['trials']} trials in {cost['dim']} "
+        table += (
+            f"\n\nOverhead per ask + tell over {cost['trials']} trials in {cost['dim']} "
             f"dimensions (objective excluded, median): swarm {cost['swarm_ms']:.2f} ms "
             f"(last 100 trials {cost['swarm_last100_ms']:.2f} ms), Optuna TPE over its first "
             f"{cost['tpe_trials']} trials {cost['tpe_ms']:.2f} ms (last 100 of those "
-            f"{cost['tpe_last100_ms']:.2f} ms); target <= 5 ms.",
-        ]
-    table = "\n".join(lines)
+            f"{cost['tpe_last100_ms']:.2f} ms); target <= 5 ms."
+        )
     print(table)
     write_result(args.name, figures, table)
 
