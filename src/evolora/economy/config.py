@@ -195,6 +195,12 @@ class AnxietyConfig(_Strict):
     fall: float = Field(0.3, ge=0, description="removed per improving validation")
     threshold: float = Field(0.5, gt=0, description="panic above this (raised by linalool)")
     tolerance: float = Field(0.002, ge=0, description="relative gain that counts as improvement")
+    severe: float = Field(
+        0.05,
+        ge=0,
+        description="a validation loss worse than the best by more than this share panics at "
+        "once, whatever the anxiety level (0: never)",
+    )
     lr_backoff: float = Field(0.5, gt=0, lt=1, description="panic multiplies lr by this")
     rollback_margin: float = Field(0.02, ge=0, description="panic rolls back if val > best x (1+m)")
     explore_boost: float = Field(0.3, ge=0, le=1, description="extra exploration after a panic")
