@@ -9,8 +9,8 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - pbt: Ray Tune Population Based Training of the lr with 4 members (4 runs; economy_pbt.py);
 - ablations (with --part ablations): the economy without the lr search, pheromones, trading,
   anxiety, bursts or the accumulation agent, a single agent steering only the learning rate,
-  a search that undoes every missed round (`no_tie`) and a rank agent that may prune until the
-  end (`late_prune`);
+  a search that undoes every missed round (`no_tie`), a rank agent that may prune until the
+  end (`late_prune`) and anxiety without the panic at a severe regression (`no_severe`);
   on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
   with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
@@ -62,6 +62,7 @@ ABLATIONS = {
     "no_accumulation": {"agents": {"roles": [r.value for r in Role if r is not Role.ACCUMULATION]}},
     "no_tie": {"search": {"tie": 0.0}},
     "late_prune": {"agents": {"prune_recovery": 0.0}},
+    "no_severe": {"anxiety": {"severe": 0.0}},
 }
 # A harder run in which validation regresses (a start at the grid's diverging rate, validated every
 # 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long
