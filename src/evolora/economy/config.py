@@ -150,7 +150,7 @@ class MarketConfig(_Strict):
     scarcity: float = Field(0.5, ge=0, description="price rise per unit of excess demand")
     inflation: float = Field(0.002, ge=0, description="price-level growth per round")
     volatility: float = Field(0.05, ge=0, description="std of the log price shock per round")
-    credit_history: int = Field(3, ge=2, description="probe measurements in the credit trend")
+    credit_history: int = Field(6, ge=2, description="probe measurements in the credit trend")
     trend_damping: float = Field(0.5, ge=0, le=1, description="share of the trend expected")
     reward_scale: float = Field(400.0, ge=0, description="tokens per unit of log-loss credit")
     penalty_fraction: float = Field(0.5, ge=0, le=1, description="share of a negative credit paid")
