@@ -9,8 +9,8 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - pbt: Ray Tune Population Based Training of the lr with 4 members (4 runs; economy_pbt.py);
 - ablations (with --part ablations): the economy without the lr search, pheromones, trading,
   anxiety, bursts or the accumulation agent, a single agent steering only the learning rate,
-  a search that undoes every missed round (`no_tie`) and a rank agent that may prune until the
-  end (`late_prune`);
+  a search that undoes every missed round (`no_tie`), a rank agent that may prune until the
+  end (`late_prune`) and anxiety without the panic at a severe regression (`no_severe`);
   on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
   with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
@@ -36,7 +36,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import RESULTS_DIR, mean_std, write_result
-from economy_paired import paired_summary
 
 from evolora import economy
 from evolora.economy.config import EconomyConfig, Role
@@ -50,6 +49,7 @@ from evolora.economy.workload import (
     task_accuracy,
 )
 from evolora.hosts import load_host
+from evolora.stats import paired_difference
 
 GRID = [float(x) for x in np.geomspace(1e-4, 3e-2, 8)]
 ABLATIONS = {
@@ -62,6 +62,7 @@ ABLATIONS = {
     "no_accumulation": {"agents": {"roles": [r.value for r in Role if r is not Role.ACCUMULATION]}},
     "no_tie": {"search": {"tie": 0.0}},
     "late_prune": {"agents": {"prune_recovery": 0.0}},
+    "no_severe": {"anxiety": {"severe": 0.0}},
 }
 # A harder run in which validation regresses (a start at the grid's diverging rate, validated every
 # 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long
@@ -371,6 +372,20 @@ def report_ablations(args, results: dict[str, list[dict]]) -> None:
     )
 
 
+def paired_seeds(method: list[float], baseline: list[float]) -> dict:
+    """Per-seed differences `method - baseline`, their mean, std and 95 % Student-t interval
+    (evolora.stats), and on how many seeds `method` is lower (wins), equal, higher."""
+    out = paired_difference(method, baseline, interval="t")
+    diffs = [m - b for m, b in zip(method, baseline, strict=True)]
+    out.update(
+        diffs=diffs,
+        wins=sum(d < 0 for d in diffs),
+        ties=sum(d == 0 for d in diffs),
+        losses=sum(d > 0 for d in diffs),
+    )
+    return out
+
+
 def report(args, results: dict[str, list[dict]], best: int) -> None:
     """The economy against the schedules: table, JSON and RESULTS.md section."""
     runs = {"economy": 1, "best_grid": 8, "cosine": 1, "trainer": 1}
@@ -408,7 +423,7 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
         )
     econ = [r["val_loss"] for r in results["economy"]]
     paired = {
-        name: paired_summary(econ, [r["val_loss"] for r in results[name]])
+        name: paired_seeds(econ, [r["val_loss"] for r in results[name]])
         for name in ("best_grid", "cosine")
     }
     lines += [
@@ -425,7 +440,7 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
         p = paired[name]
         lines.append(
             f"Paired, economy minus {label}: {p['mean']:+.4f} ± {p['std']:.4f}, "
-            f"{p['level']:.0%} interval [{p['interval'][0]:+.4f}, {p['interval'][1]:+.4f}]; "
+            f"95 % Student-t interval [{p['ci95'][0]:+.4f}, {p['ci95'][1]:+.4f}]; "
             f"economy better on {p['wins']} of {len(econ)} seeds."
         )
     lines += [

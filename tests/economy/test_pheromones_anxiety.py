@@ -91,7 +91,8 @@ def test_anxiety_rises_with_stagnation_and_regression_and_falls_with_improvement
 
 
 def test_panic_by_hand():
-    config = EconomyConfig.model_validate({"anxiety": {"tolerance": 0.0, "threshold": 0.8}})
+    anxiety = {"tolerance": 0.0, "threshold": 0.8, "severe": 0.0}
+    config = EconomyConfig.model_validate({"anxiety": anxiety})
     economy = Economy(config, ["g"])
     lr = economy.knobs.lr
     # threshold 0.8 x (1 + linalool 0.5) = 1.2; levels 0, 0.25, 0.75, then 1.25 -> panic
@@ -104,6 +105,21 @@ def test_panic_by_hand():
     assert economy.anxiety.level == pytest.approx(0.625)
     base = neurochem.exploration(economy.neuro, config.neuro)
     assert economy.exploration() == pytest.approx(base + config.anxiety.explore_boost)
+
+
+@pytest.mark.parametrize(
+    ("severe", "val", "panics"), [(0.05, 1.06, True), (0.05, 1.04, False), (0.0, 1.5, False)]
+)
+def test_a_severe_regression_panics_at_once(severe, val, panics):
+    # one regression lifts anxiety to 0.5, below the threshold 0.5 x (1 + linalool 0.5)
+    config = EconomyConfig.model_validate({"anxiety": {"tolerance": 0.0, "severe": severe}})
+    economy = Economy(config, ["g"])
+    lr = economy.knobs.lr
+    assert not economy.observe_validation(1.0, step=0)["panic"]
+    event = economy.observe_validation(val, step=15)
+    assert event["panic"] is panics and economy.anxiety.level <= 0.5
+    assert event["rollback"] is panics  # val > best 1.0 x 1.02
+    assert economy.knobs.lr == pytest.approx(lr * 0.5 if panics else lr)
 
 
 def test_anxiety_off_never_panics():

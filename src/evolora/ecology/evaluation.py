@@ -9,12 +9,10 @@ import numpy as np
 from evolora.ecology.colony import HOST_SLOT, MERGED_SLOT, Colony
 from evolora.ecology.organelle import Cell, cell_key, in_niche
 from evolora.ecology.roles import Role, distinct_examples
+from evolora.stats import paired_difference
 from evolora.tasks import Example, TaskGrid, score
 
 VARIANTS = ("host", "best", "merged", "routed")
-
-
-Z95 = 1.959964  # two-sided 95 % normal quantile
 
 
 def holdout_examples(
@@ -37,14 +35,6 @@ def holdout_examples(
 def exact_answers(scores: list[float]) -> list[float]:
     """1.0 for every fully correct answer (score 1), else 0.0: what accuracy counts."""
     return [float(s >= 1.0) for s in scores]
-
-
-def paired_difference(a: list[float], b: list[float]) -> dict:
-    """Mean of a - b over paired items, its standard error and 95 % normal interval."""
-    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    mean = float(diff.mean()) if len(diff) else 0.0
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else 0.0
-    return {"mean": mean, "se": se, "ci95": [mean - Z95 * se, mean + Z95 * se], "n": len(diff)}
 
 
 def best_organelle(colony: Colony):

@@ -150,7 +150,7 @@ class MarketConfig(_Strict):
     scarcity: float = Field(0.5, ge=0, description="price rise per unit of excess demand")
     inflation: float = Field(0.002, ge=0, description="price-level growth per round")
     volatility: float = Field(0.05, ge=0, description="std of the log price shock per round")
-    credit_history: int = Field(3, ge=2, description="probe measurements in the credit trend")
+    credit_history: int = Field(6, ge=2, description="probe measurements in the credit trend")
     trend_damping: float = Field(0.5, ge=0, le=1, description="share of the trend expected")
     reward_scale: float = Field(400.0, ge=0, description="tokens per unit of log-loss credit")
     penalty_fraction: float = Field(0.5, ge=0, le=1, description="share of a negative credit paid")
@@ -195,6 +195,12 @@ class AnxietyConfig(_Strict):
     fall: float = Field(0.3, ge=0, description="removed per improving validation")
     threshold: float = Field(0.5, gt=0, description="panic above this (raised by linalool)")
     tolerance: float = Field(0.002, ge=0, description="relative gain that counts as improvement")
+    severe: float = Field(
+        0.05,
+        ge=0,
+        description="a validation loss worse than the best by more than this share panics at "
+        "once, whatever the anxiety level (0: never)",
+    )
     lr_backoff: float = Field(0.5, gt=0, lt=1, description="panic multiplies lr by this")
     rollback_margin: float = Field(0.02, ge=0, description="panic rolls back if val > best x (1+m)")
     explore_boost: float = Field(0.3, ge=0, le=1, description="extra exploration after a panic")

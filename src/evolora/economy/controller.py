@@ -234,7 +234,8 @@ class Economy:
         outcome = anx.observe(self.anxiety, val_loss, cfg)
         event = {"outcome": outcome.value, "panic": False, "rollback": False, "proposal": None}
         threshold = neuro.panic_threshold(self.neuro, cfg.threshold)
-        if cfg.enabled and self.anxiety.level > threshold:
+        severe = cfg.severe > 0 and not val_loss <= self.anxiety.best * (1 + cfg.severe)
+        if cfg.enabled and (self.anxiety.level > threshold or severe):
             event["panic"] = True
             event["rollback"] = not val_loss <= self.anxiety.best * (1 + cfg.rollback_margin)
             event["proposal"] = self.apply(
