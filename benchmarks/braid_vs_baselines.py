@@ -30,7 +30,7 @@ from _common import add_keep_argument, kept_seed, mean_std, write_result
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import MetaBraider
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
-from evolora.braid.evaluate import correct, evaluate_braider
+from evolora.braid.evaluate import braider_outcome, correct, evaluate_braider
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import (
@@ -94,6 +94,28 @@ def train_router(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) 
         loss.backward()
         opt.step()
     return net
+
+
+def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
+                examples) -> dict[str, dict[str, float]]:
+    """Per family, accuracy of: the MetaBraider; the family's own specialist; the member best on
+    each sub-type (difficulty and problem kind), picked on these evaluation prompts themselves, so
+    an upper bound for any router that tells sub-types apart; and the oracle per prompt. The
+    oracle's lead over the sub-type bound is complementarity no sub-type router can learn (on a
+    true/false family, mostly members guessing right by luck)."""
+    singles, rows = singles.float().cpu(), torch.arange(len(examples))
+    out = {}
+    for family in FAMILIES:
+        idx = [i for i, e in enumerate(examples) if e.family == family]
+        kinds: dict[tuple, list[int]] = {}
+        for i in idx:
+            kinds.setdefault((examples[i].difficulty, examples[i].meta.get("kind")), []).append(i)
+        by_kind = sum(float(singles[group].mean(0).max()) * len(group) for group in kinds.values())
+        out[family] = {"braider": float(braider[idx].float().mean()),
+                       "own": float(singles[rows[idx], own[idx]].mean()),
+                       "best_per_subtype": by_kind / len(idx),
+                       "oracle": float(singles[idx].max(1).values.mean())}
+    return out
 
 
 @torch.no_grad()
@@ -165,11 +187,13 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
         spec = BraidSpec(every, layers, name, 1.0, 2)
         res[f"all models, {name} fusion"] = (float(correct(braid, spec, holdout).mean()),
                                              cost(braid, spec))
-    res["MetaBraider"] = evaluate_braider(braid, braider, holdout, 1.0, config)
+    episodes = braider_outcome(braid, braider, holdout, 1.0, config)
+    res["MetaBraider"] = (float(episodes.scores.mean()), float(episodes.compute.mean()))
     res["MetaBraider, half budget"] = evaluate_braider(braid, braider, holdout, 0.5, config)
     return {"results": res, "best": best, "prompts": len(holdout), "fusion_s": fusion_s,
             "braider_s": braider_s,
             "routing": routing(braid, braider, holdout, config),
+            "families": family_gaps(singles, episodes.scores.cpu(), own, holdout),
             "reward_first": float(np.mean([h["reward/mean"] for h in history[:5]])),
             "reward_last": float(np.mean([h["reward/mean"] for h in history[-5:]])),
             "entropy": {h: (history[0][f"entropy/{h}"], history[-1][f"entropy/{h}"])
@@ -237,6 +261,15 @@ def report(runs: list[dict], args) -> None:
               f"{args.fusion_prompts} prompts, per seed. Measured "
               "on a machine shared with other work (1-minute load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written)."]
+    if all("families" in r for r in runs):
+        lines += ["", "Per family (where the gap to the oracle sits; the sub-type bound picks the "
+                  "best member per difficulty and problem kind on the evaluation prompts "
+                  "themselves):", "",
+                  "| family | MetaBraider | own specialist | best member per sub-type | oracle "
+                  "per prompt |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {f} | " + " | ".join(mean_std([r["families"][f][k] for r in runs]) for k in
+                                           ("braider", "own", "best_per_subtype", "oracle")) + " |"
+                  for f in FAMILIES]
     table = "\n".join(lines)
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,
