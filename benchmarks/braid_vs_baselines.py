@@ -5,11 +5,14 @@ REINFORCE (rewarded on selection prompts: a share of the holdout split), then sc
 prompts (the rest of the holdout split, distinct prompts per cell; greedy exact match, by a
 teacher-forced check that equals greedy decoding): every single model, the best single model, a
 uniform logit ensemble, a linear LoRA merge of the specialists, each family sent to its own
-specialist, each family sent to the member best on it on selection prompts, a learned
+specialist, each family (and each sub-type: family, difficulty and problem kind) sent to the
+member best on it on selection prompts, a learned
 one-model-per-prompt router (RouteLLM-style classifier on the host's prompt embedding, trained on
 selection prompts), each fixed fusion strategy over the whole pool, the MetaBraider at full and
 at half budget, and the oracle that picks the best single model per prompt. Cost per
-answer is compute per token as a share of running every pool model.
+answer is compute per token as a share of running every pool model. Per family, the MetaBraider,
+the own specialist, the best member per sub-type picked on the evaluation prompts themselves (an
+upper bound for a sub-type router) and the oracle show where the gap to the oracle sits.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
         [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
@@ -96,6 +99,22 @@ def train_router(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) 
     return net
 
 
+def subtype(example) -> tuple:
+    """An example's sub-type: family, difficulty and problem kind."""
+    return example.family, example.difficulty, example.meta.get("kind")
+
+
+def subtype_picks(labels: torch.Tensor, train_set, family_picks: list[int], examples) -> list[int]:
+    """Per example, the member best on its sub-type among the `labels` (0/1 per train example and
+    member); the family's pick where no member beats it on the sub-type or it was never seen."""
+    picks = {}
+    for key in {subtype(e) for e in train_set}:
+        hits = labels[[i for i, e in enumerate(train_set) if subtype(e) == key]].float().mean(0)
+        family = family_picks[FAMILIES.index(key[0])]
+        picks[key] = family if hits[family] >= hits.max() else int(hits.argmax())
+    return [picks.get(subtype(e), family_picks[FAMILIES.index(e.family)]) for e in examples]
+
+
 def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
                 examples) -> dict[str, dict[str, float]]:
     """Per family, accuracy of: the MetaBraider; the family's own specialist; the member best on
@@ -177,6 +196,9 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
         [i for i, e in enumerate(train_set) if e.family == f], m].mean())) for f in FAMILIES]
     res["best member per family (picked on selection prompts)"] = (
         float(singles[torch.arange(len(holdout)), [picked[f] for f in fam]].mean()), res[best][1])
+    res["best member per sub-type (picked on selection prompts)"] = (float(singles[
+        torch.arange(len(holdout)), subtype_picks(labels, train_set, picked, holdout)].mean()),
+        res[best][1])
     router = train_router(prompt_vectors(pool, [e.prompt for e in train_set]),
                           labels.to(pool.device), seed)
     picks = router(prompt_vectors(pool, [e.prompt for e in holdout])).argmax(-1).cpu()
