@@ -8,7 +8,7 @@ fine-tuning every weight of the host, then measures greedy exact match per diffi
 holdout prompts and the share of "true" answers (a collapsed model answers one word).
 
     python benchmarks/braid_logic_learnability.py [--steps 1000] [--per-cell 120]
-        [--variants lora:8:2e-3 lora:32:5e-3 lora:16:1e-2 full:1e-3]
+        [--variants lora:8:2e-3 lora:32:5e-3 lora:16:1e-2 full:1e-3] [--tag NAME]
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+",
                         default=["lora:8:2e-3", "lora:32:5e-3", "lora:16:1e-2", "full:1e-3"],
                         help="lora:RANK:LR or full:LR")
+    parser.add_argument("--tag", default="", help="suffix of the result's name")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = {"host (no training)": (skill(load_host("builtin"), args.per_cell), 0.0)}
@@ -111,9 +112,9 @@ def main() -> None:
                  f"{os.cpu_count()} cores).")
     text = "\n".join(lines)
     print(text, flush=True)
-    write_result("braid_logic_learnability", {"rows": {n: s for n, (s, _) in rows.items()},
-                                              "cpu_s": {n: t for n, (_, t) in rows.items()},
-                                              "args": vars(args)}, text)
+    name = "braid_logic_learnability" + (f"_{args.tag}" if args.tag else "")
+    write_result(name, {"rows": {n: s for n, (s, _) in rows.items()},
+                        "cpu_s": {n: t for n, (_, t) in rows.items()}, "args": vars(args)}, text)
 
 
 if __name__ == "__main__":
