@@ -9,6 +9,7 @@ holdout prompts and the share of "true" answers (a collapsed model answers one w
 
     python benchmarks/braid_logic_learnability.py [--steps 1000] [--per-cell 120]
         [--variants lora:8:2e-3 lora:32:5e-3 lora:16:1e-2 full:1e-3] [--tag NAME]
+        [--train-difficulties 1 2 3]
 """
 
 from __future__ import annotations
@@ -31,22 +32,22 @@ from evolora.tasks import TaskGrid, score_example
 DIFFICULTIES = [1, 2, 3]
 
 
-def lora_specialist(rank: int, lr: float, steps: int) -> Host:
+def lora_specialist(rank: int, lr: float, steps: int, difficulties: list[int]) -> Host:
     """The host with a logic adapter trained as `braid pool make` trains one."""
     host = load_host("builtin")
-    config = PoolMakeConfig(families=["logic"], steps=steps, rank=rank, alpha=2.0 * rank, lr=lr,
-                            extra_steps={})
+    config = PoolMakeConfig(families=["logic"], difficulties=difficulties, steps=steps, rank=rank,
+                            alpha=2.0 * rank, lr=lr, extra_steps={})
     population = train_specialists(host, config)
     return with_adapter(host, dict(population.get_member(0).items()), population.scale, "logic")
 
 
-def full_specialist(lr: float, steps: int, seed: int = 0) -> Host:
+def full_specialist(lr: float, steps: int, difficulties: list[int], seed: int = 0) -> Host:
     """The host with every weight fine-tuned on logic answers (mean per-token likelihood)."""
     torch.manual_seed(seed)
     host = load_host("builtin")
     params = list(host.model.parameters())
     optimiser = torch.optim.AdamW([p.requires_grad_() for p in params], lr=lr, weight_decay=0.0)
-    grid, rng = TaskGrid(["logic"], DIFFICULTIES), np.random.default_rng(seed)
+    grid, rng = TaskGrid(["logic"], difficulties), np.random.default_rng(seed)
     for _ in range(steps):
         examples = grid.sample_batch(rng, 32, split="train")
         prompts = encode(host.tokenizer, [e.prompt for e in examples], special=True)
@@ -86,6 +87,8 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+",
                         default=["lora:8:2e-3", "lora:32:5e-3", "lora:16:1e-2", "full:1e-3"],
                         help="lora:RANK:LR or full:LR")
+    parser.add_argument("--train-difficulties", type=int, nargs="+", default=DIFFICULTIES,
+                        help="difficulties of the training prompts (measured on 1-3)")
     parser.add_argument("--tag", default="", help="suffix of the result's name")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -94,10 +97,11 @@ def main() -> None:
         kind, *values = variant.split(":")
         start = time.process_time()
         if kind == "lora":
-            host = lora_specialist(int(values[0]), float(values[1]), args.steps)
+            host = lora_specialist(int(values[0]), float(values[1]), args.steps,
+                                   args.train_difficulties)
             name = f"LoRA rank {values[0]}, lr {values[1]}"
         else:
-            host = full_specialist(float(values[0]), args.steps)
+            host = full_specialist(float(values[0]), args.steps, args.train_difficulties)
             name = f"every weight, lr {values[0]}"
         rows[name] = (skill(host, args.per_cell), time.process_time() - start)
         print(name, rows[name], flush=True)
@@ -106,7 +110,8 @@ def main() -> None:
              "|---|" + "---:|" * (len(keys) + 1)]
     lines += [f"| {n} | " + " | ".join(f"{s[k]:.3f}" for k in keys) + f" | {t:.0f} |"
               for n, (s, t) in rows.items()]
-    lines.append(f"\n{args.steps} steps of batch 32 on logic train prompts per trained variant; "
+    lines.append(f"\n{args.steps} steps of batch 32 on logic train prompts (difficulties "
+                 f"{', '.join(map(str, args.train_difficulties))}) per trained variant; "
                  f"{args.per_cell} prompts per split and difficulty. Measured on a machine shared "
                  f"with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
                  f"{os.cpu_count()} cores).")
