@@ -5,11 +5,14 @@ REINFORCE (rewarded on selection prompts: a share of the holdout split), then sc
 prompts (the rest of the holdout split, distinct prompts per cell; greedy exact match, by a
 teacher-forced check that equals greedy decoding): every single model, the best single model, a
 uniform logit ensemble, a linear LoRA merge of the specialists, each family sent to its own
-specialist, each family sent to the member best on it on selection prompts, a learned
+specialist, each family (and each sub-type: family, difficulty and problem kind) sent to the
+member best on it on selection prompts, a learned
 one-model-per-prompt router (RouteLLM-style classifier on the host's prompt embedding, trained on
 selection prompts), each fixed fusion strategy over the whole pool, the MetaBraider at full and
 at half budget, and the oracle that picks the best single model per prompt. Cost per
-answer is compute per token as a share of running every pool model.
+answer is compute per token as a share of running every pool model. Per family, the MetaBraider,
+the own specialist, the best member per sub-type picked on the evaluation prompts themselves (an
+upper bound for a sub-type router) and the oracle show where the gap to the oracle sits.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
         [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
@@ -30,7 +33,7 @@ from _common import add_keep_argument, kept_seed, mean_std, write_result
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import MetaBraider
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
-from evolora.braid.evaluate import correct, evaluate_braider
+from evolora.braid.evaluate import braider_outcome, correct, evaluate_braider
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import (
@@ -96,6 +99,44 @@ def train_router(x: torch.Tensor, y: torch.Tensor, seed: int, steps: int = 400) 
     return net
 
 
+def subtype(example) -> tuple:
+    """An example's sub-type: family, difficulty and problem kind."""
+    return example.family, example.difficulty, example.meta.get("kind")
+
+
+def subtype_picks(labels: torch.Tensor, train_set, family_picks: list[int], examples) -> list[int]:
+    """Per example, the member best on its sub-type among the `labels` (0/1 per train example and
+    member); the family's pick where no member beats it on the sub-type or it was never seen."""
+    picks = {}
+    for key in {subtype(e) for e in train_set}:
+        hits = labels[[i for i, e in enumerate(train_set) if subtype(e) == key]].float().mean(0)
+        family = family_picks[FAMILIES.index(key[0])]
+        picks[key] = family if hits[family] >= hits.max() else int(hits.argmax())
+    return [picks.get(subtype(e), family_picks[FAMILIES.index(e.family)]) for e in examples]
+
+
+def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
+                examples) -> dict[str, dict[str, float]]:
+    """Per family, accuracy of: the MetaBraider; the family's own specialist; the member best on
+    each sub-type (difficulty and problem kind), picked on these evaluation prompts themselves, so
+    an upper bound for any router that tells sub-types apart; and the oracle per prompt. The
+    oracle's lead over the sub-type bound is complementarity no sub-type router can learn (on a
+    true/false family, mostly members guessing right by luck)."""
+    singles, rows = singles.float().cpu(), torch.arange(len(examples))
+    out = {}
+    for family in FAMILIES:
+        idx = [i for i, e in enumerate(examples) if e.family == family]
+        kinds: dict[tuple, list[int]] = {}
+        for i in idx:
+            kinds.setdefault((examples[i].difficulty, examples[i].meta.get("kind")), []).append(i)
+        by_kind = sum(float(singles[group].mean(0).max()) * len(group) for group in kinds.values())
+        out[family] = {"braider": float(braider[idx].float().mean()),
+                       "own": float(singles[rows[idx], own[idx]].mean()),
+                       "best_per_subtype": by_kind / len(idx),
+                       "oracle": float(singles[idx].max(1).values.mean())}
+    return out
+
+
 @torch.no_grad()
 def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConfig) -> dict:
     """Shares of the braider's greedy holdout decisions that lead with the task family's own
@@ -155,6 +196,9 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
         [i for i, e in enumerate(train_set) if e.family == f], m].mean())) for f in FAMILIES]
     res["best member per family (picked on selection prompts)"] = (
         float(singles[torch.arange(len(holdout)), [picked[f] for f in fam]].mean()), res[best][1])
+    res["best member per sub-type (picked on selection prompts)"] = (float(singles[
+        torch.arange(len(holdout)), subtype_picks(labels, train_set, picked, holdout)].mean()),
+        res[best][1])
     router = train_router(prompt_vectors(pool, [e.prompt for e in train_set]),
                           labels.to(pool.device), seed)
     picks = router(prompt_vectors(pool, [e.prompt for e in holdout])).argmax(-1).cpu()
@@ -165,11 +209,13 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
         spec = BraidSpec(every, layers, name, 1.0, 2)
         res[f"all models, {name} fusion"] = (float(correct(braid, spec, holdout).mean()),
                                              cost(braid, spec))
-    res["MetaBraider"] = evaluate_braider(braid, braider, holdout, 1.0, config)
+    episodes = braider_outcome(braid, braider, holdout, 1.0, config)
+    res["MetaBraider"] = (float(episodes.scores.mean()), float(episodes.compute.mean()))
     res["MetaBraider, half budget"] = evaluate_braider(braid, braider, holdout, 0.5, config)
     return {"results": res, "best": best, "prompts": len(holdout), "fusion_s": fusion_s,
             "braider_s": braider_s,
             "routing": routing(braid, braider, holdout, config),
+            "families": family_gaps(singles, episodes.scores.cpu(), own, holdout),
             "reward_first": float(np.mean([h["reward/mean"] for h in history[:5]])),
             "reward_last": float(np.mean([h["reward/mean"] for h in history[-5:]])),
             "entropy": {h: (history[0][f"entropy/{h}"], history[-1][f"entropy/{h}"])
@@ -237,6 +283,15 @@ def report(runs: list[dict], args) -> None:
               f"{args.fusion_prompts} prompts, per seed. Measured "
               "on a machine shared with other work (1-minute load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written)."]
+    if all("families" in r for r in runs):
+        lines += ["", "Per family (where the gap to the oracle sits; the sub-type bound picks the "
+                  "best member per difficulty and problem kind on the evaluation prompts "
+                  "themselves):", "",
+                  "| family | MetaBraider | own specialist | best member per sub-type | oracle "
+                  "per prompt |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {f} | " + " | ".join(mean_std([r["families"][f][k] for r in runs]) for k in
+                                           ("braider", "own", "best_per_subtype", "oracle")) + " |"
+                  for f in FAMILIES]
     table = "\n".join(lines)
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,
