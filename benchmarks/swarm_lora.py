@@ -70,6 +70,10 @@ VARIANTS = {
     "swarm:keep-low": {"fidelity": {**FIDELITY, "min_agreement": None}},
     "swarm:no-tempo": {"fidelity": FIDELITY, "tempo": False},
     "swarm:refine-patience": {"fidelity": {**FIDELITY, "refine_patience": 0.15}},
+    "swarm:promote-after-6": {"fidelity": {**FIDELITY, "promote_after": 6}},
+    "swarm:refine-after-3": {"fidelity": {**FIDELITY, "refine_after": 3}},
+    "swarm:refine-quarter": {"fidelity": {**FIDELITY, "refine_share": 0.25}},
+    "swarm:later": {"fidelity": {**FIDELITY, "promote_after": 6, "refine_after": 3}},
     **{f"swarm:{name}": {"fidelity": FIDELITY, **change} for name, change in ABLATIONS.items()},
 }
 FIRST = {
