@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from evolora.swarm.targets import ert_ratio, first_hit, fixed_target
+from evolora.swarm.targets import (
+    ert_ratio,
+    ert_ratio_bootstrap,
+    first_hit,
+    fixed_target,
+    interval,
+)
 
 NO = -math.inf  # a trial whose value does not count (e.g. a reduced budget)
 
@@ -52,3 +59,19 @@ def test_no_success_gives_an_infinite_ert_and_the_ratio_says_who_reached_it():
     assert math.isinf(ert_ratio(never.ert_cost, always.ert_cost))
     assert math.isnan(ert_ratio(never.ert_cost, never.ert_cost))
     assert ert_ratio(2.0, 8.0) == 0.25
+
+
+def test_the_bootstrap_interval_is_a_point_for_identical_runs_and_spans_uncertain_ones():
+    rng = np.random.default_rng(0)
+    steady = [first_hit([(1.0, 2.0)], 1.0)] * 4
+    assert interval(ert_ratio_bootstrap(steady, steady, rng)) == (1.0, 1.0)
+    lucky = [first_hit([(1.0, 1.0)], 1.0)] + [first_hit([(0.0, 1.0)], 1.0)] * 3
+    ratios = ert_ratio_bootstrap(lucky, steady, rng)
+    # One success in four: resamples without it never reach the target (inf); those holding it
+    # twice or more spend at most the steady cost per success.
+    low, high = interval(ratios)
+    assert low <= 1.0 and math.isinf(high)
+    assert 0.2 < np.mean(np.isinf(ratios)) < 0.4  # (3/4)^4 = 0.32 of resamples lack it
+    never = [first_hit([(0.0, 1.0)], 1.0)] * 2
+    assert np.isnan(ert_ratio_bootstrap(never, never, rng)).all()
+    assert all(map(math.isnan, interval(ert_ratio_bootstrap(never, never, rng))))

@@ -16,6 +16,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 Run = Sequence[tuple[float, float]]  # (value, cost) per trial
 
 
@@ -88,3 +90,27 @@ def ert_ratio(mine: float, other: float) -> float:
     if math.isinf(other):
         return 0.0
     return mine / other
+
+
+def ert_ratio_bootstrap(
+    mine: Sequence[Hit], other: Sequence[Hit], rng: np.random.Generator, resamples: int = 2000
+) -> np.ndarray:
+    """`ert_ratio` (cost) over bootstrap resamples: each draws each method's runs with
+    replacement (nan where neither resample reaches the target)."""
+    ratios = np.empty(resamples)
+    for index in range(resamples):
+        a = [mine[i] for i in rng.integers(len(mine), size=len(mine))]
+        b = [other[i] for i in rng.integers(len(other), size=len(other))]
+        ratios[index] = ert_ratio(from_hits(a).ert_cost, from_hits(b).ert_cost)
+    return ratios
+
+
+def interval(ratios: np.ndarray, level: float = 0.9) -> tuple[float, float]:
+    """The central `level` interval of the ratios that are not nan (its ends may be 0 or inf;
+    nan, nan when all are nan)."""
+    known = ratios[~np.isnan(ratios)]
+    if known.size == 0:
+        return math.nan, math.nan
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(known, [tail, 100 - tail], method="nearest")
+    return float(low), float(high)
