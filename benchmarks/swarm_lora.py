@@ -22,7 +22,10 @@ keep starting at the low budget even when promotions show it ranks no better tha
 `no-tempo` (managers and supervisor keep their long-study cadence, so within 20 trials the
 supervisor never acts), `refine-patience` (the refinement team's share halves after each 15 % of
 the trials it spends without improving on its leader), and with `--ablations` each hierarchy
-feature off (as in swarm_bbob.py).
+feature off (as in swarm_bbob.py). Promotion rules that do not lock in on an early leader:
+`promote-after-6` (a rung promotes only once it holds 6 results, not 3), `refine-after-3`
+(refinement starts around the best of the first 3 full-budget results, not the first),
+`refine-quarter` (a quarter of new trials refine, not half) and `later` (the first two together).
 
 `--trace` costs no training: it runs each swarm variant against a deterministic stand-in
 objective (a hash of the configuration) and reports the first trial whose configuration differs
@@ -30,7 +33,8 @@ from the full swarm's. As the real objective is deterministic too, a variant tha
 within the trial budget would give exactly the full swarm's run: at that budget the feature
 does not act.
 
-    python benchmarks/swarm_lora.py                 # 3 seeds x 20 trials, 6 methods
+    python benchmarks/swarm_lora.py                 # 6 seeds x 40 trials, swarm and TPE
+    python benchmarks/swarm_lora.py --methods swarm tpe random swarm:later   # and others
     python benchmarks/swarm_lora.py --grid easy --metric accuracy   # the earlier setting
     python benchmarks/swarm_lora.py --trace --trials 20 --seeds 3
     python benchmarks/swarm_lora.py --combine PART1 PART2   # seeds measured in parts, merged
@@ -94,7 +98,7 @@ FIRST = {
     "optimizer": "sgd",
 }
 REUSED = ("best", "trials_to_95", "cpu_to_95", "cpu_total")
-METHODS = ["swarm", "swarm:no-refine", "swarm:cold", "swarm:no-fidelity", "tpe", "random"]
+METHODS = ["swarm", "tpe"]
 
 
 def swarm_config(method: str, seed: int, baseline: float | None = None):
@@ -240,8 +244,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", default="sequence")
     parser.add_argument("--metric", default="loss", choices=["loss", "accuracy"])
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=METHODS)
