@@ -34,7 +34,7 @@ from the full swarm's. As the real objective is deterministic too, a variant tha
 within the trial budget would give exactly the full swarm's run: at that budget the feature
 does not act.
 
-    python benchmarks/swarm_lora.py     # 6 seeds x 40 trials: swarm, swarm:later, TPE (~35 CPU min)
+    python benchmarks/swarm_lora.py  # 6 x 40 trials: swarm, swarm:refine-after-3, TPE, ~35 CPU min
     python benchmarks/swarm_lora.py --methods swarm tpe random swarm:later   # and others
     python benchmarks/swarm_lora.py --grid easy --metric accuracy   # the earlier setting
     python benchmarks/swarm_lora.py --trace --trials 20 --seeds 3
@@ -101,7 +101,7 @@ FIRST = {
     "optimizer": "sgd",
 }
 REUSED = ("best", "trials_to_95", "cpu_to_95", "cpu_total")
-METHODS = ["swarm", "swarm:later", "tpe"]  # swarm:later is configs/swarm/lora.yaml
+METHODS = ["swarm", "swarm:refine-after-3", "tpe"]  # refine-after-3: configs/swarm/lora.yaml
 LADDER = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # shares of the best gain (or value), also reported
 
 
