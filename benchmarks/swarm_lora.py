@@ -502,7 +502,8 @@ def summarise(
         "until they reached the target, or in all when they never did, over the runs that "
         "reached it (inf: none did). The median charges a run that never reaches the target "
         "its whole CPU, so a cheap failed run lowers it. Measured while the 2-core machine "
-        f"was shared with other workloads (1-minute load average at the end of each part: "
+        "was shared with other workloads (1-minute load average when each part's table was "
+        "written, not during its runs: "
         f"{', '.join(f'{x:.1f}' for x in loads)})."
         + (
             " Methods marked reused are per-seed figures of earlier runs "
