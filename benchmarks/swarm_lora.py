@@ -7,7 +7,11 @@ trial budget.
 Per method and seed: the best holdout score found, and the trials and objective CPU seconds
 needed to reach the target (only full-budget values count): with the loss, 95 % of the best gain
 over the untuned host any method found (a share of minus an NLL means nothing); with accuracy,
-95 % of the best value any method found (as in the earlier `easy:accuracy` runs). The
+95 % of the best value any method found (as in the earlier `easy:accuracy` runs). Per
+method: the runs that reach the target and COCO's expected running time (ERT: the trials or CPU
+seconds all runs spent until they reached the target, or in all when they never did, over the
+runs that reached it; `evolora.swarm.targets`), next to the median CPU to target where a run
+that misses counts its whole CPU (which a cheap failed run lowers). The
 swarm runs with multi-fidelity (trials start at a third of their steps, the top third are
 promoted to the full budget and continue their training; low-budget accuracies break ties by the
 holdout loss; once a configuration above the untuned host's score leads at the full budget, half
@@ -18,7 +22,11 @@ keep starting at the low budget even when promotions show it ranks no better tha
 `no-tempo` (managers and supervisor keep their long-study cadence, so within 20 trials the
 supervisor never acts), `refine-patience` (the refinement team's share halves after each 15 % of
 the trials it spends without improving on its leader), and with `--ablations` each hierarchy
-feature off (as in swarm_bbob.py).
+feature off (as in swarm_bbob.py). Promotion rules that do not lock in on an early leader:
+`promote-after-6` (a rung promotes only once it holds 6 results, not 3), `refine-after-3`
+(refinement starts around the best of the first 3 full-budget results, not the first),
+`refine-quarter` (a quarter of new trials refine, not half), `later` (the first two together)
+and `refine-narrow` (the refinement box's side is 0.2 of the cube's, not 0.5).
 
 `--trace` costs no training: it runs each swarm variant against a deterministic stand-in
 objective (a hash of the configuration) and reports the first trial whose configuration differs
@@ -26,7 +34,8 @@ from the full swarm's. As the real objective is deterministic too, a variant tha
 within the trial budget would give exactly the full swarm's run: at that budget the feature
 does not act.
 
-    python benchmarks/swarm_lora.py                 # 3 seeds x 20 trials, 6 methods
+    python benchmarks/swarm_lora.py  # 6 x 40 trials: swarm, swarm:refine-after-3, TPE, ~35 CPU min
+    python benchmarks/swarm_lora.py --methods swarm tpe random swarm:later   # and others
     python benchmarks/swarm_lora.py --grid easy --metric accuracy   # the earlier setting
     python benchmarks/swarm_lora.py --trace --trials 20 --seeds 3
     python benchmarks/swarm_lora.py --combine PART1 PART2   # seeds measured in parts, merged
@@ -37,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -52,6 +62,16 @@ from _common import RESULTS_DIR as RESULTS
 from _common import mean_std, write_result
 from swarm_bbob import ABLATIONS
 
+from evolora.swarm.targets import (
+    Hit,
+    ert_ratio,
+    ert_ratio_bootstrap,
+    first_hit,
+    fixed_target,
+    from_hits,
+    interval,
+)
+
 FIDELITY = {"enabled": True, "min_budget": 1 / 3, "max_budget": 1.0, "eta": 3}
 VARIANTS = {
     "swarm": {"fidelity": FIDELITY},
@@ -63,6 +83,11 @@ VARIANTS = {
     "swarm:keep-low": {"fidelity": {**FIDELITY, "min_agreement": None}},
     "swarm:no-tempo": {"fidelity": FIDELITY, "tempo": False},
     "swarm:refine-patience": {"fidelity": {**FIDELITY, "refine_patience": 0.15}},
+    "swarm:promote-after-6": {"fidelity": {**FIDELITY, "promote_after": 6}},
+    "swarm:refine-after-3": {"fidelity": {**FIDELITY, "refine_after": 3}},
+    "swarm:refine-quarter": {"fidelity": {**FIDELITY, "refine_share": 0.25}},
+    "swarm:later": {"fidelity": {**FIDELITY, "promote_after": 6, "refine_after": 3}},
+    "swarm:refine-narrow": {"fidelity": {**FIDELITY, "refine_width": 0.2}},
     **{f"swarm:{name}": {"fidelity": FIDELITY, **change} for name, change in ABLATIONS.items()},
 }
 FIRST = {
@@ -76,7 +101,8 @@ FIRST = {
     "optimizer": "sgd",
 }
 REUSED = ("best", "trials_to_95", "cpu_to_95", "cpu_total")
-METHODS = ["swarm", "swarm:no-refine", "swarm:cold", "swarm:no-fidelity", "tpe", "random"]
+METHODS = ["swarm", "swarm:refine-after-3", "tpe"]  # refine-after-3: configs/swarm/lora.yaml
+LADDER = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # shares of the best gain (or value), also reported
 
 
 def swarm_config(method: str, seed: int, baseline: float | None = None):
@@ -218,22 +244,12 @@ def trace(methods: list[str], seeds: int, trials: int) -> None:
     write_result("swarm_lora_trace", {"trials": trials, "seeds": seeds, "first": first}, table)
 
 
-def reach(log: list[tuple[float, float]], target: float) -> tuple[float, float]:
-    """(trials, CPU seconds) until a full-budget value >= target (inf when never)."""
-    seconds = 0.0
-    for index, (value, cpu) in enumerate(log, start=1):
-        seconds += cpu
-        if value >= target:
-            return index, seconds
-    return float("inf"), float("inf")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", default="sequence")
     parser.add_argument("--metric", default="loss", choices=["loss", "accuracy"])
-    parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--trials", type=int, default=40)
+    parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=METHODS)
@@ -346,6 +362,15 @@ def reference_runs(
     return out
 
 
+def shown_ratio(ratio: float) -> str:
+    """An ERT ratio for the table (it is 0, inf or nan when one or both never reached)."""
+    if math.isnan(ratio):
+        return "- (neither reached)"
+    if ratio == 0.0:
+        return "0 (TPE never reached)"
+    return "inf (only TPE reached)" if math.isinf(ratio) else f"{ratio:.2f}"
+
+
 def summarise(
     args: argparse.Namespace,
     spec: str,
@@ -366,14 +391,21 @@ def summarise(
         from evolora.swarm.objectives import load_objective
 
         baseline = load_objective(spec).baseline()
-        target = baseline + args.fraction * (best_any - baseline)
+
+    def target_at(fraction: float) -> float:
+        """The target at `fraction` of the best value (accuracy) or gain (loss)."""
+        if baseline is None:
+            return fraction * best_any
+        return baseline + fraction * (best_any - baseline)
+
+    target = target_at(args.fraction)
+    if baseline is not None:
         rule = (
             f"{args.fraction:.0%} of the best gain over the untuned host any method found"
             f"{'' if args.best_any is None else ' (given)'} (host {baseline:.4f}, best "
             f"{best_any:.4f} -> {target:.4f})"
         )
     else:
-        target = args.fraction * best_any
         given = "" if args.best_any is None else " (given)"
         rule = (
             f"{args.fraction:.0%} of the best value any method found{given}"
@@ -394,54 +426,84 @@ def summarise(
         "logs": {m: [[list(entry) for entry in log] for log in mine] for m, mine in logs.items()},
     }
     for method in methods:
-        mine = logs[method]
-        reached = [reach(log, target) for log in mine]
+        hits = [first_hit(log, target) for log in logs[method]]
         figures["methods"][method] = {
-            "best": [max(v for v, _ in log) for log in mine],
-            "trials_to_95": [r[0] for r in reached],
-            "cpu_to_95": [r[1] for r in reached],
-            "cpu_total": [sum(c for _, c in log) for log in mine],
+            "best": [max(v for v, _ in log) for log in logs[method]],
+            "trials_to_95": [h.trials for h in hits],
+            "cpu_to_95": [h.cost for h in hits],
+            "cpu_total": [h.total_cost for h in hits],
         }
     reused = reference_runs(args.reference or [], seeds, trials, target, methods)
     figures["methods"].update(reused)
     figures["reused"] = {m: runs.pop("from") for m, runs in reused.items()}
     rows = []
+    hits_of = {}
     for method, runs in figures["methods"].items():
-        # A run that never reached the target counts its whole budget.
-        charged = [
-            c if np.isfinite(c) else t
-            for c, t in zip(runs["cpu_to_95"], runs["cpu_total"], strict=True)
+        hits = hits_of[method] = [
+            Hit(n, c, trials, total)
+            for n, c, total in zip(
+                runs["trials_to_95"], runs["cpu_to_95"], runs["cpu_total"], strict=True
+            )
         ]
+        summary = from_hits(hits)
+        runs.update(summary.record())
+        runs["ert_cpu"] = runs.pop("ert_cost")
+        # The earlier measure: a run that never reached the target counts its whole budget.
+        charged = [h.cost if h.reached else h.total_cost for h in hits]
         runs["cpu_charged"] = charged
         runs["median_cpu_to_95"] = float(np.median(charged))
         runs["mean_cpu_to_95"] = float(np.mean(charged))
-        shown = [x if np.isfinite(x) else trials + 1 for x in runs["trials_to_95"]]
         rows.append(
             f"| {method}{' (reused)' if method in reused else ''} | {mean_std(runs['best'])} | "
-            f"{sum(np.isfinite(runs['trials_to_95']))}/{len(charged)} | {np.median(shown):.0f} | "
-            f"{runs['median_cpu_to_95']:.1f} | {runs['mean_cpu_to_95']:.1f} | "
-            f"{np.mean(runs['cpu_total']):.1f} |"
+            f"{summary.successes}/{summary.runs} | {summary.ert_trials:.1f} | "
+            f"{summary.ert_cost:.1f} | "
+            f"{runs['median_cpu_to_95']:.1f} | {np.mean(runs['cpu_total']):.1f} |"
         )
     ratios = {}
     if "tpe" in figures["methods"]:
         tpe = figures["methods"]["tpe"]
-        for method in (m for m in methods if m.startswith("swarm")):
+        for method in (m for m in figures["methods"] if m != "tpe"):
             mine = figures["methods"][method]
+            boot = ert_ratio_bootstrap(hits_of[method], hits_of["tpe"], np.random.default_rng(0))
             ratios[method] = {
+                "ert_cpu": ert_ratio(mine["ert_cpu"], tpe["ert_cpu"]),
+                "ert_cpu_90": interval(boot),
+                "p_ert_cpu_half": float(np.mean(boot <= 0.5)),  # nan (neither) counts as not
+                "ert_trials": ert_ratio(mine["ert_trials"], tpe["ert_trials"]),
                 "median": mine["median_cpu_to_95"] / tpe["median_cpu_to_95"],
-                "mean": mine["mean_cpu_to_95"] / tpe["mean_cpu_to_95"],
+                "cpu_per_run": float(np.mean(mine["cpu_total"]) / np.mean(tpe["cpu_total"])),
             }
-    figures["over_tpe_cpu_to_95"] = ratios
+    figures["over_tpe"] = ratios
     if "swarm" in ratios:
+        figures["swarm_over_tpe_ert_cpu"] = ratios["swarm"]["ert_cpu"]
         figures["swarm_over_tpe_cpu_to_95"] = ratios["swarm"]["median"]
+    ladder_lines = []
+    if "tpe" in logs:
+        figures["ladder"] = {}
+        for fraction in LADDER:
+            level = target_at(fraction)
+            theirs = fixed_target(logs["tpe"], level)
+            figures["ladder"][f"{fraction:g}"] = entry = {}
+            for method in methods:
+                mine = fixed_target(logs[method], level)
+                over = ert_ratio(mine.ert_cost, theirs.ert_cost)
+                entry[method] = {**mine.record(), "over_tpe": over}
+                ladder_lines.append(
+                    f"| {fraction:.0%} | {method} | {mine.successes}/{mine.runs} | "
+                    f"{mine.ert_cost:.1f} | "
+                    f"{'' if method == 'tpe' else shown_ratio(over)} |"
+                )
     seed_text = ", ".join(map(str, seeds))
     lines = [
         f"`{spec}`, {trials} trials, seeds {seed_text}"
         f"{'' if combined is None else ' (runs ' + ', '.join(combined) + ' merged)'}; target = "
-        f"{rule}. CPU s are the objective's "
-        "(process time, samplers excluded); a run that never reaches the target counts its "
-        "whole budget (trials + 1, all its CPU seconds). Measured while the 2-core machine "
-        f"was shared with other workloads (1-minute load average at the end of each part: "
+        f"{rule}. CPU s are the objective's (process time, samplers excluded); only full-budget "
+        "values count. ERT (COCO's expected running time) = the trials or CPU s all runs spent "
+        "until they reached the target, or in all when they never did, over the runs that "
+        "reached it (inf: none did). The median charges a run that never reaches the target "
+        "its whole CPU, so a cheap failed run lowers it. Measured while the 2-core machine "
+        "was shared with other workloads (1-minute load average when each part's table was "
+        "written, not during its runs: "
         f"{', '.join(f'{x:.1f}' for x in loads)})."
         + (
             " Methods marked reused are per-seed figures of earlier runs "
@@ -452,15 +514,42 @@ def summarise(
         ),
         "",
         f"| method | best holdout {'accuracy' if baseline is None else 'score (-NLL)'} | "
-        "reached target | median trials to target | "
-        "median CPU s to target | mean CPU s to target | mean CPU s per run |",
+        "runs reaching target | ERT trials | ERT CPU s | median CPU s to target (miss: whole "
+        "run) | mean CPU s per run |",
         "|---|---|---|---|---|---|---|",
         *rows,
     ]
     if ratios:
-        lines += ["", "| CPU s to target / TPE's | median | mean |", "|---|---|---|"]
-        lines += [f"| {m} | {r['median']:.2f} | {r['mean']:.2f} |" for m, r in ratios.items()]
-        lines += ["", "Target: swarm / TPE <= 0.5."]
+        lines += [
+            "",
+            "| over TPE's | ERT CPU s | 90 % interval | share <= 0.5 | ERT trials | "
+            "median CPU s to target | CPU s per run |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {m} | {shown_ratio(r['ert_cpu'])} | "
+            f"{' - '.join(f'{x:.2f}' for x in r['ert_cpu_90'])} | {r['p_ert_cpu_half']:.2f} | "
+            f"{shown_ratio(r['ert_trials'])} | "
+            f"{r['median']:.2f} | "
+            f"{r['cpu_per_run']:.2f} |"
+            for m, r in ratios.items()
+        ]
+        lines += [
+            "",
+            "The interval and share are over 2,000 bootstrap resamples of each method's seeds "
+            "(the interval leaves out resamples where neither reaches the target; the share "
+            "counts them as not <= 0.5). Target: swarm / TPE <= 0.5 (ERT CPU s).",
+        ]
+    if ladder_lines:
+        lines += [
+            "",
+            "Easier targets (COCO judges on several), on the same runs:",
+            "",
+            f"| share of the best {'value' if baseline is None else 'gain'} | method | runs "
+            "reaching it | ERT CPU s | ERT CPU s / TPE's |",
+            "|---|---|---|---|---|",
+            *ladder_lines,
+        ]
     table = "\n".join(lines)
     print(table)
     write_result(args.name, figures, table)

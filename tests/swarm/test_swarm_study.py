@@ -10,7 +10,7 @@ import pytest
 from swarm_objectives import bowl, flaky
 
 from evolora.errors import EvoloraError
-from evolora.swarm import Swarm, SwarmConfig
+from evolora.swarm import Swarm, SwarmConfig, Trial
 from evolora.swarm.config import FidelityConfig
 
 BOX = {
@@ -127,6 +127,47 @@ def test_the_leading_full_budget_configuration_is_refined_at_the_full_budget():
     assert refined and all(t.rung == swarm.rungs.top and t.agent is not None for t in refined)
     assert any(e["event"] == "refine" for e in swarm.events)
     assert best_of(0.0, 0)[1].refiner is None
+
+
+def test_a_rung_promotes_only_once_it_holds_promote_after_results():
+    from evolora.swarm.fidelity import Rungs
+
+    def queued(promote_after: int | None, losses: list[float]) -> list[int]:
+        cfg = FidelityConfig(enabled=True, min_budget=1, max_budget=3, promote_after=promote_after)
+        rungs = Rungs(cfg)
+        for number, loss in enumerate(losses):
+            rungs.record(0, loss, number)
+        return [number for number, _ in rungs.queue]
+
+    losses = [3.0, 2.0, 5.0, 1.0, 4.0, 0.5]
+    assert queued(None, losses[:3]) == [1]  # ASHA: the best of the first three goes
+    assert queued(6, losses[:5]) == []  # five results are too few
+    assert queued(6, losses) == [5, 3]  # then the top third of six, best first
+    assert queued(None, losses) == [1, 3, 5]  # early promotions are never taken back
+
+
+def test_refinement_waits_for_refine_after_full_budget_results_and_takes_their_best():
+    def start(after: int) -> tuple[int, Trial, list[Trial]]:
+        """Full-budget results told when refinement started, its leader, and those results."""
+        fidelity = FidelityConfig(
+            enabled=True, min_budget=1, max_budget=3, refine_share=0.5, refine_after=after
+        )
+        swarm = Swarm(BOX, SwarmConfig(seed=0, fidelity=fidelity))
+        seen: list[int] = []
+
+        def watch(trial: Trial) -> None:
+            if swarm.refiner is not None and not seen:
+                seen.append(len(swarm.rungs.results[swarm.rungs.top]))
+
+        swarm.optimize(lambda params, budget: bowl(params), 60, callback=watch)
+        leader = next(e["leader"] for e in swarm.events if e["event"] == "refine")
+        top = [t for t in swarm.trials if t.rung == swarm.rungs.top and t.state == "complete"]
+        return seen[0], swarm.trials[leader], top
+
+    told, leader, top = start(1)
+    assert told == 1 and leader is top[0]  # the first full-budget result leads at once
+    told, leader, top = start(3)
+    assert told == 3 and leader.value == min(t.value for t in top[:3])
 
 
 def test_a_stalled_refinement_gives_its_trials_back_to_exploration():

@@ -75,12 +75,26 @@ class FidelityConfig(_Section):
     min_budget: float = Field(1.0, gt=0)
     max_budget: float = Field(9.0, gt=0)
     eta: int = Field(3, ge=2)
+    promote_after: int | None = Field(
+        None,
+        ge=2,
+        description="a rung promotes (its top 1/eta) only once it holds this many results, so "
+        "the first promotion is not the best of the first eta low-budget results; None: eta "
+        "(ASHA)",
+    )
     refine_share: float = Field(
         0.5,
         ge=0,
         lt=1,
         description="once a configuration leads at max_budget, this share of new trials goes to "
         "a refinement team taking local steps around it at max_budget (0 = off)",
+    )
+    refine_after: int = Field(
+        1,
+        ge=1,
+        description="refinement starts only once this many configurations have a max_budget "
+        "result, around the best of them, so it does not lock in on the first one promoted "
+        "(1: around the first leader)",
     )
     refine_width: float = Field(0.5, gt=0, le=1, description="side of the refinement region")
     refine_patience: float | None = Field(

@@ -1,7 +1,9 @@
 """Multi-fidelity by asynchronous successive halving (ASHA, Li et al. 2020).
 
 Trials start at the smallest budget; whenever a configuration is in the top 1/eta of the results
-at its rung, it is queued for re-evaluation at eta times the budget. The study's incumbent is the
+at its rung, it is queued for re-evaluation at eta times the budget (once the rung holds
+`promote_after` results: ASHA's eta lets the best of the first three go, on the fewest results
+to rank it by). The study's incumbent is the
 best result at the highest rung reached, so a short, noisy evaluation never decides alone.
 
 Every promotion also tests the low budgets: it pairs a configuration's result at one rung with
@@ -26,6 +28,7 @@ class Rungs:
             budgets.append(budgets[-1] * cfg.eta)
         self.budgets = budgets
         self.eta = cfg.eta
+        self.promote_after = cfg.promote_after or cfg.eta
         self.results: list[list[tuple[float, int]]] = [[] for _ in budgets]  # (loss, trial)
         self.promoted: list[set[int]] = [set() for _ in budgets]
         self.queue: deque[tuple[int, int]] = deque()  # (trial number, next rung)
@@ -39,7 +42,7 @@ class Rungs:
     def record(self, rung: int, loss: float, trial: int) -> None:
         """Add a result and queue every configuration of this rung that now earns promotion."""
         self.results[rung].append((loss, trial))
-        if rung == self.top:
+        if rung == self.top or len(self.results[rung]) < self.promote_after:
             return
         ranked = sorted(self.results[rung])
         for loss_k, number in ranked[: math.floor(len(ranked) / self.eta)]:

@@ -5,9 +5,9 @@ log-likelihood on the train split; the score is measured on a fixed holdout samp
 `loss` (default) returns minus the mean per-token answer NLL, `accuracy` the share of exactly
 right greedy answers. Maximised.
 
-With multi-fidelity the budget is the fraction of the configured steps that is trained and of the
-holdout sample that scores it (a prefix of the same sample, at least `MIN_HOLDOUT` examples), so a
-low-budget trial costs about that fraction of a full one and a full-budget score is unchanged. A
+With multi-fidelity the budget is the fraction of the configured steps that is trained; every
+budget is scored on the same holdout sample, so a low-budget score ranks configurations on the
+examples a full-budget one does (not on a smaller, noisier share of them). A
 partial-budget `accuracy` score adds the holdout loss as a tie-break worth less than half a right
 answer (accuracy + exp(-NLL) / (2 x examples)): on a short training most working configurations
 answer the same, and successive halving would promote among them at random. A promotion
@@ -54,7 +54,6 @@ TARGETS = {
     "all": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
 }
 HOLDOUT = 256
-MIN_HOLDOUT = 16
 METRICS = ("loss", "accuracy")
 RESUME_SLOTS = 32
 _resume_lock = threading.Lock()
@@ -182,14 +181,13 @@ def _score(spec: str, model: Any, budget: float | None, tiebreak: bool = True) -
 
     grid, metric = parse_spec(spec)
     base = _host()
-    share = 1.0 if budget is None else min(1.0, float(budget))
-    holdout = _examples(grid, "holdout", HOLDOUT, 7)[: max(MIN_HOLDOUT, round(HOLDOUT * share))]
+    holdout = _examples(grid, "holdout", HOLDOUT, 7)
     with torch.no_grad():
         nll = float(_answer_nll(model, base.tokenizer, holdout, model.device).mean())
         if metric == "loss":
             return -nll
         accuracy = float(evaluate(Host(model, base.tokenizer, "builtin+lora"), holdout)["accuracy"])
-    if share >= 1.0 or not tiebreak:
+    if budget is None or budget >= 1.0 or not tiebreak:
         return accuracy
     # A partial-budget accuracy only ranks configurations within their rung, and on a short
     # training most working ones tie: the loss breaks the tie, worth under half a right answer.

@@ -203,7 +203,7 @@ class Swarm:
         if self.rungs is not None and not failed:
             self.rungs.record(trial.rung, loss, trial.number)
             self._check_agreement(trial, loss)
-            self._refine_around(trial, loss)
+            self._refine_around(trial)
         if owner is None:  # a promotion: the agents learn from their own results only
             return trial
         team, agent = owner
@@ -259,33 +259,42 @@ class Swarm:
                 }
             )
 
-    def _refine_around(self, trial: Trial, loss: float) -> None:
-        """Start the refinement team on a configuration that now leads at the top rung, or move
-        it there when the lead came from elsewhere (its own improvements it follows itself)."""
-        share, floor = self.config.fidelity.refine_share, self.config.fidelity.refine_above
-        if share == 0 or trial.rung != self.rungs.top or self._best is not trial:
+    def _refine_around(self, trial: Trial) -> None:
+        """Start the refinement team on the top-rung leader once `refine_after` configurations
+        have a top-rung result, or move it to a configuration that now leads when the lead came
+        from elsewhere (its own improvements it follows itself)."""
+        cfg = self.config.fidelity
+        top = self.rungs.top
+        if cfg.refine_share == 0 or trial.rung != top:
             return
-        if floor is not None and self.sign * trial.value >= self.sign * floor:
+        if len(self.rungs.results[top]) < cfg.refine_after:
+            return  # the best of too few full-budget results would lock the refinement in
+        leader = self._best
+        if self.refiner is not None and leader is not trial:
+            return  # nothing new leads
+        floor = cfg.refine_above
+        if floor is not None and self.sign * leader.value >= self.sign * floor:
             return  # a leader no better than the baseline has nothing worth refining
-        if self.refiner is not None and trial.team == self.refiner.id:
+        if self.refiner is not None and leader.team == self.refiner.id:
             return
-        region = Box.around(trial.u, self.config.fidelity.refine_width)
+        loss = next(x for x, number in self.rungs.results[top] if number == leader.number)
+        region = Box.around(leader.u, cfg.refine_width)
         if self.refiner is None:
             self.refiner = self.supervisor.new_team(
-                region, self.told, parent=trial.team, strategies=["trust"]
+                region, self.told, parent=leader.team, strategies=["trust"]
             )
         self.refiner.region = region
         for agent in self.refiner.agents:
-            agent.reassign("trust", region, start=(trial.u, loss))
-        self.refiner.best_u, self.refiner.best_loss = trial.u.copy(), loss
+            agent.reassign("trust", region, start=(leader.u, loss))
+        self.refiner.best_u, self.refiner.best_loss = leader.u.copy(), loss
         self.refiner.last_improved = self.refiner.evals
         self.events.append(
             {
                 "event": "refine",
                 "team": self.refiner.id,
-                "leader": trial.number,
-                "reason": f"trial {trial.number} leads at the full budget ({trial.value:.4g}); "
-                f"{share:.0%} of new trials take local steps around it at that budget",
+                "leader": leader.number,
+                "reason": f"trial {leader.number} leads at the full budget ({leader.value:.4g}); "
+                f"{cfg.refine_share:.0%} of new trials take local steps around it at that budget",
                 "region": region.to_list(),
             }
         )
