@@ -24,9 +24,8 @@ from _common import write_result
 
 from evolora.braid.config import PoolMakeConfig
 from evolora.braid.pool import with_adapter
-from evolora.braid.pool_make import train_specialists
+from evolora.braid.pool_make import answer_loss, train_specialists
 from evolora.hosts import Host, load_host
-from evolora.hosts.generation import encode, target_logprobs
 from evolora.tasks import TaskGrid, score_example
 
 DIFFICULTIES = [1, 2, 3]
@@ -49,13 +48,7 @@ def full_specialist(lr: float, steps: int, difficulties: list[int], seed: int = 
     optimiser = torch.optim.AdamW([p.requires_grad_() for p in params], lr=lr, weight_decay=0.0)
     grid, rng = TaskGrid(["logic"], difficulties), np.random.default_rng(seed)
     for _ in range(steps):
-        examples = grid.sample_batch(rng, 32, split="train")
-        prompts = encode(host.tokenizer, [e.prompt for e in examples], special=True)
-        targets = encode(host.tokenizer, [e.answer + "\n" for e in examples], special=False)
-        with torch.enable_grad():
-            logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id, None)
-            lengths = torch.tensor([len(t) for t in targets], device=logp.device)
-            loss = -(logp / lengths).mean()
+        loss = answer_loss(host, grid.sample_batch(rng, 32, split="train"))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

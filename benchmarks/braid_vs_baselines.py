@@ -128,7 +128,7 @@ def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
         idx = [i for i, e in enumerate(examples) if e.family == family]
         kinds: dict[tuple, list[int]] = {}
         for i in idx:
-            kinds.setdefault((examples[i].difficulty, examples[i].meta.get("kind")), []).append(i)
+            kinds.setdefault(subtype(examples[i]), []).append(i)
         by_kind = sum(float(singles[group].mean(0).max()) * len(group) for group in kinds.values())
         out[family] = {"braider": float(braider[idx].float().mean()),
                        "own": float(singles[rows[idx], own[idx]].mean()),

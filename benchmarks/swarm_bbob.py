@@ -111,20 +111,10 @@ def swarm_source_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def run_keyed(job: tuple[str, str, int, int]) -> tuple[tuple, tuple[float, float, float]]:
-    """(job, `run_one(job)`), for results that arrive out of order."""
-    return job, run_one(job)
-
-
 def parse_job(key: str) -> tuple[str, str, int, int]:
     """The job (method, objective spec, seed, budget) of a run store key."""
     method, spec, seed, budget = key.split("|")
     return method, spec, int(seed), int(budget)
-
-
-def key_of(job: tuple[str, str, int, int]) -> str:
-    """The run store key of a job."""
-    return "|".join(map(str, job))
 
 
 def ask_tell_overhead(trials: int = 1000, dim: int = 10, tpe_trials: int = 300) -> dict[str, float]:
@@ -229,13 +219,13 @@ def main() -> None:
     todo = [] if args.combine else [k for c in wanted for k in keys_of(c) if k not in known]
     RESULTS_DIR.mkdir(exist_ok=True)
     with ProcessPoolExecutor(args.jobs) as pool, store.open("a") as out:
-        futures = [pool.submit(run_keyed, parse_job(k)) for k in todo]
+        futures = {pool.submit(run_one, parse_job(k)): k for k in todo}
         for future in as_completed(futures):
-            job, result = future.result()
-            known[key_of(job)] = result
+            key, result = futures[future], future.result()
+            known[key] = result
             row = {
-                "key": key_of(job),
-                "code": code if job[0].startswith("swarm") else None,
+                "key": key,
+                "code": code if key.startswith("swarm") else None,
                 "result": list(result),
             }
             out.write(json.dumps(row) + "\n")

@@ -61,7 +61,7 @@ def train_specialists(host: Host, config: PoolMakeConfig,
             total = 0.0
             for k in training:
                 examples = grids[k].sample_batch(rng, config.batch_per_family, split="train")
-                loss = _answer_loss(host, population, examples, k)
+                loss = answer_loss(host, examples, population.route([k] * len(examples)))
                 loss.backward()
                 total += float(loss.detach()) / len(training)
             optimiser.step()
@@ -108,13 +108,13 @@ def _resume(folder: Path | None, config: PoolMakeConfig, population: LoRAPopulat
     return checkpoint.step
 
 
-def _answer_loss(host: Host, population: LoRAPopulation, examples, member: int) -> torch.Tensor:
-    """Mean negative per-token log-likelihood of the answers through adapter `member`."""
+def answer_loss(host: Host, examples, route=None) -> torch.Tensor:
+    """Mean negative per-token log-likelihood of the examples' answers, through the population
+    rows `route` selects (None: the host alone), with gradients."""
     prompts = encode(host.tokenizer, [ex.prompt for ex in examples], special=True)
     targets = encode(host.tokenizer, [ex.answer + "\n" for ex in examples], special=False)
     with torch.enable_grad():
-        logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id,
-                               population.route([member] * len(examples)))
+        logp = target_logprobs(host.model, prompts, targets, host.tokenizer.pad_token_id, route)
         lengths = torch.tensor([len(t) for t in targets], device=logp.device)
         return -(logp / lengths).mean()
 
