@@ -210,6 +210,12 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--name",
+        default=None,
+        help="the result's name (its JSON file and RESULTS.md section; default: "
+        "economy_vs_schedules or economy_ablations, then the task, steps and seeds unless default)",
+    )
+    parser.add_argument(
         "--ablations",
         nargs="+",
         choices=list(ABLATIONS),
@@ -326,12 +332,16 @@ def _row(label: str, runs: int, results: list[dict]) -> str:
     return f"| {label} | {runs} | {mean_std(vals, 4)} | {mean_std(accs, 3)} |"
 
 
-def _suffix(args) -> str:
+def _name(args, base: str) -> str:
+    """The result's name: `--name`, else `base` with the task, steps and seeds unless default."""
+    if args.name:
+        return args.name
     task = "" if args.task == "json_repair" else f"_{args.task}"
+    steps = "" if args.steps == 60 else f"_steps{args.steps}"
     seeds = "" if args.seeds == [0, 1, 2] else "_seeds" + "".join(map(str, args.seeds))
     if len(args.seeds) > 3 and args.seeds == list(range(args.seeds[0], args.seeds[-1] + 1)):
         seeds = f"_seeds{args.seeds[0]}-{args.seeds[-1]}"
-    return task + seeds
+    return base + task + steps + seeds
 
 
 def report_ablations(args, results: dict[str, list[dict]]) -> None:
@@ -366,7 +376,7 @@ def report_ablations(args, results: dict[str, list[dict]]) -> None:
     table = "\n".join(lines)
     print(table)
     write_result(
-        f"economy_ablations{_suffix(args)}",
+        _name(args, "economy_ablations"),
         {"results": results, "deltas": deltas, "unchanged": unchanged, "steps": args.steps},
         table,
     )
@@ -452,7 +462,7 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
     table = "\n".join(lines)
     print(table)
     write_result(
-        f"economy_vs_schedules{_suffix(args)}",
+        _name(args, "economy_vs_schedules"),
         {
             "results": results,
             "grid": GRID,
