@@ -61,9 +61,10 @@ class FusionTrainConfig(_Section):
                               "lead in rows that are not pairs")
     layer_keep: float = Field(0.5, gt=0, le=1, description="chance each layer fuses in a row")
     pair_families: list[str] = Field(
-        default_factory=lambda: ["logic", "math", "sequence"], description="families whose "
-        "specialist gets a pair bank per strategy with each of its `pair_joiners` best joiners "
-        "(families outside the run's are skipped)")
+        default_factory=list, description="families whose specialist gets a pair bank per "
+        "strategy with each of its `pair_joiners` best joiners (families outside the run's are "
+        "skipped; none by default: on the default pool pair banks were measured not to make a "
+        "join pay)")
     pair_joiners: int = Field(2, ge=0, description="joiners per pair family: the members that "
                               "answer most of the selection prompts its specialist misses")
     pair_probe: int = Field(96, ge=1, description="selection prompts per pair family on which "
