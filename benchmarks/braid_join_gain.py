@@ -13,7 +13,8 @@ pairs without a bank of their own still use the shared one).
 
     python benchmarks/braid_join_gain.py [--pool runs/braid-pool] [--seeds 2] [--per-family 48]
         [--fusion-steps 30] [--fusion-prompts learn|select] [--measure-on select|evaluate]
-        [--pair-steps 150] [--pair-lr 3e-3] [--pair-joiners 2] [--tag NAME]
+        [--pair-steps 150] [--pair-lr 3e-3] [--pair-joiners 2]
+        [--pair-families logic math sequence] [--tag NAME]
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def one_seed(pool, seed: int, args) -> dict:
     config = TrainConfig(seed=seed, fusion={
         "steps": args.fusion_steps, "batch": 16, "prompts": args.fusion_prompts,
         "pair_steps": args.pair_steps, "pair_lr": args.pair_lr,
-        "pair_joiners": args.pair_joiners})
+        "pair_joiners": args.pair_joiners, "pair_families": args.pair_families})
     fraction = config.selection_fraction
     prompts = {f: role_prompts(TaskGrid([f], config.difficulties),
                                np.random.default_rng([seed, k, 9]), args.per_family,
@@ -151,6 +152,8 @@ def main() -> None:
                         "select prompts)")
     parser.add_argument("--pair-steps", type=int, default=150, help="Adam steps per pair bank")
     parser.add_argument("--pair-lr", type=float, default=3e-3)
+    parser.add_argument("--pair-families", nargs="+", default=["logic", "math", "sequence"],
+                        help="families whose specialist gets pair banks")
     parser.add_argument("--pair-joiners", type=int, default=2,
                         help="joiners per pair family (the members with the most room)")
     parser.add_argument("--tag", default="", help="suffix of the result's name")
@@ -167,7 +170,7 @@ def main() -> None:
         f"banks trained {args.fusion_steps} steps of 16 rows per strategy on "
         f"{args.fusion_prompts} prompts ({np.mean([r['fusion_cpu_s'] for r in runs]):.0f} s "
         f"of CPU per seed); pair banks: the {args.pair_joiners} joiners with the most room per "
-        f"pair family, {args.pair_steps} steps at lr {args.pair_lr} per strategy "
+        f"pair family ({', '.join(args.pair_families)}), {args.pair_steps} steps at lr {args.pair_lr} per strategy "
         f"({np.mean([r['pair_cpu_s'] for r in runs]):.0f} s of CPU per seed); pairs made: "
         + "; ".join(sorted({f"{m['family']}: {m['lead']} + {m['joiner']}"
                             for r in runs for m in r["pairs_made"]}))
