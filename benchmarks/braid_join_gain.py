@@ -170,7 +170,8 @@ def main() -> None:
         f"banks trained {args.fusion_steps} steps of 16 rows per strategy on "
         f"{args.fusion_prompts} prompts ({np.mean([r['fusion_cpu_s'] for r in runs]):.0f} s "
         f"of CPU per seed); pair banks: the {args.pair_joiners} joiners with the most room per "
-        f"pair family ({', '.join(args.pair_families)}), {args.pair_steps} steps at lr {args.pair_lr} per strategy "
+        f"pair family ({', '.join(args.pair_families)}), {args.pair_steps} steps at lr "
+        f"{args.pair_lr} per strategy "
         f"({np.mean([r['pair_cpu_s'] for r in runs]):.0f} s of CPU per seed); pairs made: "
         + "; ".join(sorted({f"{m['family']}: {m['lead']} + {m['joiner']}"
                             for r in runs for m in r["pairs_made"]}))
