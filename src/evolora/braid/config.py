@@ -61,10 +61,9 @@ class FusionTrainConfig(_Section):
                               "lead in rows that are not pairs")
     layer_keep: float = Field(0.5, gt=0, le=1, description="chance each layer fuses in a row")
     pair_families: list[str] = Field(
-        default_factory=list, description="families whose specialist gets a pair bank per "
-        "strategy with each of its `pair_joiners` best joiners (families outside the run's are "
-        "skipped; none by default: on the default pool pair banks were measured not to make a "
-        "join pay)")
+        default_factory=list, description="families (of the run's) whose specialist gets a "
+        "pair bank per strategy with each of its `pair_joiners` best joiners (none by default: "
+        "on the default pool pair banks were measured not to make a join pay)")
     pair_joiners: int = Field(2, ge=0, description="joiners per pair family: the members that "
                               "answer most of the selection prompts its specialist misses")
     pair_probe: int = Field(96, ge=1, description="selection prompts per pair family on which "
@@ -139,4 +138,9 @@ class TrainConfig(_Section):
         if self.batch % self.samples_per_prompt:
             raise ValueError(f"samples_per_prompt ({self.samples_per_prompt}) must divide batch "
                              f"({self.batch})")
+        families = self.families or FAMILIES
+        unknown = [f for f in self.fusion.pair_families if f not in families]
+        if unknown:
+            raise ValueError(f"fusion.pair_families {unknown} are not among the run's families "
+                             f"({families})")
         return self

@@ -67,7 +67,8 @@ def train_pair_banks(braid: BraidedLLM, families: list[str], difficulties: list[
                      seed: int, fraction: float,
                      on_step: Callable[[str, int, float], None] | None = None) -> list[dict]:
     """Add and train the pair banks of every pair family among `families` (each strategy's
-    shared bank trained already); returns one record per pair (family, lead, joiner, room)."""
+    shared bank trained already); returns one record per pair (family, lead, joiner, room).
+    Only joiners with room (> 0) get banks."""
     made = []
     for k, family in enumerate(f for f in config.pair_families if f in families):
         grid = TaskGrid([family], difficulties)
