@@ -38,7 +38,7 @@ def wsd(peak: float, steps: int, fraction: float):
     return lr
 
 
-def step_down(peak: float, steps: int, fraction: float = STEP_FRACTION, factor: float = STEP_FACTOR):
+def step_down(peak: float, steps: int, fraction: float = STEP_FRACTION, factor=STEP_FACTOR):
     """`peak`, then `peak x factor` for the last `fraction` of the steps."""
     start = round(steps * (1 - fraction))
     return lambda step: peak if step < start else peak * factor

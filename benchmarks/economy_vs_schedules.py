@@ -10,7 +10,8 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - ablations (with --part ablations): the economy without the lr search, pheromones, trading,
   anxiety, bursts or the accumulation agent, a single agent steering only the learning rate,
   a search that undoes every missed round (`no_tie`), a rank agent that may prune until the
-  end (`late_prune`) and anxiety without the panic at a severe regression (`no_severe`);
+  end (`late_prune`), anxiety without the panic at a severe regression (`no_severe`) and the lr
+  agent without its cool-down over the last 20 % of the budget (`no_cooldown`);
   on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
   with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
@@ -63,6 +64,7 @@ ABLATIONS = {
     "no_tie": {"search": {"tie": 0.0}},
     "late_prune": {"agents": {"prune_recovery": 0.0}},
     "no_severe": {"anxiety": {"severe": 0.0}},
+    "no_cooldown": {"cooldown": {"enabled": False}},
 }
 # A harder run in which validation regresses (a start at the grid's diverging rate, validated every
 # 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long
