@@ -10,8 +10,7 @@ On PEFT LoRA fine-tuning of the built-in host (a task family or the mixed grid),
 - ablations (with --part ablations): the economy without the lr search, pheromones, trading,
   anxiety, bursts or the accumulation agent, a single agent steering only the learning rate,
   a search that undoes every missed round (`no_tie`), a rank agent that may prune until the
-  end (`late_prune`), anxiety without the panic at a severe regression (`no_severe`) and the lr
-  agent without its cool-down over the last 20 % of the budget (`no_cooldown`);
+  end (`late_prune`) and anxiety without the panic at a severe regression (`no_severe`);
   on request the anxiety scenario `bold_start` / `bold_start_no_anxiety` (starting at lr 3e-2,
   with and without anxiety).
 Finished runs are cached in results/economy_runs.jsonl, so an interrupted benchmark resumes where it
@@ -64,7 +63,6 @@ ABLATIONS = {
     "no_tie": {"search": {"tie": 0.0}},
     "late_prune": {"agents": {"prune_recovery": 0.0}},
     "no_severe": {"anxiety": {"severe": 0.0}},
-    "no_cooldown": {"cooldown": {"enabled": False}},
 }
 # A harder run in which validation regresses (a start at the grid's diverging rate, validated every
 # 5 micro-batches), with and without anxiety: in the default runs validation never stagnates long
@@ -388,6 +386,19 @@ def paired_seeds(method: list[float], baseline: list[float]) -> dict:
     return out
 
 
+def landing_rates(args, results: dict[str, list[dict]]) -> list[dict]:
+    """Per seed, the lr the economy's opening search landed on against the grid rate that was
+    best on that seed (the seeds whose search landed, i.e. ended before the budget)."""
+    out = []
+    for i, seed in enumerate(args.seeds):
+        landed = results["economy"][i].get("landed_lr")
+        if landed is None:
+            continue
+        best = min(GRID, key=lambda lr: results[f"grid {lr:.1e}"][i]["val_loss"])
+        out.append({"seed": seed, "landed": landed, "best_rate": best, "ratio": landed / best})
+    return out
+
+
 def report(args, results: dict[str, list[dict]], best: int) -> None:
     """The economy against the schedules: table, JSON and RESULTS.md section."""
     runs = {"economy": 1, "best_grid": 8, "cosine": 1, "trainer": 1}
@@ -438,6 +449,17 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
             )
         ),
     ]
+    landing = landing_rates(args, results)
+    if landing:
+        spread = np.exp(np.mean([np.log(x["ratio"]) for x in landing]))
+        lines.append(
+            "Landing rate after the opening search / the seed's own best grid rate (ratio): "
+            + "; ".join(
+                f"{x['seed']}: {x['landed']:.1e} / {x['best_rate']:.1e} ({x['ratio']:.2f})"
+                for x in landing
+            )
+            + f"; geometric mean ratio {spread:.2f}."
+        )
     for name, label in (("best_grid", "the best constant lr"), ("cosine", "cosine")):
         p = paired[name]
         lines.append(
@@ -461,6 +483,7 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
             "best_grid_lr": GRID[best],
             "targets": target,
             "paired": paired,
+            "landing": landing,
             "steps": args.steps,
             "batch": args.batch,
         },

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-
 from evolora.economy.config import EconomyConfig
-from evolora.economy.loop import Job
 
 
 def tiny_config(**overrides) -> EconomyConfig:
@@ -36,21 +33,3 @@ def tiny_config(**overrides) -> EconomyConfig:
         else:
             data[key] = value
     return EconomyConfig.model_validate(data)
-
-
-class StepSpy:
-    """Records the param groups and the gradient norm at every optimizer.step()."""
-
-    def __init__(self, job: Job) -> None:
-        self.calls: list[dict] = []
-        self.job = job
-        original = job.optimizer.step
-
-        def step(*args, **kwargs):
-            grads = [p.grad for p in job.steering.params if p.grad is not None]
-            norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
-            group = job.optimizer.param_groups[0]
-            self.calls.append({"lr": group["lr"], "wd": group["weight_decay"], "norm": norm})
-            return original(*args, **kwargs)
-
-        job.optimizer.step = step

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from economy_helpers import StepSpy, tiny_config
+from economy_helpers import tiny_config
 
 from evolora.economy import steering as steering_module
 from evolora.economy.adapters import active_rank, lora_slots, lora_state
@@ -24,6 +24,24 @@ def _job(host, **overrides) -> Job:
 def _force(job: Job, role: Role, value, knob: str | None = None) -> None:
     steering = job.steering
     steering.apply([steering.economy.apply(role, value, job.micro, role.value, knob=knob)])
+
+
+class StepSpy:
+    """Records the param groups and the gradient norm at every optimizer.step()."""
+
+    def __init__(self, job: Job) -> None:
+        self.calls: list[dict] = []
+        self.job = job
+        original = job.optimizer.step
+
+        def step(*args, **kwargs):
+            grads = [p.grad for p in job.steering.params if p.grad is not None]
+            norm = float(torch.linalg.vector_norm(torch.stack([g.norm() for g in grads])))
+            group = job.optimizer.param_groups[0]
+            self.calls.append({"lr": group["lr"], "wd": group["weight_decay"], "norm": norm})
+            return original(*args, **kwargs)
+
+        job.optimizer.step = step
 
 
 def test_lr_weight_decay_and_clip_proposals_reach_the_next_optimizer_step(host):

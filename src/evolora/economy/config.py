@@ -141,21 +141,6 @@ class SearchConfig(_Strict):
     )
 
 
-class CooldownConfig(_Strict):
-    """The lr agent's cool-down at the end of the budget (only with the lr agent)."""
-
-    enabled: bool = True
-    fraction: float = Field(
-        0.2,
-        gt=0,
-        lt=1,
-        description="share of the micro-batches, at the end of the run, trained at the cooled lr",
-    )
-    factor: float = Field(
-        0.3, gt=0, lt=1, description="the cool-down multiplies the lr by this, once"
-    )
-
-
 class MarketConfig(_Strict):
     """Tokens, prices, scarcity, inflation, volatility, trading and bankruptcy."""
 
@@ -249,7 +234,6 @@ class EconomyConfig(_Strict):
     knobs: KnobsConfig = Field(default_factory=KnobsConfig)
     agents: AgentsConfig = Field(default_factory=AgentsConfig)
     search: SearchConfig = Field(default_factory=SearchConfig)
-    cooldown: CooldownConfig = Field(default_factory=CooldownConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     pheromones: PheromoneConfig = Field(default_factory=PheromoneConfig)
     neuro: NeuroConfig = Field(default_factory=NeuroConfig)

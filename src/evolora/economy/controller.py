@@ -79,7 +79,6 @@ class Economy:
         self.anxiety = anx.Anxiety()
         self.grads = GradStats(window=2 * config.agents.decide_every)
         self.search = LrSearch(active=config.search.enabled and Role.LR.value in self.agents)
-        self.cooled = False  # whether the lr agent's cool-down was applied
         self.probe: list[float] = []
         self.probe_at: list[int] = []  # the micro-batch of each probe measurement
         self.credits: list[float] = []  # recent credits of rounds in which agents acted
@@ -226,29 +225,6 @@ class Economy:
             self.round, step, agent, action, before, raw, value, clipped, price, knob=field
         )
 
-    # -- cool-down -----------------------------------------------------------------------------
-
-    def cooldown_due(self, micro: int) -> bool:
-        """Whether the lr agent proposes its cool-down now: it is on, the lr agent acts, it has
-        not cooled yet, and `micro` micro-batches leave the last `cooldown.fraction` of the
-        budget."""
-        cfg = self.config.cooldown
-        steps = self.config.workload.steps
-        start = steps - round(cfg.fraction * steps)
-        due = cfg.enabled and not self.cooled and Role.LR.value in self.agents
-        return due and start <= micro < steps
-
-    def cool_down(self, micro: int) -> Proposal:
-        """The lr agent's cool-down: the lr x `cooldown.factor` from the next optimizer step, the
-        search (if still running) over; pending credit at the next settlement like any
-        proposal. Not bid for: the budget, not the agent's appetite, times it."""
-        self.cooled = True
-        self.search.active = False
-        raw = self.knobs.lr * self.config.cooldown.factor
-        proposal = self.apply(Role.LR, raw, micro, Role.LR.value, knob="lr")
-        self.pending.append(proposal)
-        return proposal
-
     # -- anxiety -------------------------------------------------------------------------------
 
     def observe_validation(self, val_loss: float, step: int) -> dict:
@@ -282,7 +258,6 @@ class Economy:
             "anxiety": self.anxiety.state(),
             "grads": self.grads.state(),
             "search": self.search.state(),
-            "cooled": self.cooled,
             "probe": list(self.probe),
             "probe_at": list(self.probe_at),
             "credits": list(self.credits),
@@ -305,7 +280,6 @@ class Economy:
         self.anxiety = anx.Anxiety.from_state(state["anxiety"])
         self.grads = GradStats(**state["grads"])
         self.search = LrSearch(**state["search"])
-        self.cooled = state["cooled"]
         self.probe = list(state["probe"])
         self.probe_at = list(state["probe_at"])
         self.credits = list(state["credits"])

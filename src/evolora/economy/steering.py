@@ -15,13 +15,6 @@ last missed round whose validation tied it within `search.tie` (a tied retreat r
 at all), the lr lands on the last rate that made the validation loss fall (divided by
 `search.retreat`) and the search ends. Then the hypergradient, the market and the bursts take over.
 
-The lr agent knows the budget: once the micro-batches left fall to the last `cooldown.fraction`
-of it, it proposes its cool-down, the lr x `cooldown.factor` from the next optimizer step
-(a fixed x0.3 step for the last 20 % was the best fixed schedule near the best constant rate,
-benchmarks/economy_ceiling.py). The proposal is logged and credited at the next settlement like
-any other; from then on the hypergradient no longer moves the lr (it chases the next step's loss,
-which is not what the end of the budget asks for), and only a panic lowers it further.
-
 After every `decide_every` optimizer steps it runs a decision round and applies every
 proposal (dropout and rank to the model at once, lr / weight decay at the next step, clip,
 accumulation and data mix as the loop reads them). Every `eval_every` micro-batches it validates:
@@ -161,8 +154,7 @@ class Steering:
             )
             signal = hypergradient_signal(gradient.float(), (current - self.previous).float())
             self.economy.grads.observe_hyper(signal)
-            eco = self.economy
-            steers = Role.LR.value in eco.agents and not (eco.search.active or eco.cooled)
+            steers = Role.LR.value in self.economy.agents and not self.economy.search.active
             if steers and math.isfinite(signal):
                 evidence = self.config.knobs.lr_evidence
                 step = self.knobs.lr_gain * self.economy.grads.supported(signal, evidence)
@@ -287,14 +279,8 @@ class Steering:
     # -- validation, panic, bursts -------------------------------------------------------------
 
     def after_micro(self, micro: int) -> dict:
-        """The lr agent's cool-down, validation, anxiety and bursts when due; returns what it
-        measured or did (or {})."""
+        """Validation, anxiety and bursts when due; returns the metrics it measured (or {})."""
         out: dict = {}
-        if self.economy.cooldown_due(micro):
-            self.economy.cool_down(micro)
-            self.search_snapshot = None
-            self.sync()
-            out["cooldown"] = True
         if self.burst is not None and micro >= self.burst["micro"] + self.config.bursts.window:
             out.update(self.judge_burst(micro))
         if micro % self.config.workload.eval_every == 0:
