@@ -3,15 +3,18 @@
 The MetaBraider only braids where a join pays, so this measures, on the braider's selection
 prompts (the share of the holdout split it is rewarded on; `--measure-on evaluate`: the rest of
 the holdout split, for banks that learned on selection prompts), for every family, its lead (the
-family's own specialist) and every other member joining it under every layer-fusion strategy
-(every layer fused, temperature 1, top-k 2): greedy exact match of the lead alone and of the pair,
-the pair's gain, and the room there is (prompts the joiner answers and the lead does not). The
-banks are trained as `braid_vs_baselines` trains them (`--fusion-steps`, `--fusion-prompts`), and
-an untrained bank is measured beside them.
+family's own specialist) and every other member joining it under every layer-fusion strategy and
+four layer choices (every layer, the first, the last, the middle ones; temperature 1, top-k 2):
+greedy exact match of the lead alone and of the pair, the pair's gain, and the room there is
+(prompts the joiner answers and the lead does not). Each seed measures the braid twice: with the
+shared banks trained as `braid_vs_baselines` trains them (`--fusion-steps`, `--fusion-prompts`),
+then with the pair banks of the pair families added (`--pair-steps`, `--pair-lr`, `--pair-joiners`;
+pairs without a bank of their own still use the shared one).
 
     python benchmarks/braid_join_gain.py [--pool runs/braid-pool] [--seeds 2] [--per-family 48]
-        [--fusion-steps 15] [--fusion-prompts learn|select] [--measure-on select|evaluate]
-        [--tag NAME]
+        [--fusion-steps 30] [--fusion-prompts learn|select] [--measure-on select|evaluate]
+        [--pair-steps 150] [--pair-lr 3e-3] [--pair-joiners 2]
+        [--pair-families logic math sequence] [--tag NAME]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from _common import mean_std, write_result
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES, TrainConfig
 from evolora.braid.evaluate import correct
+from evolora.braid.pair_train import train_pair_banks
 from evolora.braid.plan import BraidSpec
 from evolora.braid.pool import load_pool
 from evolora.braid.trainer import role_prompts, train_banks
@@ -35,10 +39,19 @@ from evolora.ecology.roles import Role
 from evolora.tasks import TaskGrid
 
 
+def layer_choices(depth: int) -> dict[str, tuple[int, ...]]:
+    """The fusion layers measured: every layer, the first, the last, the middle ones."""
+    middle = tuple(range(1, depth - 1)) or (0,)
+    return {"every": tuple(range(depth)), "first": (0,), "last": (depth - 1,),
+            "middle": middle}
+
+
 def pair_gains(braid: BraidedLLM, prompts: dict[str, list]) -> dict:
-    """Per family: the lead's accuracy, and per (strategy, joiner) the pair's accuracy and the
-    room (share of prompts the joiner answers that the lead misses)."""
-    names, layers = braid.pool.names, tuple(range(braid.pool.depth))
+    """Per family: the lead's accuracy, and per (strategy, joiner, layers) the pair's accuracy,
+    the room (share of prompts the joiner answers that the lead misses) and whether the pair has
+    a bank of its own."""
+    names = braid.pool.names
+    banked = {(s, names[lead], names[j]) for s, lead, j in braid.pairs()}
     out = {}
     for family, examples in prompts.items():
         lead = f"{family}-lora"
@@ -48,52 +61,82 @@ def pair_gains(braid: BraidedLLM, prompts: dict[str, list]) -> dict:
             solo = correct(braid, BraidSpec((other,)), examples)
             room = float(((solo > 0) & (alone == 0)).float().mean())
             for name in braid.banks:
-                pair = correct(braid, BraidSpec((lead, other), layers, name, 1.0, 2), examples)
-                row["pairs"][f"{name}|{other}"] = {"acc": float(pair.mean()), "room": room}
+                for tag, layers in layer_choices(braid.pool.depth).items():
+                    pair = correct(braid, BraidSpec((lead, other), layers, name, 1.0, 2),
+                                   examples)
+                    row["pairs"][f"{name}|{other}|{tag}"] = {
+                        "acc": float(pair.mean()), "room": room,
+                        "banked": (name, lead, other) in banked}
         out[family] = row
     return out
 
 
 def one_seed(pool, seed: int, args) -> dict:
     torch.manual_seed(seed)
-    config = TrainConfig(seed=seed, fusion={"steps": args.fusion_steps, "batch": 16,
-                                            "prompts": args.fusion_prompts})
+    config = TrainConfig(seed=seed, fusion={
+        "steps": args.fusion_steps, "batch": 16, "prompts": args.fusion_prompts,
+        "pair_steps": args.pair_steps, "pair_lr": args.pair_lr,
+        "pair_joiners": args.pair_joiners, "pair_families": args.pair_families})
     fraction = config.selection_fraction
     prompts = {f: role_prompts(TaskGrid([f], config.difficulties),
                                np.random.default_rng([seed, k, 9]), args.per_family,
                                Role(args.measure_on), fraction)
                for k, f in enumerate(FAMILIES)}
-    fresh = pair_gains(BraidedLLM(pool), prompts)
     braid = BraidedLLM(pool)
     start = time.process_time()
-    train_banks(braid, config)
-    return {"untrained": fresh, "trained": pair_gains(braid, prompts),
-            "fusion_cpu_s": time.process_time() - start}
+    train_banks(braid, config.model_copy(update={"fusion": config.fusion.model_copy(
+        update={"pair_families": []})}))
+    shared_s = time.process_time() - start
+    shared = pair_gains(braid, prompts)
+    start = time.process_time()
+    made = train_pair_banks(braid, FAMILIES, config.difficulties, config.fusion,
+                            config.braider.temperatures, config.braider.top_ks, seed, fraction)
+    return {"shared": shared, "pair": pair_gains(braid, prompts), "pairs_made": made,
+            "fusion_cpu_s": shared_s, "pair_cpu_s": time.process_time() - start}
+
+
+def _stats(runs: list[dict], bank: str, family: str, keys: list[str]) -> dict:
+    """Mean gain over `keys`, the best key's gain and the share of keys gaining on average."""
+    gain = {k: [r[bank][family]["pairs"][k]["acc"] - r[bank][family]["lead"] for r in runs]
+            for k in keys}
+    if not keys:
+        return {"mean_gain": float("nan"), "best": "", "best_gain": float("nan"),
+                "gaining": float("nan"), "gain": gain}
+    best = max(keys, key=lambda k: np.mean(gain[k]))
+    return {"mean_gain": float(np.mean([np.mean(g) for g in gain.values()])), "best": best,
+            "best_gain": float(np.mean(gain[best])),
+            "gaining": float(np.mean([np.mean(g) > 0 for g in gain.values()])), "gain": gain}
 
 
 def summarise(runs: list[dict]) -> tuple[str, dict]:
-    """The table (per family: best pair gain per strategy, mean gain) and its figures."""
-    lines = ["| family | lead alone | bank | best pair gain (strategy, joiner) | mean pair gain "
-             "| pairs beating the lead | room (best joiner) |", "|---|---:|---|---|---:|---:|---:|"]
+    """The table (per family and bank stage: mean and best pair gain, over every pair and over
+    the pairs that have a bank of their own) and its figures."""
+    lines = ["| family | lead alone | banks | mean gain, every pair | mean gain, banked pairs "
+             "| banked pairs gaining | best pair gain (strategy, joiner, layers) "
+             "| room (best joiner) |", "|---|---:|---|---:|---:|---:|---|---:|"]
     figures: dict = {}
-    for bank in ("untrained", "trained"):
-        for family in FAMILIES:
-            lead = [r[bank][family]["lead"] for r in runs]
+    for family in FAMILIES:
+        banked = [k for k, v in runs[0]["pair"][family]["pairs"].items() if v["banked"]]
+        for bank in ("shared", "pair"):
             keys = list(runs[0][bank][family]["pairs"])
-            gain = {k: [r[bank][family]["pairs"][k]["acc"] - r[bank][family]["lead"]
-                        for r in runs] for k in keys}
+            every = _stats(runs, bank, family, keys)
+            own = _stats(runs, bank, family, banked)
             room = max(np.mean([r[bank][family]["pairs"][k]["room"] for r in runs])
                        for k in keys)
-            best = max(keys, key=lambda k: np.mean(gain[k]))
-            beating = sum(np.mean(gain[k]) > 0 for k in keys)
-            mean_gain = float(np.mean([np.mean(g) for g in gain.values()]))
-            figures[f"{bank}/{family}"] = {"lead": float(np.mean(lead)), "best": best,
-                                           "best_gain": float(np.mean(gain[best])),
-                                           "mean_gain": mean_gain, "beating": int(beating),
-                                           "pairs": len(keys), "room": float(room)}
-            lines.append(f"| {family} | {mean_std(lead)} | {bank} | "
-                         f"{mean_std(gain[best], signed=True)} ({best.replace('|', ', ')}) | "
-                         f"{mean_gain:+.3f} | {beating}/{len(keys)} | {room:.3f} |")
+            lead = [r[bank][family]["lead"] for r in runs]
+            figures[f"{bank}/{family}"] = {
+                "lead": float(np.mean(lead)), "mean_gain": every["mean_gain"],
+                "best": every["best"], "best_gain": every["best_gain"],
+                "banked_mean_gain": own["mean_gain"], "banked_gaining": own["gaining"],
+                "banked_best": own["best"], "banked_best_gain": own["best_gain"],
+                "pairs": len(keys), "banked": len(banked), "room": float(room)}
+            best = every["best"].replace("|", ", ")
+            lines.append(
+                f"| {family} | {mean_std(lead)} | {bank} | {every['mean_gain']:+.3f} | "
+                + (f"{own['mean_gain']:+.3f} | {own['gaining']:.2f} of {len(banked)} | "
+                   if banked else "- | - | ")
+                + f"{mean_std(every['gain'][every['best']], signed=True)} ({best}) | "
+                f"{room:.3f} |")
     return "\n".join(lines), figures
 
 
@@ -102,11 +145,17 @@ def main() -> None:
     parser.add_argument("--pool", type=Path, default=Path("runs/braid-pool"))
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--per-family", type=int, default=48)
-    parser.add_argument("--fusion-steps", type=int, default=15)
-    parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="learn")
-    parser.add_argument("--measure-on", choices=("select", "evaluate"), default="select",
+    parser.add_argument("--fusion-steps", type=int, default=30)
+    parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="select")
+    parser.add_argument("--measure-on", choices=("select", "evaluate"), default="evaluate",
                         help="prompts the pairs are scored on (evaluate: when banks learn on "
                         "select prompts)")
+    parser.add_argument("--pair-steps", type=int, default=150, help="Adam steps per pair bank")
+    parser.add_argument("--pair-lr", type=float, default=3e-3)
+    parser.add_argument("--pair-families", nargs="+", default=["logic", "math", "sequence"],
+                        help="families whose specialist gets pair banks")
+    parser.add_argument("--pair-joiners", type=int, default=2,
+                        help="joiners per pair family (the members with the most room)")
     parser.add_argument("--tag", default="", help="suffix of the result's name")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -116,11 +165,19 @@ def main() -> None:
     text = "\n".join([
         table, "",
         f"{args.seeds} seed(s), {args.per_family} {args.measure_on} prompts per family; lead = the "
-        f"family's own specialist; every layer fused, temperature 1, top-k 2; banks trained "
-        f"{args.fusion_steps} steps of 16 rows per strategy on {args.fusion_prompts} prompts "
-        f"({np.mean([r['fusion_cpu_s'] for r in runs]):.0f} s of CPU per seed). Room: share of "
-        "prompts the best joiner answers and the lead misses. Measured on a machine shared with "
-        f"other work (1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)."])
+        "family's own specialist; every joiner under every strategy at four layer choices "
+        "(every layer, the first, the last, the middle ones), temperature 1, top-k 2. Shared "
+        f"banks trained {args.fusion_steps} steps of 16 rows per strategy on "
+        f"{args.fusion_prompts} prompts ({np.mean([r['fusion_cpu_s'] for r in runs]):.0f} s "
+        f"of CPU per seed); pair banks: the {args.pair_joiners} joiners with the most room per "
+        f"pair family ({', '.join(args.pair_families)}), {args.pair_steps} steps at lr "
+        f"{args.pair_lr} per strategy "
+        f"({np.mean([r['pair_cpu_s'] for r in runs]):.0f} s of CPU per seed); pairs made: "
+        + "; ".join(sorted({f"{m['family']}: {m['lead']} + {m['joiner']}"
+                            for r in runs for m in r["pairs_made"]}))
+        + ". Room: share of prompts the best joiner answers and the lead misses. Measured on a "
+        f"machine shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores)."])
     print(text, flush=True)
     name = "braid_join_gain" + (f"_{args.tag}" if args.tag else "")
     write_result(name, {"figures": figures, "runs": runs, "args": vars(args) | {

@@ -15,6 +15,7 @@ the own specialist, the best member per sub-type picked on the evaluation prompt
 upper bound for a sub-type router) and the oracle show where the gap to the oracle sits.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
+        [--pair-steps N] [--tag NAME]
         [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
 """
 
@@ -55,6 +56,8 @@ from evolora.braid.trainer import (
 from evolora.ecology.roles import Role
 from evolora.lora import merge
 from evolora.tasks import TaskGrid
+
+PAIR_FAMILIES = ["logic", "math", "sequence"]  # where the gap to the oracle lies
 
 
 def cost(braid: BraidedLLM, spec: BraidSpec) -> float:
@@ -156,7 +159,9 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     torch.manual_seed(seed)
     config = TrainConfig(seed=seed, pool=str(pool_dir), episodes=args.episodes, batch=args.batch,
                          fusion={"steps": args.fusion_steps, "batch": 16,
-                                 "prompts": args.fusion_prompts})
+                                 "prompts": args.fusion_prompts,
+                                 "pair_families": PAIR_FAMILIES if args.pair_steps else [],
+                                 "pair_steps": args.pair_steps})
     grid = TaskGrid(FAMILIES, config.difficulties)
     braid = BraidedLLM(pool)
     start = time.time()
@@ -234,6 +239,9 @@ def main() -> None:
                         help="bank steps per strategy")
     parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="select",
                         help="prompts the banks learn on")
+    parser.add_argument("--pair-steps", type=int, default=0, help="> 0: pair banks for the "
+                        f"specialists of {', '.join(PAIR_FAMILIES)}, this many steps each")
+    parser.add_argument("--tag", default="", help="suffix of the result's name")
     add_keep_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -280,9 +288,19 @@ def report(runs: list[dict], args) -> None:
               f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
               f"episodes, fusion banks {args.fusion_steps} steps per strategy on "
-              f"{args.fusion_prompts} prompts, per seed. Measured "
+              f"{args.fusion_prompts} prompts"
+              + (f", pair banks {args.pair_steps} steps each for the specialists of "
+                 f"{', '.join(PAIR_FAMILIES)} and their two joiners with most room"
+                 if args.pair_steps else "") + ", per seed. Measured "
               "on a machine shared with other work (1-minute load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written)."]
+    heads = ("models", "layers", "strategy", "temperature", "top_k")
+    lines += ["", "Braider training, first update -> last: decision entropy " + ", ".join(
+        f"{h} {mean_std([r['entropy'][h][0] for r in runs])} -> "
+        f"{mean_std([r['entropy'][h][1] for r in runs])}" for h in heads)
+        + f"; training reward (first 5 updates -> last 5) "
+        f"{mean_std([r['reward_first'] for r in runs])} -> "
+        f"{mean_std([r['reward_last'] for r in runs])}."]
     if all("families" in r for r in runs):
         lines += ["", "Per family (where the gap to the oracle sits; the sub-type bound picks the "
                   "best member per difficulty and problem kind on the evaluation prompts "
@@ -296,7 +314,7 @@ def report(runs: list[dict], args) -> None:
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,
                "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep)}}
-    write_result("braid_vs_baselines", figures, table)
+    write_result("braid_vs_baselines" + (f"_{args.tag}" if args.tag else ""), figures, table)
 
 
 if __name__ == "__main__":

@@ -396,6 +396,19 @@ def paired_seeds(method: list[float], baseline: list[float]) -> dict:
     return out
 
 
+def landing_rates(args, results: dict[str, list[dict]]) -> list[dict]:
+    """Per seed, the lr the economy's opening search landed on against the grid rate that was
+    best on that seed (the seeds whose search landed, i.e. ended before the budget)."""
+    out = []
+    for i, seed in enumerate(args.seeds):
+        landed = results["economy"][i].get("landed_lr")
+        if landed is None:
+            continue
+        best = min(GRID, key=lambda lr: results[f"grid {lr:.1e}"][i]["val_loss"])
+        out.append({"seed": seed, "landed": landed, "best_rate": best, "ratio": landed / best})
+    return out
+
+
 def report(args, results: dict[str, list[dict]], best: int) -> None:
     """The economy against the schedules: table, JSON and RESULTS.md section."""
     runs = {"economy": 1, "best_grid": 8, "cosine": 1, "trainer": 1}
@@ -446,6 +459,17 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
             )
         ),
     ]
+    landing = landing_rates(args, results)
+    if landing:
+        spread = np.exp(np.mean([np.log(x["ratio"]) for x in landing]))
+        lines.append(
+            "Landing rate after the opening search / the seed's own best grid rate (ratio): "
+            + "; ".join(
+                f"{x['seed']}: {x['landed']:.1e} / {x['best_rate']:.1e} ({x['ratio']:.2f})"
+                for x in landing
+            )
+            + f"; geometric mean ratio {spread:.2f}."
+        )
     for name, label in (("best_grid", "the best constant lr"), ("cosine", "cosine")):
         p = paired[name]
         lines.append(
@@ -469,6 +493,7 @@ def report(args, results: dict[str, list[dict]], best: int) -> None:
             "best_grid_lr": GRID[best],
             "targets": target,
             "paired": paired,
+            "landing": landing,
             "steps": args.steps,
             "batch": args.batch,
         },

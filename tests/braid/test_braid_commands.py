@@ -10,6 +10,8 @@ from braid_models import tiny_host
 from evolora.braid.pool import ModelPool, load_pool, profile_of
 from evolora.cli import main
 from evolora.errors import EvoloraError
+from evolora.telemetry.dashboard.registry import run_figures
+from evolora.telemetry.dashboard.runs import read_streams
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,9 @@ def test_train_resume_run_eval_report(pool_dir, tmp_path, capsys):
     assert "MetaBraider" in capsys.readouterr().out
     assert main(["braid", "report", str(run), "--plots", "--html"]) == 0
     assert (run / "report" / "report.html").is_file()
+    drawn = {f["id"]: f for f in run_figures("braid", read_streams(run), {})}
+    assert set(drawn) == {"fusion", "training", "families"}
+    assert all(any(trace["x"] for trace in f["data"]) for f in drawn.values())
     assert main(["braid", "pool", "list", str(pool_dir)]) == 0
 
 

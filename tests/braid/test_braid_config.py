@@ -33,3 +33,10 @@ def test_samples_per_prompt_must_divide_the_batch(tmp_path):
     path.write_text("batch: 30\nsamples_per_prompt: 4\n")
     with pytest.raises(EvoloraError, match="samples_per_prompt"):
         load_config(path, TrainConfig)
+
+
+def test_pair_families_must_be_the_runs(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("families: [math, logic]\nfusion: {pair_families: [logic, sequence]}\n")
+    with pytest.raises(EvoloraError, match="pair_families"):
+        load_config(path, TrainConfig)

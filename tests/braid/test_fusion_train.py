@@ -12,8 +12,10 @@ from braid_models import FAMILIES, tiny_host
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FusionTrainConfig
+from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import leads_for, random_plan, train_bank, training_rows
 from evolora.braid.generation import answer_logprobs
+from evolora.braid.pair_train import train_pair_banks
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import ModelPool, profile_of
 from evolora.ecology.roles import Role, role_of
@@ -103,3 +105,29 @@ def test_banks_learn_on_the_prompts_their_config_names():
     for prompts in ("learn", "select"):
         rows = training_rows(GRID, rng, 40, prompts, 0.4)
         assert {role_of(ex, 0.4) for ex in rows} == {Role(prompts)}
+
+
+def test_pair_banks_learn_to_follow_a_joiner_with_room(good_and_random):
+    """The random model is the math specialist (it leads); the trained model answers math
+    prompts it misses, so it gets pair banks, which learn to follow it while the shared banks
+    stay as they were."""
+    pool = good_and_random
+    profiles = [replace(p, domain="math" if p.name == "random" else "general")
+                for p in pool.profiles]
+    pool = ModelPool(pool.hosts, profiles)
+    braid = BraidedLLM(pool)
+    shared = {k: v.clone() for k, v in braid.banks.state_dict().items()}
+    holdout = GRID.sample_batch(np.random.default_rng(5), 48, split="holdout")
+    spec = BraidSpec(("random", "good"), (0, 1), "learned_weighted", 1.0, 2)
+    good = _score(braid, BraidSpec(("good",)), holdout)
+    before = _score(braid, spec, holdout)
+    config = FusionTrainConfig(pair_families=["math", "sorting"], pair_joiners=1, pair_probe=48,
+                               pair_steps=60, pair_lr=3e-2, batch=16, prompts="learn")
+    made = train_pair_banks(braid, FAMILIES, [1], config, [1.0], [2], seed=0, fraction=0.4)
+    assert made == [{"family": "math", "lead": "random", "joiner": "good",
+                     "room": made[0]["room"]}] and made[0]["room"] > 0
+    assert sorted(braid.pairs()) == [(s, 1, 0) for s in sorted(STRATEGIES)]
+    after = _score(braid, spec, holdout)
+    assert after > before + 0.7 * (good - before), (before, after, good)
+    for k, v in braid.banks.state_dict().items():
+        assert torch.equal(v, shared[k]), k

@@ -86,6 +86,7 @@ def test_the_search_climbs_holds_and_undoes_its_last_rounds(host, monkeypatch):
     assert seen == pytest.approx([lr0, 2 * lr0, 4 * lr0, 4 * lr0])
     assert job.steering.knobs.lr == pytest.approx(2 * lr0)
     assert not job.steering.economy.search.active
+    assert job.steering.economy.search.landed == pytest.approx(2 * lr0)  # reported by finish()
     now = lora_state(job.model)
     assert all(torch.equal(kept[k], now[k]) for k in kept)
     restored = opt.state[job.steering.params[0]]

@@ -10,13 +10,17 @@ with W from the strategy (fusion.py), a learned feedback gate g = sigmoid(.) in 
 projections P_in / P_out into a shared width when hidden sizes differ (identity otherwise). The
 braid's next-token distribution mixes the selected models' distributions with the strategy's
 output-slot weights (or averages logits / multiplies experts for the output-level baselines).
-Every strategy has its own `FusionBank`; only banks train, the models stay frozen. Each model runs
+Every strategy has its own `FusionBank`; a (strategy, lead, joiner) triple may also have a pair
+bank of its own (`add_pair_bank`), which serves the rows where that joiner alone joins that lead
+(trained on the lead's family, where one shared bank must serve every team). Only banks train, the
+models stay frozen. Each model runs
 only on the batch rows whose plan selects it (its states are spread to the full batch only at a
 fusion point), so a batch of pairs from a pool of M models costs 2/M of running every model.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -66,6 +70,11 @@ class _Rows:
         return full.index_copy(0, self.rows, part)
 
 
+def pair_key(strategy: str, lead: int, joiner: int) -> str:
+    """The name of the pair bank of `strategy` for member `joiner` joining member `lead`."""
+    return f"{strategy}__{lead}__{joiner}"
+
+
 def _eye(d_in: int, d_out: int) -> nn.Linear:
     """A Linear initialised to the (truncated or zero-padded) identity."""
     layer = nn.Linear(d_in, d_out, bias=False)
@@ -88,7 +97,26 @@ class BraidedLLM(nn.Module):
         self.banks = nn.ModuleDict(
             {s: FusionBank(s, hidden, self.slots, self.dim) for s in names}
         )
+        self.pair_banks = nn.ModuleDict()
         self.to(pool.device)
+
+    def add_pair_bank(self, strategy: str, lead: int, joiner: int) -> FusionBank:
+        """A bank of its own for rows where member `joiner` alone joins member `lead` under
+        `strategy`, starting as a copy of that strategy's bank (replaced if it exists)."""
+        if strategy not in self.banks or lead == joiner:
+            raise EvoloraError(f"A pair bank needs a layer-fusion strategy of this braid "
+                               f"({', '.join(self.banks)}) and two different members.")
+        bank = copy.deepcopy(self.banks[strategy])
+        self.pair_banks[pair_key(strategy, lead, joiner)] = bank
+        return bank
+
+    def pairs(self) -> list[tuple[str, int, int]]:
+        """(strategy, lead, joiner) of every pair bank."""
+        out = []
+        for key in self.pair_banks:
+            strategy, lead, joiner = key.split("__")
+            out.append((strategy, int(lead), int(joiner)))
+        return out
 
     # ---- forward ----------------------------------------------------------------------------
     def forward(self, ids, key_mask, positions, plan: Plan, caches=None) -> torch.Tensor:
@@ -97,6 +125,7 @@ class BraidedLLM(nn.Module):
         Each model runs only on the rows whose plan selects it (a pair of a six-model pool costs
         a third of running every model on every row); `caches[m]` holds model m's rows only."""
         batch = ids.shape[0]
+        keys = self._bank_keys(plan)
         rows = {m: plan.models[:, m].nonzero().flatten() for m in range(self.pool.size)}
         active = [m for m in range(self.pool.size) if len(rows[m])]
         hs, ropes, masks, places = {}, {}, {}, {}
@@ -113,17 +142,35 @@ class BraidedLLM(nn.Module):
                     hs[m] = self.stacks[m].layer(layer, hs[m], masks[m], places[m], ropes[m],
                                                  cache)
             if layer < self.slots and bool(plan.layers[:, layer].any()):
-                self._fuse(hs, rows, active, plan, layer)
+                self._fuse(hs, rows, active, plan, layer, keys)
         normed = {m: self.stacks[m].final(hs[m]) for m in active}
-        return self._output(normed, rows, active, plan)
+        return self._output(normed, rows, active, plan, keys)
 
-    def _groups(self, plan: Plan, rows: torch.Tensor):
-        """(strategy name, row indices) for each layer-fusion strategy present among `rows`."""
+    def _bank_keys(self, plan: Plan) -> list[str | None]:
+        """Each row's bank: its pair bank when it is a pair that has one, else its strategy's
+        bank (None: a strategy with no bank here)."""
         order = strategy_names()
-        for name in self.banks:
-            hit = rows & (plan.strategy == order.index(name))
-            if bool(hit.any()):
-                yield name, hit.nonzero().flatten()
+        keys = []
+        for chosen, strategy, lead in zip(plan.models.tolist(), plan.strategy.tolist(),
+                                          plan.lead.tolist(), strict=True):
+            name = order[strategy]
+            key = name if name in self.banks else None
+            if key is not None and len(self.pair_banks) and sum(chosen) == 2:
+                joiner = next(m for m, on in enumerate(chosen) if on and m != lead)
+                pair = pair_key(name, lead, joiner)
+                key = pair if pair in self.pair_banks else key
+            keys.append(key)
+        return keys
+
+    def _groups(self, keys: list[str | None], rows: torch.Tensor):
+        """(bank, row indices) for each bank serving some of the `rows` (B,) bool."""
+        wanted = rows.tolist()
+        for key in dict.fromkeys(k for k in keys if k is not None):
+            hit = [r for r, (k, on) in enumerate(zip(keys, wanted, strict=True))
+                   if on and k == key]
+            if hit:
+                bank = self.pair_banks[key] if key in self.pair_banks else self.banks[key]
+                yield bank, torch.tensor(hit, device=rows.device)
 
     def _states(self, bank: FusionBank, hs: dict, rows: torch.Tensor) -> torch.Tensor:
         """Projected states of the rows (b, T, M, D) from full-batch states `hs`; models not
@@ -135,15 +182,15 @@ class BraidedLLM(nn.Module):
             else first.new_zeros(shape) for m in range(self.pool.size)
         ], dim=2)
 
-    def _fuse(self, hs: dict, rows: dict, active: list[int], plan: Plan, slot: int) -> None:
+    def _fuse(self, hs: dict, rows: dict, active: list[int], plan: Plan, slot: int,
+              keys: list[str | None]) -> None:
         multi = plan.models.sum(-1) > 1  # one model alone fuses with nothing
-        groups = list(self._groups(plan, plan.layers[:, slot] & multi))
+        groups = list(self._groups(keys, plan.layers[:, slot] & multi))
         if not groups:
             return
         batch = plan.models.shape[0]
         full = {m: _Rows(rows[m], batch).spread(hs[m]) for m in active}
-        for name, picked in groups:
-            bank = self.banks[name]
+        for bank, picked in groups:
             sub = plan.take(picked)
             states = self._states(bank, full, picked)
             mixing = bank.mixer.mix(states, sub.models, slot, sub.temperature, sub.top_k,
@@ -158,7 +205,8 @@ class BraidedLLM(nn.Module):
         for m in active:
             hs[m] = _Rows(rows[m], batch)(full[m])
 
-    def _output(self, normed: dict, rows: dict, active: list[int], plan: Plan) -> torch.Tensor:
+    def _output(self, normed: dict, rows: dict, active: list[int], plan: Plan,
+                keys: list[str | None]) -> torch.Tensor:
         """The braid's next-token log-probs from each model's final-normed states on its rows."""
         batch = plan.models.shape[0]
         spread = {m: _Rows(rows[m], batch).spread for m in active}
@@ -171,16 +219,15 @@ class BraidedLLM(nn.Module):
         order = strategy_names()
         done = torch.zeros_like(plan.strategy, dtype=torch.bool)
         full = None
-        for name, picked in self._groups(plan, torch.ones_like(done)):
+        for bank, picked in self._groups(keys, torch.ones_like(done)):
             if full is None:
                 full = {m: spread[m](normed[m]) for m in active}
-            bank = self.banks[name]
             sub = plan.take(picked)
             states = self._states(bank, full, picked)
             mixing = bank.mixer.mix(states, sub.models, self.slots, sub.temperature,
                                     sub.top_k, sub.lead)
             weights = mixing.mean(2)[:, :, active]  # (b, T, Ma)
-            out[picked] = combine_outputs(name, logprobs[picked], logits[picked],
+            out[picked] = combine_outputs(bank.mixer.name, logprobs[picked], logits[picked],
                                           select[picked], weights)
             done[picked] = True
         for name in order:
@@ -194,15 +241,18 @@ class BraidedLLM(nn.Module):
 
     # ---- save / load ------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write fusion.safetensors (every bank's parameters) and braid.json."""
+        """Write fusion.safetensors (every bank's parameters, pair banks under `pairs.`) and
+        braid.json."""
         from safetensors.torch import save_file
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in self.banks.state_dict().items()}
+        tensors = {**self.banks.state_dict(),
+                   **{f"pairs.{k}": v for k, v in self.pair_banks.state_dict().items()}}
+        tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
         save_file(tensors, str(folder / FUSION_FILE))
         meta = {"version": VERSION, "models": self.pool.names, "strategies": list(self.banks),
-                "slots": self.slots, "dim": self.dim}
+                "pairs": [list(p) for p in self.pairs()], "slots": self.slots, "dim": self.dim}
         atomic_write_text(folder / BRAID_FILE, json.dumps(meta, indent=1) + "\n")
         return folder
 
@@ -226,5 +276,11 @@ class BraidedLLM(nn.Module):
                 f"pool holds {pool.names}."
             )
         braid = cls(pool, tuple(meta["strategies"]))
-        braid.banks.load_state_dict(load_file(str(folder / FUSION_FILE), device=str(pool.device)))
+        for strategy, lead, joiner in meta.get("pairs", []):
+            braid.add_pair_bank(strategy, lead, joiner)
+        tensors = load_file(str(folder / FUSION_FILE), device=str(pool.device))
+        braid.banks.load_state_dict({k: v for k, v in tensors.items()
+                                     if not k.startswith("pairs.")})
+        braid.pair_banks.load_state_dict({k[6:]: v for k, v in tensors.items()
+                                          if k.startswith("pairs.")})
         return braid

@@ -60,6 +60,16 @@ class FusionTrainConfig(_Section):
     model_keep: float = Field(0.6, gt=0, le=1, description="chance each other model joins the "
                               "lead in rows that are not pairs")
     layer_keep: float = Field(0.5, gt=0, le=1, description="chance each layer fuses in a row")
+    pair_families: list[str] = Field(
+        default_factory=list, description="families (of the run's) whose specialist gets a "
+        "pair bank per strategy with each of its `pair_joiners` best joiners (none by default: "
+        "on the default pool pair banks were measured not to make a join pay)")
+    pair_joiners: int = Field(2, ge=0, description="joiners per pair family: the members that "
+                              "answer most of the selection prompts its specialist misses")
+    pair_probe: int = Field(96, ge=1, description="selection prompts per pair family on which "
+                            "the joiners' room is measured")
+    pair_steps: int = Field(150, ge=0, description="Adam steps of each pair bank")
+    pair_lr: float = Field(3e-3, gt=0, description="learning rate of the pair banks")
 
 
 class BraiderConfig(_Section):
@@ -128,4 +138,9 @@ class TrainConfig(_Section):
         if self.batch % self.samples_per_prompt:
             raise ValueError(f"samples_per_prompt ({self.samples_per_prompt}) must divide batch "
                              f"({self.batch})")
+        families = self.families or FAMILIES
+        unknown = [f for f in self.fusion.pair_families if f not in families]
+        if unknown:
+            raise ValueError(f"fusion.pair_families {unknown} are not among the run's families "
+                             f"({families})")
         return self

@@ -52,6 +52,15 @@ def random_plan(leads: np.ndarray, models: int, layers: int, strategy: str,
             chosen[row] = False
             chosen[row, rng.choice(others)] = True
         chosen[row, lead] = True
+    return team_plan(chosen, leads, layers, strategy, config, temperatures, top_ks, rng, device)
+
+
+def team_plan(chosen: np.ndarray, leads: np.ndarray, layers: int, strategy: str,
+              config: FusionTrainConfig, temperatures: list[float], top_ks: list[int],
+              rng: np.random.Generator, device) -> Plan:
+    """The plan of these teams (rows, models) bool under one strategy, with random fusion layers
+    (each kept with `layer_keep`, at least one), temperature and router top-k per row."""
+    rows = len(leads)
     fused = rng.random((rows, layers)) < config.layer_keep
     fused[np.arange(rows), rng.integers(layers, size=rows)] = True
     return Plan(
@@ -81,16 +90,27 @@ def train_bank(braid: BraidedLLM, strategy: str, grid: TaskGrid, config: FusionT
                fraction: float = 0.4) -> list[float]:
     """Train the bank of `strategy` for `config.steps` steps on `config.prompts` prompts
     (`fraction`: the selection share of the holdout split); returns the loss of every step."""
-    rng = np.random.default_rng(seed)
-    bank = braid.banks[strategy]
-    optimiser = torch.optim.Adam(bank.parameters(), lr=config.lr)
-    losses = []
-    for step in range(config.steps):
-        examples = training_rows(grid, rng, config.batch, config.prompts, fraction)
+    def plan_for(examples, rng):
         leads = leads_for([ex.family for ex in examples], braid.pool.profiles,
                           config.lead_best, rng)
-        plan = random_plan(leads, braid.pool.size, braid.slots, strategy, config,
+        return random_plan(leads, braid.pool.size, braid.slots, strategy, config,
                            temperatures, top_ks, rng, braid.pool.device)
+
+    return fit_bank(braid, braid.banks[strategy], grid, plan_for, config.steps, config.batch,
+                    config.lr, config.prompts, fraction, np.random.default_rng(seed), on_step)
+
+
+def fit_bank(braid: BraidedLLM, bank: torch.nn.Module, grid: TaskGrid, plan_for,
+             steps: int, batch: int, lr: float, prompts: str, fraction: float,
+             rng: np.random.Generator,
+             on_step: Callable[[int, float], None] | None = None) -> list[float]:
+    """Fit `bank` by Adam for `steps` steps of `batch` rows of `prompts` prompts of `grid`, each
+    batch braided as `plan_for(examples, rng)` asks; returns the loss of every step."""
+    optimiser = torch.optim.Adam(bank.parameters(), lr=lr)
+    losses = []
+    for step in range(steps):
+        examples = training_rows(grid, rng, batch, prompts, fraction)
+        plan = plan_for(examples, rng)
         with torch.enable_grad():
             loss = -answer_logprobs(braid, [ex.prompt for ex in examples],
                                     [ex.answer + "\n" for ex in examples], plan).mean()

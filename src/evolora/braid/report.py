@@ -1,5 +1,6 @@
-"""`evolora braid report RUN`: reward, score, compute and per-head entropy over training, the
-decisions per family, as terminal lines, PNGs and one HTML page in RUN/report/."""
+"""`evolora braid report RUN`: reward, score, compute and per-head entropy over training, each
+family's score and join share, the decisions per family, as terminal lines, PNGs and one HTML page
+in RUN/report/."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from evolora.braid.braider import HEADS
+from evolora.braid.panels import family_panels, training_panels
 from evolora.errors import EvoloraError
 from evolora.telemetry import RunDir
-from evolora.telemetry.report import Panel, Section, Table, plot_panels, write_html
+from evolora.telemetry.report import Section, Table, plot_panels, write_html
 
 
 def _window(values: list[float], k: int) -> tuple[float, float]:
@@ -56,14 +58,8 @@ def report(folder: str | Path, plots: bool = False, html: bool = False) -> list[
     lines += ["  ".join(str(c) for c in row) for row in decisions.rows]
     images = []
     if plots or html:
-        updates = run.read_stream("updates")
-        x = [u["update"] for u in updates]
-        panels = [Panel("reward", {k: (x, [u[k] for u in updates])
-                                   for k in ("reward/mean", "score/mean")}),
-                  Panel("entropy", {h: (x, [u[f"entropy/{h}"] for u in updates])
-                                    for h in HEADS}),
-                  Panel("compute", {"compute share": (x, [u["budget/compute"]
-                                                          for u in updates])})]
+        panels = training_panels(run.read_stream("updates"))
+        panels += family_panels(run.read_stream("decisions"))
         images.append(plot_panels(run.path / "report" / "training.png", "braider training",
                                   panels, xlabel="update"))
         lines.append(f"Wrote {images[0]}")

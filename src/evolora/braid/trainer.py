@@ -4,15 +4,15 @@ after a kill.
 
 Run folder: `fusion.jsonl` (bank losses), `decisions.jsonl` (every episode: task, decision, score,
 compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance),
-`braid/` (the trained banks), `braider/` (the final braider), `checkpoints/` (braider + optimiser
-every `checkpoint_every` updates). The braider is rewarded on selection prompts, a share of the
-holdout split (the built-in host and its specialists recall their train split, so on train
-prompts the host would be judged on recall and the specialists' edge hidden); fusion banks learn
-on the same selection prompts by default (`fusion.prompts`: on train prompts the lead recalls the
-answer, so a bank learns to trust it and never what a joiner adds); the rest of the holdout split
-is left for evaluation (`evaluation_prompts`). Each update's tasks and
-samples come from (seed, update), so a resumed run continues exactly; an interrupted fusion stage
-restarts from its beginning.
+`braid/` (the trained banks, pair banks included), `braider/` (the final braider),
+`checkpoints/` (braider + optimiser every `checkpoint_every` updates). The braider is rewarded on
+selection prompts, a share of the holdout split (the built-in host and its specialists recall
+their train split, so on train prompts the host would be judged on recall and the specialists'
+edge hidden); fusion banks learn on the same selection prompts by default (`fusion.prompts`: on
+train prompts the lead recalls the answer, so a bank learns to trust it and never what a joiner
+adds); the rest of the holdout split is left for evaluation (`evaluation_prompts`). Each
+update's tasks and samples come from (seed, update), so a resumed run continues exactly; an
+interrupted fusion stage restarts from its beginning.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from evolora.braid.features import encode_tasks
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
 from evolora.braid.generation import greedy_correct
+from evolora.braid.pair_train import train_pair_banks
 from evolora.braid.pool import ModelPool, load_pool
 from evolora.braid.reinforce import Learner, leave_one_out
 from evolora.braid.reward import reward
@@ -105,7 +106,7 @@ def run_episodes(braid: BraidedLLM, braider: MetaBraider, examples: list[Example
 def train_banks(braid: BraidedLLM, config: TrainConfig,
                 on_step: Callable[[str, int, float], None] | None = None) -> None:
     """Train every layer-fusion strategy's bank of `braid` (models frozen) on the run's
-    families and `config.fusion.prompts` prompts."""
+    families and `config.fusion.prompts` prompts, then the pair banks of its pair families."""
     grid = TaskGrid(families_of(config), config.difficulties)
     for k, name in enumerate(STRATEGIES):
         def log(step, loss, name=name):
@@ -114,6 +115,9 @@ def train_banks(braid: BraidedLLM, config: TrainConfig,
         train_bank(braid, name, grid, config.fusion, config.braider.temperatures,
                    config.braider.top_ks, config.seed * 100 + k, log,
                    config.selection_fraction)
+    train_pair_banks(braid, families_of(config), config.difficulties, config.fusion,
+                     config.braider.temperatures, config.braider.top_ks, config.seed,
+                     config.selection_fraction, on_step)
 
 
 def prepare_braid(pool: ModelPool, run: RunDir, config: TrainConfig,

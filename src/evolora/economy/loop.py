@@ -117,6 +117,8 @@ class Job:
             steps=self.micro,
             optimizer_steps=steering.opt_steps,
             rounds=steering.economy.round,
+            landed_lr=steering.economy.search.landed,
+            final_lr=steering.knobs.lr,
             wall_seconds=self.elapsed + time.perf_counter() - self.started,
         )
         self._sink("summary", final)

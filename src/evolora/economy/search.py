@@ -37,13 +37,15 @@ class Verdict(str, Enum):
 @dataclass
 class LrSearch:
     """Whether the search is still running, the validation log-loss of its last kept round, the
-    lr that round trained with, and the rounds since then in which it did not fall."""
+    lr that round trained with, the rounds since then in which it did not fall, and the lr it
+    ended on."""
 
     active: bool = True
     last_loss: float | None = None
     rounds: int = 0
     misses: int = 0
     kept_lr: float | None = None
+    landed: float | None = None  # the lr the search ended on
 
     def state(self) -> dict:
         """JSON-ready state."""

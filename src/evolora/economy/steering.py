@@ -194,6 +194,7 @@ class Steering:
             search.active = False  # the lr sits at its upper bound and still improves
         if not search.active:
             self.search_snapshot = None
+            search.landed = proposal.applied
         self.sink("proposals", {**proposal.record(), "verdict": verdict.value, "tied": tied})
         self.sync()
         return [proposal]

@@ -24,6 +24,7 @@ BUILTIN = {
     "ecology": "evolora.ecology.panels:figures_from_streams",
     "economy": "evolora.economy.panels:figures_from_streams",
     "swarm": "evolora.swarm.panels:figures_from_streams",
+    "braid": "evolora.braid.panels:figures_from_streams",
 }
 _registered: dict[str, Builder] = {}
 GENERIC_FIELDS = 6  # numbers drawn per stream in the generic view

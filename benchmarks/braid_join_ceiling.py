@@ -1,0 +1,168 @@
+"""Can any mixture of a lead and one joiner collect the room between them? (issue: braid)
+
+Trained fusion banks make a join gain about nothing on the default pool (`braid_join_gain`).
+This asks whether the pool leaves fusion anything to find: for every family, its specialist (the
+lead) and every other member, on the evaluation prompts (holdout prompts outside the braider's
+selection share), greedy exact match of
+
+- the lead alone, and the pair's oracle (either member right: the room a join could collect);
+- parameter-free output mixtures of the two next-token distributions, decoded greedily: fixed
+  lead weights 0.5 / 0.7 / 0.88 (0.88: an untrained bank's), and a token-level confidence gate
+  (each model weighted by softmax(beta x its top log-probability), beta 1 / 3 / 10);
+- a per-prompt confidence pick: each member answers alone and the answer with the higher mean
+  log-probability per token is kept (both members run: a pair's compute).
+
+The best figure over joiners and mixtures is picked on the same prompts it is scored on: an upper
+bound on what such a mixture collects, not an estimate.
+
+    python benchmarks/braid_join_ceiling.py [--pool runs/braid-pool] [--seeds 3] [--per-cell 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from _common import mean_std, write_result
+
+from evolora.braid.braided import BraidedLLM
+from evolora.braid.config import FAMILIES
+from evolora.braid.generation import answer_logprobs, generate
+from evolora.braid.plan import BraidSpec, Plan
+from evolora.braid.pool import load_pool
+from evolora.braid.trainer import evaluation_prompts
+from evolora.hosts.generation import encode, left_pad
+from evolora.tasks import TaskGrid
+
+WEIGHTS = (0.5, 0.7, 0.88)
+BETAS = (1.0, 3.0, 10.0)
+
+
+@torch.no_grad()
+def member_logprobs(braid: BraidedLLM, examples: list):
+    """Every member's next-token log-probs on prompt + answer (B, T, M, V), the targets (B, T)
+    and the answer mask (B, T)."""
+    pool = braid.pool
+    heads = encode(pool.tokenizer, [e.prompt for e in examples], special=True)
+    tails = encode(pool.tokenizer, [e.answer + "\n" for e in examples], special=False)
+    ids, mask, pos = left_pad([h + t for h, t in zip(heads, tails, strict=True)],
+                              pool.tokenizer.pad_token_id, pool.device)
+    out = torch.stack([braid(ids, mask, pos, Plan.repeat(BraidSpec((n,)), len(examples),
+                                                         pool.names, pool.depth, pool.device))
+                       [:, :-1] for n in pool.names], dim=2)
+    lengths = torch.tensor([len(t) for t in tails], device=ids.device)
+    columns = torch.arange(ids.shape[1] - 1, device=ids.device)
+    return out, ids[:, 1:], columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
+
+
+def exact(logp: torch.Tensor, target: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
+    """1.0 where every answer token is the argmax (teacher-forced greedy exact match), (B,)."""
+    return ((logp.argmax(-1) == target) | ~answer).all(-1).float().cpu()
+
+
+@torch.no_grad()
+def confidence_pick(braid: BraidedLLM, examples: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per member: each prompt's greedy answer right (B, M) and its mean log-prob per token."""
+    pool = braid.pool
+    prompts = [e.prompt for e in examples]
+    right, conf = [], []
+    for name in pool.names:
+        plan = Plan.repeat(BraidSpec((name,)), len(examples), pool.names, pool.depth,
+                           pool.device)
+        answers = generate(braid, prompts, plan, max_new_tokens=40)
+        right.append(torch.tensor([float(a.strip() == e.answer.strip())
+                                   for a, e in zip(answers, examples, strict=True)]))
+        conf.append(answer_logprobs(braid, prompts, [a + "\n" for a in answers], plan).cpu())
+    return torch.stack(right, 1), torch.stack(conf, 1)
+
+
+def one_seed(braid: BraidedLLM, seed: int, per_cell: int) -> dict:
+    """Per family and joiner: gain over the lead of the oracle and of every mixture."""
+    names = braid.pool.names
+    out = {}
+    for family in FAMILIES:
+        examples = evaluation_prompts(TaskGrid([family], [1, 2, 3]), per_cell, seed, 0.4)
+        logp, target, answer = member_logprobs(braid, examples)
+        right, conf = confidence_pick(braid, examples)
+        lead = names.index(f"{family}-lora")
+        alone = exact(logp[:, :, lead], target, answer)
+        rows = {"lead": float(alone.mean()), "prompts": len(examples), "joiners": {}}
+        for j in (m for m in range(len(names)) if m != lead):
+            pair = logp[:, :, [lead, j]]  # (B, T, 2, V)
+            gains = {"oracle": torch.maximum(alone, exact(logp[:, :, j], target, answer))}
+            for w in WEIGHTS:
+                log_w = torch.log(torch.tensor([w, 1 - w], device=pair.device))
+                gains[f"weight {w}"] = exact(torch.logsumexp(pair + log_w[:, None], 2),
+                                             target, answer)
+            top = pair.max(-1).values  # (B, T, 2): each model's top log-prob per token
+            for beta in BETAS:
+                log_w = torch.log_softmax(beta * top, -1)
+                gains[f"confidence gate {beta:g}"] = exact(
+                    torch.logsumexp(pair + log_w[..., None], 2), target, answer)
+            rows["joiners"][names[j]] = {k: float(v.mean() - alone.mean())
+                                         for k, v in gains.items()}
+            picked = torch.where(conf[:, j] > conf[:, lead], right[:, j], right[:, lead])
+            rows["joiners"][names[j]]["confidence pick"] = float(picked.mean()
+                                                                 - right[:, lead].mean())
+        out[family] = rows
+    return out
+
+
+def summarise(runs: list[dict]) -> tuple[str, dict]:
+    """Per family: the room, the best and mean gain of each mixture kind over joiners."""
+    kinds = [k for k in next(iter(runs[0]["math"]["joiners"].values())) if k != "oracle"]
+    lines = ["| family | lead alone | room (best joiner's oracle gain) | best mixture gain "
+             "(kind, joiner; picked on the scored prompts) | mean gain over joiners and "
+             "mixtures |", "|---|---:|---:|---|---:|"]
+    figures = {}
+    for family in FAMILIES:
+        joiners = list(runs[0][family]["joiners"])
+
+        def gain(j, k, family=family):
+            return [r[family]["joiners"][j][k] for r in runs]
+
+        room = max(joiners, key=lambda j: np.mean(gain(j, "oracle")))
+        best = max(((j, k) for j in joiners for k in kinds), key=lambda p: np.mean(gain(*p)))
+        mean = float(np.mean([np.mean(gain(j, k)) for j in joiners for k in kinds]))
+        lead = [r[family]["lead"] for r in runs]
+        figures[family] = {"lead": float(np.mean(lead)),
+                           "room": float(np.mean(gain(room, "oracle"))), "room_joiner": room,
+                           "best": list(best), "best_gain": float(np.mean(gain(*best))),
+                           "mean_gain": mean}
+        lines.append(f"| {family} | {mean_std(lead)} | "
+                     f"{mean_std(gain(room, 'oracle'), signed=True)} ({room}) | "
+                     f"{mean_std(gain(*best), signed=True)} ({best[1]}, {best[0]}) | "
+                     f"{mean:+.3f} |")
+    return "\n".join(lines), figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", type=Path, default=Path("runs/braid-pool"))
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--per-cell", type=int, default=40,
+                        help="distinct evaluation prompts per (family, difficulty) cell")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    braid = BraidedLLM(load_pool(args.pool))  # members alone: no bank is used
+    runs = [one_seed(braid, seed, args.per_cell) for seed in range(args.seeds)]
+    table, figures = summarise(runs)
+    text = "\n".join([
+        table, "",
+        f"{args.seeds} seed(s) (each its own evaluation prompts), about "
+        f"{np.mean([r[f]['prompts'] for r in runs for f in FAMILIES]):.0f} prompts per family; "
+        "lead = the family's own specialist; mixtures of the lead and one joiner: fixed lead "
+        f"weights {', '.join(map(str, WEIGHTS))}, a token-level confidence gate (beta "
+        f"{', '.join(f'{b:g}' for b in BETAS)}) and a per-prompt confidence pick. Measured on a "
+        f"machine shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores)."])
+    print(text, flush=True)
+    write_result("braid_join_ceiling", {"figures": figures, "runs": runs,
+                                        "args": vars(args) | {"pool": str(args.pool)}}, text)
+
+
+if __name__ == "__main__":
+    main()
