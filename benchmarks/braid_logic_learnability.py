@@ -1,15 +1,18 @@
-"""Can the built-in host learn the `logic` family at all? (issue: braid)
+"""Can the built-in host learn the `logic` family, or one of its problem kinds? (issue: braid)
 
 Every member of the default braid pool is near a coin flip on logic, which lets the per-prompt
 oracle collect lucky guesses no router can have. This trains logic specialists of the built-in host
-on logic train prompts (difficulties 1-3, batch 32, Adam) the way `braid pool make` does (a LoRA
-adapter on every linear layer, `train_specialists`) at several ranks and learning rates, and by
-fine-tuning every weight of the host, then measures greedy exact match per difficulty on train and
-holdout prompts and the share of "true" answers (a collapsed model answers one word).
+on logic train prompts (batch 32, Adam) the way `braid pool make` does (a LoRA adapter on every
+linear layer, `train_specialists`) at several ranks and learning rates, and by fine-tuning every
+weight of the host, then measures greedy exact match per difficulty and problem kind on train and
+holdout prompts and the share of "true" answers on holdout prompts (a collapsed model answers one
+word). `--kinds` trains and scores on prompts of those kinds only: boolean expressions (every
+difficulty) or syllogisms (difficulties 3-5), which a router can tell apart from the prompt.
 
     python benchmarks/braid_logic_learnability.py [--steps 1000] [--per-cell 120]
         [--variants lora:8:2e-3 lora:32:5e-3 lora:16:1e-2 full:1e-3] [--tag NAME]
-        [--train-difficulties 1 2 3]
+        [--train-difficulties 1 2 3] [--eval-difficulties D ...]
+        [--kinds boolean syllogism] [--seeds 0] [--save-adapters DIR]
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from _common import write_result
+from safetensors.torch import save_file
 
 from evolora.braid.config import PoolMakeConfig
 from evolora.braid.pool import with_adapter
@@ -28,25 +33,52 @@ from evolora.braid.pool_make import answer_loss, train_specialists
 from evolora.hosts import Host, load_host
 from evolora.tasks import TaskGrid, score_example
 
-DIFFICULTIES = [1, 2, 3]
+# the difficulties at which the logic family writes each problem kind (tasks/families/logic.py)
+KIND_DIFFICULTIES = {"boolean": [1, 2, 3, 4, 5], "syllogism": [3, 4, 5]}
 
 
-def lora_specialist(rank: int, lr: float, steps: int, difficulties: list[int]) -> Host:
-    """The host with a logic adapter trained as `braid pool make` trains one."""
+class KindGrid:
+    """Logic prompts of the named problem kinds only, at the difficulties that have them."""
+
+    def __init__(self, difficulties: list[int], kinds: list[str]) -> None:
+        usable = [d for d in difficulties if any(d in KIND_DIFFICULTIES[k] for k in kinds)]
+        if not usable:
+            raise SystemExit(f"no difficulty of {difficulties} has logic prompts of kinds {kinds}")
+        self.grid, self.kinds = TaskGrid(["logic"], usable), set(kinds)
+
+    def sample_batch(self, rng: np.random.Generator, n: int, split: str | None = None) -> list:
+        """`n` examples of the kinds, each from a uniformly drawn difficulty that has one."""
+        out = []
+        while len(out) < n:
+            example = self.grid.sample_batch(rng, 1, split=split)[0]
+            if example.meta["kind"] in self.kinds:
+                out.append(example)
+        return out
+
+
+def lora_specialist(rank: int, lr: float, steps: int, grid: KindGrid, seed: int,
+                    save: Path | None = None) -> Host:
+    """The host with a logic adapter trained as `braid pool make` trains one (its A and B
+    tensors saved to `save`, a safetensors file, when given)."""
     host = load_host("builtin")
-    config = PoolMakeConfig(families=["logic"], difficulties=difficulties, steps=steps, rank=rank,
-                            alpha=2.0 * rank, lr=lr, extra_steps={})
-    population = train_specialists(host, config)
-    return with_adapter(host, dict(population.get_member(0).items()), population.scale, "logic")
+    config = PoolMakeConfig(seed=seed, families=["logic"], difficulties=grid.grid.difficulties,
+                            steps=steps, rank=rank, alpha=2.0 * rank, lr=lr, extra_steps={})
+    population = train_specialists(host, config, grids=[grid])
+    member = dict(population.get_member(0).items())
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        save_file({f"{layer}.{ab}": t.contiguous() for layer, pair in member.items()
+                   for ab, t in zip("AB", pair, strict=True)}, str(save))
+    return with_adapter(host, member, population.scale, "logic")
 
 
-def full_specialist(lr: float, steps: int, difficulties: list[int], seed: int = 0) -> Host:
+def full_specialist(lr: float, steps: int, grid: KindGrid, seed: int) -> Host:
     """The host with every weight fine-tuned on logic answers (mean per-token likelihood)."""
     torch.manual_seed(seed)
     host = load_host("builtin")
     params = list(host.model.parameters())
     optimiser = torch.optim.AdamW([p.requires_grad_() for p in params], lr=lr, weight_decay=0.0)
-    grid, rng = TaskGrid(["logic"], difficulties), np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)
     for _ in range(steps):
         loss = answer_loss(host, grid.sample_batch(rng, 32, split="train"))
         optimiser.zero_grad()
@@ -57,20 +89,37 @@ def full_specialist(lr: float, steps: int, difficulties: list[int], seed: int = 
     return host
 
 
-def skill(host: Host, per_cell: int) -> dict[str, float]:
-    """Accuracy per split and difficulty, and the share of "true" answers on holdout prompts."""
+def skill(host: Host, per_cell: int, difficulties: list[int], kinds: list[str]) -> dict:
+    """Accuracy per split, difficulty and kind, and the share of "true" answers on holdout."""
     out = {}
     for split in ("train", "holdout"):
-        for d in DIFFICULTIES:
-            examples = TaskGrid(["logic"], [d]).sample_batch(np.random.default_rng([99, d]),
-                                                             per_cell, split=split)
-            answers = host.generate([e.prompt for e in examples], max_new_tokens=4)
-            out[f"{split} d{d}"] = float(np.mean([score_example(e, a) for e, a in
-                                                  zip(examples, answers, strict=True)]))
-            if split == "holdout":
-                out[f"true share d{d}"] = float(np.mean([a.strip().lower().startswith("true")
-                                                         for a in answers]))
+        for d in difficulties:
+            for kind in [k for k in kinds if d in KIND_DIFFICULTIES[k]]:
+                rng = np.random.default_rng([99, d, list(KIND_DIFFICULTIES).index(kind)])
+                examples = KindGrid([d], [kind]).sample_batch(rng, per_cell, split=split)
+                answers = host.generate([e.prompt for e in examples], max_new_tokens=4)
+                cell = f"d{d} {kind}"
+                out[f"{split} {cell}"] = float(np.mean([score_example(e, a) for e, a in
+                                                        zip(examples, answers, strict=True)]))
+                if split == "holdout":
+                    out[f"true share {cell}"] = float(np.mean([
+                        a.strip().lower().startswith("true") for a in answers]))
     return out
+
+
+def table(rows: dict[str, list[dict]], cpu: dict[str, float]) -> list[str]:
+    """Markdown rows: mean (± std over seeds when there are several) per cell, CPU s per seed."""
+    keys = list(next(iter(rows.values()))[0])
+    lines = ["| logic specialist | " + " | ".join(keys) + " | CPU s per seed |",
+             "|---|" + "---:|" * (len(keys) + 1)]
+    for name, runs in rows.items():
+        cells = []
+        for k in keys:
+            values = np.array([r[k] for r in runs])
+            cells.append(f"{values.mean():.3f}" + (f" ± {values.std():.3f}" if len(runs) > 1
+                                                   else ""))
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cpu[name]:.0f} |")
+    return lines
 
 
 def main() -> None:
@@ -80,39 +129,49 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+",
                         default=["lora:8:2e-3", "lora:32:5e-3", "lora:16:1e-2", "full:1e-3"],
                         help="lora:RANK:LR or full:LR")
-    parser.add_argument("--train-difficulties", type=int, nargs="+", default=DIFFICULTIES,
-                        help="difficulties of the training prompts (measured on 1-3)")
+    parser.add_argument("--train-difficulties", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--eval-difficulties", type=int, nargs="+", default=None,
+                        help="difficulties scored (default: the training ones)")
+    parser.add_argument("--kinds", nargs="+", choices=list(KIND_DIFFICULTIES),
+                        default=list(KIND_DIFFICULTIES), help="problem kinds trained and scored")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--tag", default="", help="suffix of the result's name")
+    parser.add_argument("--save-adapters", type=Path, default=None,
+                        help="folder to save each LoRA specialist's adapter in (safetensors)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    rows = {"host (no training)": (skill(load_host("builtin"), args.per_cell), 0.0)}
+    grid = KindGrid(args.train_difficulties, args.kinds)
+    measured = args.eval_difficulties or args.train_difficulties
+    host_row = "host (no training)"
+    rows = {host_row: [skill(load_host("builtin"), args.per_cell, measured, args.kinds)]}
+    cpu = {host_row: 0.0}
     for variant in args.variants:
         kind, *values = variant.split(":")
-        start = time.process_time()
-        if kind == "lora":
-            host = lora_specialist(int(values[0]), float(values[1]), args.steps,
-                                   args.train_difficulties)
-            name = f"LoRA rank {values[0]}, lr {values[1]}"
-        else:
-            host = full_specialist(float(values[0]), args.steps, args.train_difficulties)
-            name = f"every weight, lr {values[0]}"
-        rows[name] = (skill(host, args.per_cell), time.process_time() - start)
-        print(name, rows[name], flush=True)
-    keys = list(rows["host (no training)"][0])
-    lines = ["| logic specialist | " + " | ".join(keys) + " | CPU s |",
-             "|---|" + "---:|" * (len(keys) + 1)]
-    lines += [f"| {n} | " + " | ".join(f"{s[k]:.3f}" for k in keys) + f" | {t:.0f} |"
-              for n, (s, t) in rows.items()]
-    lines.append(f"\n{args.steps} steps of batch 32 on logic train prompts (difficulties "
-                 f"{', '.join(map(str, args.train_difficulties))}) per trained variant; "
-                 f"{args.per_cell} prompts per split and difficulty. Measured on a machine shared "
-                 f"with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
+        name = (f"LoRA rank {values[0]}, lr {values[1]}" if kind == "lora"
+                else f"every weight, lr {values[0]}")
+        rows[name], start = [], time.process_time()
+        for seed in args.seeds:
+            save = (args.save_adapters / f"{variant.replace(':', '_')}-seed{seed}.safetensors"
+                    if args.save_adapters else None)
+            host = (lora_specialist(int(values[0]), float(values[1]), args.steps, grid, seed,
+                                    save) if kind == "lora"
+                    else full_specialist(float(values[0]), args.steps, grid, seed))
+            rows[name].append(skill(host, args.per_cell, measured, args.kinds))
+            print(name, f"seed {seed}", rows[name][-1], flush=True)
+        cpu[name] = (time.process_time() - start) / len(args.seeds)
+    lines = table(rows, cpu)
+    lines.append(f"\n{args.steps} steps of batch 32 on logic train prompts of kinds "
+                 f"{', '.join(args.kinds)} (difficulties "
+                 f"{', '.join(map(str, grid.grid.difficulties))}) per trained variant and seed "
+                 f"(seeds {', '.join(map(str, args.seeds))}; ± is the std over seeds); "
+                 f"{args.per_cell} prompts per split, difficulty and kind. Measured on a machine "
+                 f"shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
                  f"{os.cpu_count()} cores).")
     text = "\n".join(lines)
     print(text, flush=True)
     name = "braid_logic_learnability" + (f"_{args.tag}" if args.tag else "")
-    write_result(name, {"rows": {n: s for n, (s, _) in rows.items()},
-                        "cpu_s": {n: t for n, (_, t) in rows.items()}, "args": vars(args)}, text)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    write_result(name, {"rows": rows, "cpu_s": cpu, "args": settings}, text)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,19 @@ def test_each_specialist_learns_its_own_family(tokenizer):
         assert own < other - 0.5 and own < _nll(host, family) - 0.5, (family, own, other)
 
 
+def test_given_samplers_choose_what_each_specialist_learns(tokenizer):
+    host = tiny_host(tokenizer, 3, name="h")
+    config = PoolMakeConfig(families=FAMILIES, difficulties=[1], steps=60, batch_per_family=16,
+                            lr=1e-2, rank=4, extra_steps={})
+    swapped = [TaskGrid([f], [1]) for f in reversed(FAMILIES)]
+    population = train_specialists(host, config, grids=swapped)
+    members = [with_adapter(host, population.get_member(k), population.scale, f)
+               for k, f in enumerate(FAMILIES)]
+    for k, family in enumerate(reversed(FAMILIES)):  # member k learnt the family of its sampler
+        own, other = _nll(members[k], family), _nll(members[1 - k], family)
+        assert own < other - 0.5, (family, own, other)
+
+
 def test_pool_is_cached_and_remade_when_its_config_changes(tmp_path, monkeypatch, pool):
     made = []
 

@@ -30,9 +30,13 @@ from evolora.telemetry.checkpoint import (
 
 def train_specialists(host: Host, config: PoolMakeConfig,
                       on_step: Callable[[int, float], None] | None = None,
-                      checkpoints: Path | None = None) -> LoRAPopulation:
+                      checkpoints: Path | None = None,
+                      grids: list | None = None) -> LoRAPopulation:
     """One LoRA adapter per family of `config.families`, trained on that family's train prompts
     for `config.steps` steps, then on its own for the family's `config.extra_steps`.
+
+    `grids` (one per family, each with `sample_batch(rng, n, split)`) replaces the default
+    sampler, `TaskGrid([family], config.difficulties)`, e.g. to train on one problem kind.
 
     With `checkpoints` (a folder), the adapters, the optimiser and the sampler are saved there
     every `config.checkpoint_every` steps, and training continues from the newest checkpoint
@@ -45,7 +49,7 @@ def train_specialists(host: Host, config: PoolMakeConfig,
     params = [t.requires_grad_() for table in (population.A, population.B)
               for t in table.values()]
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
-    grids = [TaskGrid([f], config.difficulties) for f in config.families]
+    grids = grids or [TaskGrid([f], config.difficulties) for f in config.families]
     start = _resume(checkpoints, config, population, optimiser, rng)
     last = {f: config.steps + config.extra_steps.get(f, 0) for f in config.families}
     total_steps = max(last.values())
