@@ -30,11 +30,11 @@ from _common import mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES
-from evolora.braid.generation import answer_logprobs, generate
+from evolora.braid.generation import answer_logprobs, exact_match, generate, teacher_forced
+from evolora.braid.pair_train import specialist
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import load_pool
 from evolora.braid.trainer import evaluation_prompts
-from evolora.hosts.generation import encode, left_pad
 from evolora.tasks import TaskGrid
 
 WEIGHTS = (0.5, 0.7, 0.88)
@@ -43,24 +43,13 @@ BETAS = (1.0, 3.0, 10.0)
 
 @torch.no_grad()
 def member_logprobs(braid: BraidedLLM, examples: list):
-    """Every member's next-token log-probs on prompt + answer (B, T, M, V), the targets (B, T)
-    and the answer mask (B, T)."""
+    """Every member's next-token log-probs on prompt + answer (B, T, M, V), the tokens that come
+    next (B, T) and where those are the answer's (B, T)."""
     pool = braid.pool
-    heads = encode(pool.tokenizer, [e.prompt for e in examples], special=True)
-    tails = encode(pool.tokenizer, [e.answer + "\n" for e in examples], special=False)
-    ids, mask, pos = left_pad([h + t for h, t in zip(heads, tails, strict=True)],
-                              pool.tokenizer.pad_token_id, pool.device)
-    out = torch.stack([braid(ids, mask, pos, Plan.repeat(BraidSpec((n,)), len(examples),
-                                                         pool.names, pool.depth, pool.device))
-                       [:, :-1] for n in pool.names], dim=2)
-    lengths = torch.tensor([len(t) for t in tails], device=ids.device)
-    columns = torch.arange(ids.shape[1] - 1, device=ids.device)
-    return out, ids[:, 1:], columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
-
-
-def exact(logp: torch.Tensor, target: torch.Tensor, answer: torch.Tensor) -> torch.Tensor:
-    """1.0 where every answer token is the argmax (teacher-forced greedy exact match), (B,)."""
-    return ((logp.argmax(-1) == target) | ~answer).all(-1).float().cpu()
+    prompts, answers = [e.prompt for e in examples], [e.answer + "\n" for e in examples]
+    runs = [teacher_forced(braid, prompts, answers, Plan.repeat(
+        BraidSpec((n,)), len(examples), pool.names, pool.depth, pool.device)) for n in pool.names]
+    return torch.stack([logp for logp, _, _ in runs], dim=2), runs[0][1], runs[0][2]
 
 
 @torch.no_grad()
@@ -87,20 +76,20 @@ def one_seed(braid: BraidedLLM, seed: int, per_cell: int) -> dict:
         examples = evaluation_prompts(TaskGrid([family], [1, 2, 3]), per_cell, seed, 0.4)
         logp, target, answer = member_logprobs(braid, examples)
         right, conf = confidence_pick(braid, examples)
-        lead = names.index(f"{family}-lora")
-        alone = exact(logp[:, :, lead], target, answer)
+        lead = specialist(braid, family)
+        alone = exact_match(logp[:, :, lead], target, answer)
         rows = {"lead": float(alone.mean()), "prompts": len(examples), "joiners": {}}
         for j in (m for m in range(len(names)) if m != lead):
             pair = logp[:, :, [lead, j]]  # (B, T, 2, V)
-            gains = {"oracle": torch.maximum(alone, exact(logp[:, :, j], target, answer))}
+            gains = {"oracle": torch.maximum(alone, exact_match(logp[:, :, j], target, answer))}
             for w in WEIGHTS:
                 log_w = torch.log(torch.tensor([w, 1 - w], device=pair.device))
-                gains[f"weight {w}"] = exact(torch.logsumexp(pair + log_w[:, None], 2),
+                gains[f"weight {w}"] = exact_match(torch.logsumexp(pair + log_w[:, None], 2),
                                              target, answer)
             top = pair.max(-1).values  # (B, T, 2): each model's top log-prob per token
             for beta in BETAS:
                 log_w = torch.log_softmax(beta * top, -1)
-                gains[f"confidence gate {beta:g}"] = exact(
+                gains[f"confidence gate {beta:g}"] = exact_match(
                     torch.logsumexp(pair + log_w[..., None], 2), target, answer)
             rows["joiners"][names[j]] = {k: float(v.mean() - alone.mean())
                                          for k, v in gains.items()}

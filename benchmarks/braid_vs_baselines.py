@@ -32,7 +32,7 @@ import torch
 from _common import add_keep_argument, kept_seed, mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
-from evolora.braid.braider import MetaBraider
+from evolora.braid.braider import HEADS, MetaBraider
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import braider_outcome, correct, evaluate_braider
 from evolora.braid.fusion import STRATEGIES
@@ -224,7 +224,7 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
             "reward_first": float(np.mean([h["reward/mean"] for h in history[:5]])),
             "reward_last": float(np.mean([h["reward/mean"] for h in history[-5:]])),
             "entropy": {h: (history[0][f"entropy/{h}"], history[-1][f"entropy/{h}"])
-                        for h in ("models", "layers", "strategy", "temperature", "top_k")}}
+                        for h in HEADS}}
 
 
 def main() -> None:
@@ -294,10 +294,9 @@ def report(runs: list[dict], args) -> None:
                  if args.pair_steps else "") + ", per seed. Measured "
               "on a machine shared with other work (1-minute load average "
               f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written)."]
-    heads = ("models", "layers", "strategy", "temperature", "top_k")
     lines += ["", "Braider training, first update -> last: decision entropy " + ", ".join(
         f"{h} {mean_std([r['entropy'][h][0] for r in runs])} -> "
-        f"{mean_std([r['entropy'][h][1] for r in runs])}" for h in heads)
+        f"{mean_std([r['entropy'][h][1] for r in runs])}" for h in HEADS)
         + f"; training reward (first 5 updates -> last 5) "
         f"{mean_std([r['reward_first'] for r in runs])} -> "
         f"{mean_std([r['reward_last'] for r in runs])}."]

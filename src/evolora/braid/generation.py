@@ -90,18 +90,31 @@ def greedy_matches(braid: BraidedLLM, prompts: list[str], targets: list[str], pl
                    batch_size: int = 64) -> torch.Tensor:
     """1.0 where every token of the target is the braid's argmax after the prompt and the
     target's earlier tokens, else 0.0, (B,) on CPU."""
-    tokenizer = braid.pool.tokenizer
     out = torch.zeros(len(prompts))
     for start in range(0, len(prompts), batch_size):
         rows = list(range(start, min(start + batch_size, len(prompts))))
-        heads = encode(tokenizer, [prompts[r] for r in rows], special=True)
-        tails = encode(tokenizer, [targets[r] for r in rows], special=False)
-        seqs = [h + t for h, t in zip(heads, tails, strict=True)]
-        ids, mask, positions = left_pad(seqs, tokenizer.pad_token_id, braid.pool.device)
-        best = braid(ids, mask, positions, plan.take(rows))[:, :-1].argmax(-1)
-        hit = best == ids[:, 1:]
-        lengths = torch.tensor([len(t) for t in tails], device=ids.device)
-        columns = torch.arange(ids.shape[1] - 1, device=ids.device)
-        is_target = columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
-        out[rows] = (hit | ~is_target).all(-1).float().cpu()
+        out[rows] = exact_match(*teacher_forced(braid, [prompts[r] for r in rows],
+                                                [targets[r] for r in rows], plan.take(rows)))
     return out
+
+
+def teacher_forced(braid: BraidedLLM, prompts: list[str], targets: list[str],
+                   plan: Plan) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The braid's next-token log-probs along prompt + target (B, T, V), the tokens that come
+    next (B, T) and where those are the target's (B, T) bool."""
+    tokenizer = braid.pool.tokenizer
+    heads = encode(tokenizer, prompts, special=True)
+    tails = encode(tokenizer, targets, special=False)
+    ids, mask, positions = left_pad([h + t for h, t in zip(heads, tails, strict=True)],
+                                    tokenizer.pad_token_id, braid.pool.device)
+    logprobs = braid(ids, mask, positions, plan)[:, :-1]
+    lengths = torch.tensor([len(t) for t in tails], device=ids.device)
+    columns = torch.arange(ids.shape[1] - 1, device=ids.device)
+    return logprobs, ids[:, 1:], columns[None, :] >= (ids.shape[1] - 1 - lengths)[:, None]
+
+
+def exact_match(logprobs: torch.Tensor, following: torch.Tensor,
+                is_target: torch.Tensor) -> torch.Tensor:
+    """1.0 where every target token is the argmax of `logprobs` (teacher-forced greedy exact
+    match), else 0.0, (B,) on CPU."""
+    return ((logprobs.argmax(-1) == following) | ~is_target).all(-1).float().cpu()
