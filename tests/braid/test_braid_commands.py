@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from braid_models import tiny_host
 
 from evolora.braid.pool import ModelPool, load_pool, profile_of
@@ -96,3 +97,26 @@ def test_pool_make_writes_a_pool_with_checkpoints_and_lists_it(tmp_path, capsys)
     assert main(["braid", "pool", "list", str(out)]) == 0
     assert "math-lora" in capsys.readouterr().out
     assert main(["braid", "pool", "make", "-c", str(config), "-o", str(out)]) == 2
+
+
+def test_pool_combine_adds_another_pools_adapters_renamed(tmp_path, capsys):
+    config = tmp_path / "pool.yaml"
+    config.write_text("families: [math]\ndifficulties: [1]\nsteps: 2\nbatch_per_family: 2\n"
+                      "skill_examples: 2\nmax_new_tokens: 2\n")
+    first, second, both = tmp_path / "seed0", tmp_path / "seed1", tmp_path / "both"
+    for seed, out in ((0, first), (1, second)):
+        assert main(["braid", "pool", "make", "-c", str(config), "--seed", str(seed),
+                     "-o", str(out)]) == 0
+    assert main(["braid", "pool", "combine", str(first), str(second), "-o", str(both)]) == 0
+    assert "math-lora-b" in capsys.readouterr().out
+    combined, added = load_pool(both), load_pool(second)
+    assert combined.names == ["host", "math-lora", "math-lora-b"]
+    assert combined.profiles[2].domain == "math"
+    ids = torch.tensor([[5, 9, 14, 3]])
+    with torch.no_grad():
+        logits = [m.model(ids).logits for m in (*combined.hosts, added.hosts[1])]
+    torch.testing.assert_close(logits[2], logits[3])  # the added member is seed 1's adapter
+    assert not torch.allclose(logits[1], logits[2])
+    assert main(["braid", "pool", "combine", str(first), str(second), "-o", str(both)]) == 2
+    assert main(["braid", "pool", "combine", str(first), str(first), "--suffix", "",
+                 "-o", str(tmp_path / "clash")]) == 2

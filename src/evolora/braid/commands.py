@@ -1,4 +1,4 @@
-"""`evolora braid ...`: pool make|list, train, run "prompt", eval, report."""
+"""`evolora braid ...`: pool make|list|combine, train, run "prompt", eval, report."""
 
 from __future__ import annotations
 
@@ -61,14 +61,24 @@ def pool_make(
 @pool_app.command("list")
 def pool_list(folder: Path = typer.Argument(Path("runs/braid-pool"), help="Pool folder.")) -> None:
     """Show a pool's members and their profiles."""
-    import json
+    from evolora.braid.pool import read_profiles
 
-    path = folder / "pool.json"
-    if not path.is_file():
-        raise EvoloraError(f"'{folder}' is not a model pool: it has no pool.json.")
-    from evolora.braid.pool import ModelProfile
+    _print_pool(read_profiles(folder))
 
-    _print_pool([ModelProfile(**m) for m in json.loads(path.read_text())["members"]])
+
+@pool_app.command("combine")
+def pool_combine(
+    base: Path = typer.Argument(..., help="Pool folder whose members are kept as they are."),
+    other: Path = typer.Argument(..., help="Pool folder whose adapter members are added."),
+    out: Path = typer.Option(..., "--out", "-o", help="Pool folder to write."),
+    suffix: str = typer.Option("-b", "--suffix", help="Added to each added member's name."),
+) -> None:
+    """Write a pool of BASE's members plus OTHER's adapters, renamed (e.g. a second seed's)."""
+    from evolora.braid.pool import combine_pools, read_profiles
+
+    combine_pools(base, other, suffix, out)
+    _print_pool(read_profiles(out))
+    Console().print(f"Wrote the pool to [bold]{out}[/bold].")
 
 
 def _print_pool(profiles) -> None:

@@ -149,17 +149,7 @@ def with_adapter(host: Host, factors: dict[str, tuple[torch.Tensor, torch.Tensor
 def load_pool(folder: str | Path, device: str | None = None) -> ModelPool:
     """Load a pool folder written by `ModelPool.save` (`evolora braid pool make`)."""
     folder = Path(folder)
-    path = folder / POOL_FILE
-    if not path.is_file():
-        raise EvoloraError(
-            f"'{folder}' is not a model pool: it has no {POOL_FILE} (make one with "
-            "`evolora braid pool make`)."
-        )
-    try:
-        members = json.loads(path.read_text(encoding="utf-8"))["members"]
-        profiles = [ModelProfile(**m) for m in members]
-    except (ValueError, KeyError, TypeError) as problem:
-        raise EvoloraError(f"'{path}' is not a valid pool file ({problem}).") from None
+    profiles = read_profiles(folder)
     tensors = load_adapter_tensors(folder)
     bases: dict[str, Host] = {}
     hosts = []
@@ -177,6 +167,48 @@ def load_pool(folder: str | Path, device: str | None = None) -> ModelPool:
             raise EvoloraError(f"Pool member '{p.name}' has no adapter tensors in {ADAPTER_FILE}.")
         hosts.append(with_adapter(base, factors, p.alpha / p.rank, p.name))
     return ModelPool(hosts, profiles)
+
+
+def read_profiles(folder: str | Path) -> list[ModelProfile]:
+    """The member profiles of a pool folder's pool.json (nothing is loaded)."""
+    path = Path(folder) / POOL_FILE
+    if not path.is_file():
+        raise EvoloraError(
+            f"'{folder}' is not a model pool: it has no {POOL_FILE} (make one with "
+            "`evolora braid pool make`)."
+        )
+    try:
+        members = json.loads(path.read_text(encoding="utf-8"))["members"]
+        return [ModelProfile(**m) for m in members]
+    except (ValueError, KeyError, TypeError) as problem:
+        raise EvoloraError(f"'{path}' is not a valid pool file ({problem}).") from None
+
+
+def combine_pools(base: str | Path, other: str | Path, suffix: str, out: str | Path) -> Path:
+    """Write at `out` a pool of `base`'s members plus `other`'s adapter members, each renamed
+    `<name><suffix>` (e.g. specialists made with another seed beside the default ones; `other`'s
+    host and hf members are left out). No make config is recorded: `ensure_pool` uses it as is."""
+    from safetensors.torch import save_file
+
+    out = Path(out)
+    if (out / POOL_FILE).exists():
+        raise EvoloraError(f"'{out}' already holds a pool; choose another output folder.")
+    profiles = read_profiles(base)
+    tensors = load_adapter_tensors(base)
+    added = load_adapter_tensors(other)
+    for p in (p for p in read_profiles(other) if p.kind == "adapter"):
+        name = p.name + suffix
+        if name in {q.name for q in profiles}:
+            raise EvoloraError(f"Member '{name}' of '{other}' would repeat a name of '{base}'; "
+                               "give a --suffix that makes its names new.")
+        profiles.append(ModelProfile(**{**p.describe(), "name": name}))
+        tensors.update({f"{name}/{k}.{f}": t for k, (a, b) in adapter_factors(added, p.name).items()
+                        for f, t in (("A", a), ("B", b))})
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(out / ADAPTER_FILE))
+    data = {"version": 1, "members": [p.describe() for p in profiles], "made_with": None}
+    atomic_write_text(out / POOL_FILE, json.dumps(data, indent=1) + "\n")
+    return out
 
 
 def made_with(folder: str | Path) -> dict | None:
