@@ -5,7 +5,8 @@ This asks whether the pool leaves fusion anything to find: for every family, its
 lead) and every other member, on the evaluation prompts (holdout prompts outside the braider's
 selection share), greedy exact match of
 
-- the lead alone, and the pair's oracle (either member right: the room a join could collect);
+- the lead alone, the joiner alone, and the pair's oracle (either member right: the room a join
+  could collect);
 - parameter-free output mixtures of the two next-token distributions, decoded greedily: fixed
   lead weights 0.5 / 0.7 / 0.88 (0.88: an untrained bank's), a token-level confidence gate
   (each model weighted by softmax(beta x its top log-probability), beta 1 / 3 / 10), and the
@@ -104,7 +105,8 @@ def one_seed(braid: BraidedLLM, seed: int, per_cell: int, which: str = "all") ->
         rows = {"lead": float(alone.mean()), "prompts": len(examples), "joiners": {}}
         for j, member in enumerate(joiners, 1):
             pair = logp[:, :, [0, j]]  # (B, T, 2, V)
-            gains = {"oracle": torch.maximum(alone, exact_match(logp[:, :, j], target, answer))}
+            solo = exact_match(logp[:, :, j], target, answer)
+            gains = {"oracle": torch.maximum(alone, solo), "joiner alone": solo}
             for w in WEIGHTS:
                 log_w = torch.log(torch.tensor([w, 1 - w], device=pair.device))
                 gains[f"weight {w}"] = exact_match(torch.logsumexp(pair + log_w[:, None], 2),
@@ -128,10 +130,12 @@ def summarise(runs: list[dict]) -> tuple[str, dict]:
     """Per family: the room, the best and mean gain of each mixture kind over joiners, and the
     logit average's gain with the joiner that leaves most room."""
     families = [f for f in FAMILIES if f in runs[0]]
-    kinds = [k for k in next(iter(runs[0][families[0]]["joiners"].values())) if k != "oracle"]
+    kinds = [k for k in next(iter(runs[0][families[0]]["joiners"].values()))
+             if k not in ("oracle", "joiner alone")]
     lines = ["| family | lead alone | room (best joiner's oracle gain) | best mixture gain "
              "(kind, joiner; picked on the scored prompts) | mean gain over joiners and "
-             "mixtures | logit average gain (room's joiner) |", "|---|---:|---:|---|---:|---:|"]
+             "mixtures | logit average gain (room's joiner) | room's joiner alone |",
+             "|---|---:|---:|---|---:|---:|---:|"]
     figures = {}
     for family in families:
         joiners = list(runs[0][family]["joiners"])
@@ -147,11 +151,13 @@ def summarise(runs: list[dict]) -> tuple[str, dict]:
                            "room": float(np.mean(gain(room, "oracle"))), "room_joiner": room,
                            "best": list(best), "best_gain": float(np.mean(gain(*best))),
                            "mean_gain": mean,
-                           "logit_average_gain": float(np.mean(gain(room, "logit average")))}
+                           "logit_average_gain": float(np.mean(gain(room, "logit average"))),
+                           "room_joiner_alone": float(np.mean(gain(room, "joiner alone")))}
         lines.append(f"| {family} | {mean_std(lead)} | "
                      f"{mean_std(gain(room, 'oracle'), signed=True)} ({room}) | "
                      f"{mean_std(gain(*best), signed=True)} ({best[1]}, {best[0]}) | "
-                     f"{mean:+.3f} | {mean_std(gain(room, 'logit average'), signed=True)} |")
+                     f"{mean:+.3f} | {mean_std(gain(room, 'logit average'), signed=True)} | "
+                     f"{mean_std(gain(room, 'joiner alone'), signed=True)} |")
     return "\n".join(lines), figures
 
 

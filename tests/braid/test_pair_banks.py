@@ -3,11 +3,16 @@ and its training moves it alone."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
+from evolora.braid import pair_train
 from evolora.braid.braided import BraidedLLM
+from evolora.braid.config import FusionTrainConfig
 from evolora.braid.plan import BraidSpec, Plan
+from evolora.braid.pool import ModelPool
 from evolora.errors import EvoloraError
 from evolora.hosts.generation import encode, left_pad
 
@@ -71,3 +76,18 @@ def test_a_pair_bank_needs_a_strategy_bank_and_two_members(pool):
         braid.add_pair_bank("attention", 0, 1)
     with pytest.raises(EvoloraError, match="two different members"):
         braid.add_pair_bank("router", 1, 1)
+
+
+@pytest.mark.parametrize("same_domain", [False, True])
+def test_same_domain_pair_banks_go_to_the_familys_other_member(pool, monkeypatch, same_domain):
+    """m0 and m2 both have the math domain (say two seeds' specialists); m1, of no domain, has
+    more room beside m0, so it gets the pair bank unless only the family's members may join."""
+    profiles = [replace(p, domain=d) for p, d in zip(pool.profiles, ("math", "general", "math"),
+                                                     strict=True)]
+    braid = BraidedLLM(ModelPool(pool.hosts, profiles))
+    monkeypatch.setattr(pair_train, "joiner_room", lambda braid, lead, examples: {1: 0.5, 2: 0.1})
+    config = FusionTrainConfig(pair_families=["math"], pair_joiners=1, pair_probe=4,
+                               pair_steps=0)
+    made = pair_train.train_pair_banks(braid, ["math"], [1], config, [1.0], [2], seed=0,
+                                       fraction=0.4, same_domain=same_domain)
+    assert [(m["lead"], m["joiner"]) for m in made] == [("m0", "m2" if same_domain else "m1")]

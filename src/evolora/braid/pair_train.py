@@ -65,10 +65,12 @@ def pair_plan(braid: BraidedLLM, strategy: str, lead: int, joiner: int,
 def train_pair_banks(braid: BraidedLLM, families: list[str], difficulties: list[int],
                      config: FusionTrainConfig, temperatures: list[float], top_ks: list[int],
                      seed: int, fraction: float,
-                     on_step: Callable[[str, int, float], None] | None = None) -> list[dict]:
+                     on_step: Callable[[str, int, float], None] | None = None,
+                     same_domain: bool = False) -> list[dict]:
     """Add and train the pair banks of every pair family among `families` (each strategy's
     shared bank trained already); returns one record per pair (family, lead, joiner, room).
-    Only joiners with room (> 0) get banks."""
+    Only joiners with room (> 0) get banks; with `same_domain`, only members whose domain is the
+    family (e.g. its specialist made with another seed)."""
     made = []
     for k, family in enumerate(f for f in config.pair_families if f in families):
         grid = TaskGrid([family], difficulties)
@@ -77,7 +79,9 @@ def train_pair_banks(braid: BraidedLLM, families: list[str], difficulties: list[
         probe = training_rows(grid, rng, config.pair_probe, config.prompts, fraction)
         room = joiner_room(braid, lead, probe)
         ranked = sorted(room, key=lambda m: -room[m])
-        for joiner in [m for m in ranked if room[m] > 0][:config.pair_joiners]:
+        allowed = [m for m in ranked if room[m] > 0
+                   and (not same_domain or braid.pool.profiles[m].domain == family)]
+        for joiner in allowed[:config.pair_joiners]:
             made.append({"family": family, "lead": braid.pool.names[lead],
                          "joiner": braid.pool.names[joiner], "room": room[joiner]})
             for name in STRATEGIES:
