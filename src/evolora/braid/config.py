@@ -28,8 +28,8 @@ class PoolMakeConfig(_Section):
     extra_steps: dict[str, int] = Field(
         default_factory=lambda: {"sequence": 1000, "json_repair": 1000}, description="further "
         "Adam steps after `steps` for the named families' specialists alone (on evaluation "
-        "prompts sequence and json_repair still gain from 1,000 to 2,000 steps, the others do "
-        "not: benchmarks/braid_specialist_steps.py)")
+        "prompts json_repair and sequence gain most from 1,000 to 2,000 steps, math and logic "
+        "nothing: benchmarks/braid_specialist_steps.py)")
     batch_per_family: int = Field(32, ge=1)
     lr: float = Field(2e-3, gt=0)
     skill_examples: int = Field(48, ge=1, description="holdout examples per family for skill")
