@@ -29,7 +29,7 @@ from _common import add_keep_argument, kept_seed, mean_std, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
-from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
+from evolora.braid.config import FAMILIES, BraiderConfig, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import braider_outcome
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
@@ -97,7 +97,8 @@ def one_seed(pool, grid, seed: int, args) -> dict:
     """Every ablation row, the entropies and rewards, and the few-shot curve of one seed."""
     config = TrainConfig(seed=seed, pool=str(args.pool), episodes=args.episodes,
                          fusion={"steps": args.fusion_steps, "batch": 16,
-                                 "prompts": args.fusion_prompts})
+                                 "prompts": args.fusion_prompts},
+                         braider={"skill_prior": args.skill_prior})
     braid = BraidedLLM(pool)
     train_banks(braid, config)
     holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
@@ -141,6 +142,10 @@ def main() -> None:
                         help="bank steps per strategy")
     parser.add_argument("--fusion-prompts", choices=("learn", "select"), default="select",
                         help="prompts the banks learn on")
+    parser.add_argument("--skill-prior", type=float, default=BraiderConfig().skill_prior,
+                        help="starting weight of the members' measured skill in the lead "
+                        "logit (0: the model head learns its routing from rewards alone)")
+    parser.add_argument("--tag", default="", help="suffix of the result's name")
     add_keep_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -180,13 +185,14 @@ def report(rows, entropy, rewards, probes, shots, args, seeds: int) -> None:
               f"{[r['reward'] for _, r in shots]} (target <= 20); to reach 80 % of the final "
               f"gain over the start: {[r['gain'] for _, r in shots]}.",
               f"{seeds} seed(s), {args.episodes} training episodes per braider, fusion banks "
+              f"skill prior {args.skill_prior:g}, "
               f"{args.fusion_steps} steps per strategy on {args.fusion_prompts} prompts, "
               f"{args.holdout} holdout prompts. Measured on a machine shared with other work "
               f"(1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when "
               "this table was written)."]
     table = "\n".join(lines)
     print(table, flush=True)
-    write_result("braid_learning", {
+    write_result("braid_learning" + (f"_{args.tag}" if args.tag else ""), {
         "ablations": rows, "entropy": entropy, "training_reward": rewards,
         "holdout_reward_over_training": probes,
         "few_shot": [{"curve": c, "reached_80pct": r} for c, r in shots],
