@@ -184,9 +184,9 @@ def report(rows, entropy, rewards, probes, shots, args, seeds: int) -> None:
               "Episodes to reach 80 % of the final reward, per seed: "
               f"{[r['reward'] for _, r in shots]} (target <= 20); to reach 80 % of the final "
               f"gain over the start: {[r['gain'] for _, r in shots]}.",
-              f"{seeds} seed(s), {args.episodes} training episodes per braider, fusion banks "
-              f"skill prior {args.skill_prior:g}, "
-              f"{args.fusion_steps} steps per strategy on {args.fusion_prompts} prompts, "
+              f"{seeds} seed(s), {args.episodes} training episodes per braider, skill prior "
+              f"{args.skill_prior:g}, fusion banks {args.fusion_steps} steps per strategy on "
+              f"{args.fusion_prompts} prompts, "
               f"{args.holdout} holdout prompts. Measured on a machine shared with other work "
               f"(1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when "
               "this table was written)."]
