@@ -125,3 +125,22 @@ def test_checkpoints_of_another_config_do_not_block_a_make(tokenizer, tmp_path):
     assert steps == [0, 1, 2]
     assert [p.name for p in sorted(tmp_path.glob("step_*.json"))] == [
         "step_000001.json", "step_000002.json", "step_000003.json"]
+
+
+def test_snapshots_along_training_are_the_shorter_makes(tokenizer):
+    """After S of N steps the adapters are exactly those of a make with `steps=S` (the sampler
+    draws the same batches), which lets one run score a whole learning curve."""
+    base = dict(families=FAMILIES, difficulties=[1], batch_per_family=4, rank=2, extra_steps={})
+    seen = {}
+
+    def snapshot(steps_done, population):
+        seen[steps_done] = {k: t.clone() for k, t in population.state_tensors().items()}
+
+    final = train_specialists(tiny_host(tokenizer, 3), PoolMakeConfig(**base, steps=5),
+                              on_snapshot=snapshot).state_tensors()
+    assert sorted(seen) == [1, 2, 3, 4, 5]
+    shorter = train_specialists(tiny_host(tokenizer, 3), PoolMakeConfig(**base, steps=3))
+    for key, tensor in shorter.state_tensors().items():
+        torch.testing.assert_close(seen[3][key], tensor)
+        torch.testing.assert_close(seen[5][key], final[key])
+    assert any(not torch.equal(seen[3][k], final[k]) for k in final)

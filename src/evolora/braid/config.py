@@ -22,11 +22,14 @@ class PoolMakeConfig(_Section):
     difficulties: list[int] = [1, 2, 3]
     rank: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0)
-    steps: int = Field(500, ge=1, description="Adam steps (each: one batch of every family)")
+    steps: int = Field(1000, ge=1, description="Adam steps (each: one batch of every family); "
+                       "with the default extra steps a make takes about 20 minutes of one idle "
+                       "core")
     extra_steps: dict[str, int] = Field(
-        default_factory=lambda: {"math": 500}, description="further Adam steps after `steps` "
-        "for the named families' specialists alone (math gains from them, the others do not need "
-        "them)")
+        default_factory=lambda: {"sequence": 1000, "json_repair": 1000}, description="further "
+        "Adam steps after `steps` for the named families' specialists alone (on evaluation "
+        "prompts sequence and json_repair still gain from 1,000 to 2,000 steps, the others do "
+        "not: benchmarks/braid_specialist_steps.py)")
     batch_per_family: int = Field(32, ge=1)
     lr: float = Field(2e-3, gt=0)
     skill_examples: int = Field(48, ge=1, description="holdout examples per family for skill")

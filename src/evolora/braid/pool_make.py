@@ -31,9 +31,15 @@ from evolora.telemetry.checkpoint import (
 def train_specialists(host: Host, config: PoolMakeConfig,
                       on_step: Callable[[int, float], None] | None = None,
                       checkpoints: Path | None = None,
-                      grids: list | None = None) -> LoRAPopulation:
+                      grids: list | None = None,
+                      on_snapshot: Callable[[int, LoRAPopulation], None] | None = None
+                      ) -> LoRAPopulation:
     """One LoRA adapter per family of `config.families`, trained on that family's train prompts
     for `config.steps` steps, then on its own for the family's `config.extra_steps`.
+
+    `on_snapshot(steps_done, population)` is called after every step, e.g. to score the adapters
+    along training (with no extra steps, the adapters after S steps are exactly those of a make
+    with `steps=S`: the sampler draws the same batches).
 
     `grids` (one per family, each with `sample_batch(rng, n, split)`) replaces the default
     sampler, `TaskGrid([family], config.difficulties)`, e.g. to train on one problem kind.
@@ -75,6 +81,8 @@ def train_specialists(host: Host, config: PoolMakeConfig,
                         tensor[k] = value
             if on_step is not None:
                 on_step(step, total)
+            if on_snapshot is not None:
+                on_snapshot(step + 1, population)
             if checkpoints is not None and ((step + 1) % config.checkpoint_every == 0
                                             or step + 1 == total_steps):
                 tensors, state = optimiser_state(optimiser)
