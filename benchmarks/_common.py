@@ -34,6 +34,16 @@ def add_keep_argument(parser) -> None:
                         help="folder keeping each finished seed; a rerun skips the seeds in it")
 
 
+def add_tag_argument(parser) -> None:
+    """`--tag NAME` on an argparse parser: a suffix of the result's name (see `tagged`)."""
+    parser.add_argument("--tag", default="", help="suffix of the result's name")
+
+
+def tagged(name: str, tag: str) -> str:
+    """`name_tag`, or `name` without a tag: the result name of a tagged run."""
+    return f"{name}_{tag}" if tag else name
+
+
 def kept_seed(keep: Path | None, seed: int, run: Callable[[], dict]) -> dict:
     """Seed `seed`'s result saved in `keep` by an earlier run, or else `run()`, then saved there
     (nothing is saved when `keep` is None)."""

@@ -34,12 +34,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import mean_std, write_result
+from _common import add_tag_argument, mean_std, tagged, write_result
 
+from evolora.braid import pair_train
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES
 from evolora.braid.generation import answer_logprobs, exact_match, generate, teacher_forced
-from evolora.braid.pair_train import specialist
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import load_pool
 from evolora.braid.trainer import evaluation_prompts
@@ -79,22 +79,14 @@ def confidence_pick(braid: BraidedLLM, examples: list, members: list[int]
     return torch.stack(right, 1), torch.stack(conf, 1)
 
 
-def joiners_of(braid: BraidedLLM, lead: int, family: str, which: str) -> list[int]:
-    """The members measured joining `lead`: every other one, or (`same-family`) those whose
-    domain is `family`."""
-    profiles = braid.pool.profiles
-    return [m for m in range(len(profiles)) if m != lead
-            and (which == "all" or profiles[m].domain == family)]
-
-
 def one_seed(braid: BraidedLLM, seed: int, per_cell: int, which: str = "all") -> dict:
     """Per family (with a joiner) and joiner: gain over the lead of the oracle and of every
     mixture."""
     names = braid.pool.names
     out = {}
     for family in FAMILIES:
-        lead = specialist(braid, family)
-        joiners = joiners_of(braid, lead, family, which)
+        lead = pair_train.specialist(braid, family)
+        joiners = pair_train.joiners(braid, lead, family, which == "same-family")
         if not joiners:
             continue
         members = [lead, *joiners]  # lead at 0; joiner joiners[i] at i + 1
@@ -169,7 +161,7 @@ def main() -> None:
                         help="distinct evaluation prompts per (family, difficulty) cell")
     parser.add_argument("--joiners", choices=("all", "same-family"), default="all",
                         help="every other member joins, or only those of the lead's family")
-    parser.add_argument("--tag", default="", help="suffix of the result's name")
+    add_tag_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     braid = BraidedLLM(load_pool(args.pool))  # members alone: no bank is used
@@ -189,7 +181,7 @@ def main() -> None:
         f"machine shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
         f"{os.cpu_count()} cores)."])
     print(text, flush=True)
-    write_result("braid_join_ceiling" + (f"_{args.tag}" if args.tag else ""),
+    write_result(tagged("braid_join_ceiling", args.tag),
                  {"figures": figures, "runs": runs, "args": vars(args) | {"pool": str(args.pool)}},
                  text)
 

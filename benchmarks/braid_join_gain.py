@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import mean_std, write_result
+from _common import add_tag_argument, mean_std, tagged, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES, TrainConfig
 from evolora.braid.evaluate import correct
 from evolora.braid.fusion import OUTPUT_ONLY
-from evolora.braid.pair_train import train_pair_banks
+from evolora.braid.pair_train import joiners, train_pair_banks
 from evolora.braid.plan import BraidSpec
 from evolora.braid.pool import load_pool
 from evolora.braid.trainer import role_prompts, train_banks
@@ -63,8 +63,8 @@ def pair_gains(braid: BraidedLLM, prompts: dict[str, list], which: str = "all") 
         lead = f"{family}-lora"
         alone = correct(braid, BraidSpec((lead,)), examples)
         row = {"lead": float(alone.mean()), "pairs": {}, "outputs": {}}
-        for other in (p.name for p in braid.pool.profiles if p.name != lead
-                      and (which == "all" or p.domain == family)):
+        for other in (names[m] for m in joiners(braid, names.index(lead), family,
+                                                 which == "same-family")):
             solo = correct(braid, BraidSpec((other,)), examples)
             room = float(((solo > 0) & (alone == 0)).float().mean())
             for name in OUTPUT_ONLY:
@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--joiners", choices=("all", "same-family"), default="all",
                         help="every other member joins, or only those of the lead's family "
                         "(measured and given pair banks)")
-    parser.add_argument("--tag", default="", help="suffix of the result's name")
+    add_tag_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     pool = load_pool(args.pool)  # the pool as it is: a diagnosis of a given pool
@@ -205,7 +205,7 @@ def main() -> None:
         f"machine shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
         f"{os.cpu_count()} cores)."])
     print(text, flush=True)
-    name = "braid_join_gain" + (f"_{args.tag}" if args.tag else "")
+    name = tagged("braid_join_gain", args.tag)
     write_result(name, {"figures": figures, "runs": runs, "args": vars(args) | {
         "pool": str(args.pool)}}, text)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_keep_argument, kept_seed, mean_std, write_result
+from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, tagged, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
@@ -104,12 +104,12 @@ def one_seed(pool, grid, seed: int, args) -> dict:
     holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
                                  config.selection_fraction)
     out: dict = {"rows": {}, "entropy": {}, "probe": []}
+    updates = -(-config.episodes // config.batch)
 
     def probe(update, braider):
         if update % args.probe_every == 0 or update == updates:
             out["probe"].append((update, outcome(braid, braider, holdout, config)[0]))
 
-    updates = -(-config.episodes // config.batch)
     for name, frozen in [("all heads learn", ())] + [(f"{h} frozen at random", (h,))
                                                       for h in HEADS]:
         braider, _, history = trained_braider(braid, config, FAMILIES, frozen,
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--skill-prior", type=float, default=BraiderConfig().skill_prior,
                         help="starting weight of the members' measured skill in the lead "
                         "logit (0: the model head learns its routing from rewards alone)")
-    parser.add_argument("--tag", default="", help="suffix of the result's name")
+    add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -192,7 +192,7 @@ def report(rows, entropy, rewards, probes, shots, args, seeds: int) -> None:
               "this table was written)."]
     table = "\n".join(lines)
     print(table, flush=True)
-    write_result("braid_learning" + (f"_{args.tag}" if args.tag else ""), {
+    write_result(tagged("braid_learning", args.tag), {
         "ablations": rows, "entropy": entropy, "training_reward": rewards,
         "holdout_reward_over_training": probes,
         "few_shot": [{"curve": c, "reached_80pct": r} for c, r in shots],

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import write_result
+from _common import add_tag_argument, tagged, write_result
 from safetensors.torch import save_file
 
 from evolora.braid.config import PoolMakeConfig
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", choices=list(KIND_DIFFICULTIES),
                         default=list(KIND_DIFFICULTIES), help="problem kinds trained and scored")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--tag", default="", help="suffix of the result's name")
+    add_tag_argument(parser)
     parser.add_argument("--save-adapters", type=Path, default=None,
                         help="folder to save each LoRA specialist's adapter in (safetensors)")
     args = parser.parse_args()
@@ -169,7 +169,7 @@ def main() -> None:
                  f"{os.cpu_count()} cores).")
     text = "\n".join(lines)
     print(text, flush=True)
-    name = "braid_logic_learnability" + (f"_{args.tag}" if args.tag else "")
+    name = tagged("braid_logic_learnability", args.tag)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
     write_result(name, {"rows": rows, "cpu_s": cpu, "args": settings}, text)
 

@@ -23,7 +23,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from _common import add_keep_argument, kept_seed, mean_std, write_result
+from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, tagged, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--per-cell", type=int, default=40,
                         help="distinct prompts per family, difficulty and split")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--tag", default="", help="suffix of the result's name")
+    add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
     args.steps = sorted(set(args.steps))
@@ -161,7 +161,7 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores).")
     text = "\n".join(lines)
     print(text, flush=True)
-    name = "braid_specialist_steps" + (f"_{args.tag}" if args.tag else "")
+    name = tagged("braid_specialist_steps", args.tag)
     write_result(name, {"runs": runs, "args": vars(args) | {"keep": str(args.keep)}}, text)
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_keep_argument, kept_seed, mean_std, write_result
+from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, tagged, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
@@ -241,7 +241,7 @@ def main() -> None:
                         help="prompts the banks learn on")
     parser.add_argument("--pair-steps", type=int, default=0, help="> 0: pair banks for the "
                         f"specialists of {', '.join(PAIR_FAMILIES)}, this many steps each")
-    parser.add_argument("--tag", default="", help="suffix of the result's name")
+    add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -313,7 +313,7 @@ def report(runs: list[dict], args) -> None:
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,
                "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep)}}
-    write_result("braid_vs_baselines" + (f"_{args.tag}" if args.tag else ""), figures, table)
+    write_result(tagged("braid_vs_baselines", args.tag), figures, table)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import CLOCKS, mean_std, write_result
+from _common import CLOCKS, mean_std, tagged, write_result
 
 from evolora.ecology.colony import adapter_population
 from evolora.ecology.commands import preset_path
@@ -265,7 +265,7 @@ def main() -> None:
     # Runs at another budget keep their own section: a figure is compared at its own budget.
     name = "ecology_vs_baselines" + ("" if args.budget == DEFAULT_BUDGET else f"_{args.budget:g}s")
     name += "_cpu" if args.clock == "cpu" else ""
-    name += f"_{args.tag}" if args.tag else ""
+    name = tagged(name, args.tag)
     host = load_host(base.host, base.device)
     results: dict[str, list[dict]] = {m: [] for m in methods}
     for seed in args.seeds:

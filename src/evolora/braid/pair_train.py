@@ -35,6 +35,13 @@ def specialist(braid: BraidedLLM, family: str) -> int:
     return int(np.argmax([p.skill.get(family, -1.0) for p in profiles]))
 
 
+def joiners(braid: BraidedLLM, lead: int, family: str, same_family: bool = False) -> list[int]:
+    """The members that may join `lead` on `family`: every other one, or (`same_family`) those
+    whose domain is `family` (e.g. its specialist made with another seed)."""
+    return [m for m, p in enumerate(braid.pool.profiles)
+            if m != lead and (not same_family or p.domain == family)]
+
+
 def joiner_room(braid: BraidedLLM, lead: int, examples: list) -> dict[int, float]:
     """Per other member: the share of `examples` it answers (greedy exact match) and `lead`
     misses."""
@@ -79,8 +86,8 @@ def train_pair_banks(braid: BraidedLLM, families: list[str], difficulties: list[
         probe = training_rows(grid, rng, config.pair_probe, config.prompts, fraction)
         room = joiner_room(braid, lead, probe)
         ranked = sorted(room, key=lambda m: -room[m])
-        allowed = [m for m in ranked if room[m] > 0
-                   and (not same_domain or braid.pool.profiles[m].domain == family)]
+        allowed = [m for m in ranked
+                   if room[m] > 0 and m in joiners(braid, lead, family, same_domain)]
         for joiner in allowed[:config.pair_joiners]:
             made.append({"family": family, "lead": braid.pool.names[lead],
                          "joiner": braid.pool.names[joiner], "room": room[joiner]})
