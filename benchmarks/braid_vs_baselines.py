@@ -168,7 +168,7 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     train_banks(braid, config)
     fusion_s = time.time() - start
     braider = MetaBraider(pool.names, pool.depth, config.braider, FAMILIES).to(pool.device)
-    learner = Learner(braider, config.lr, config.entropy, config.value)
+    learner = Learner(braider, config.lr, config.entropy, config.value, config.feedback)
     updates = -(-config.episodes // config.batch)
     history = [train_step(braid, braider, learner, grid, config, u, updates, None)
                for u in range(updates)]

@@ -149,16 +149,25 @@ class MetaBraider(nn.Module):
 
     def decide(self, inputs: BraidInputs, greedy: bool = False,
                generator: torch.Generator | None = None,
-               forced: Decision | None = None) -> Decision:
-        """Sample a decision per row (argmax when `greedy`), or score the `forced` one."""
+               forced: Decision | None = None, explore: torch.Tensor | None = None) -> Decision:
+        """Sample a decision per row (argmax when `greedy`), or score the `forced` one.
+
+        `explore` (B, M), rows summing to at most 1, is probability mass over members mixed into
+        the sampled lead's distribution (the rest follows the policy); the decision's log-prob
+        is then that of the mixture, the distribution it was drawn from."""
         out = self.logits(inputs)
         picks, logp, entropy = {}, {}, {}
-        lead = self._lead(out["models"], greedy, generator, forced)
         lead_dist = torch.distributions.Categorical(logits=out["models"])
+        drawn = lead_dist
+        if explore is not None and not greedy and forced is None:
+            mixture = (1 - explore.sum(-1, keepdim=True)) * lead_dist.probs + explore
+            drawn = torch.distributions.Categorical(probs=mixture)
+        lead = self._lead(out["models"] if drawn is lead_dist else drawn.logits, greedy,
+                          generator, forced)
         join = out["join"][torch.arange(lead.shape[0], device=lead.device), lead]
         picks["models"], join_logp, join_entropy = self._team(join, lead, greedy, generator,
                                                               forced)
-        logp["models"] = lead_dist.log_prob(lead) + join_logp
+        logp["models"] = drawn.log_prob(lead) + join_logp
         entropy["models"] = lead_dist.entropy() + join_entropy
         entropy["lead"] = lead_dist.entropy()
         probs = torch.sigmoid(out["layers"])

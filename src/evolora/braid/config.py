@@ -96,6 +96,27 @@ class BraiderConfig(_Section):
         return value
 
 
+class FeedbackConfig(_Section):
+    """Online learning from feedback (`Learner.learn_from_feedback`): each batch of feedback is
+    kept in a window of recent episodes, and every batch takes several policy-gradient steps over
+    that window, each episode weighted by how much likelier the braider now makes its decision
+    than when it was taken (truncated importance weights)."""
+
+    updates: int = Field(4, ge=1, description="policy-gradient steps per feedback batch, each "
+                         "over the whole window of recent feedback")
+    window: int = Field(32, ge=1, description="most recent feedback episodes kept and replayed")
+    clip: float = Field(1.0, gt=0, description="cap of an episode's importance weight (the ratio "
+                        "of its decision's probability now to when it was taken, per head)")
+    baseline: Literal["window", "value"] = Field(
+        "window", description="what an episode's reward is judged against: the mean reward of "
+        "the window's other episodes of its family (window), or the learned value (value)")
+    explore: float = Field(0.5, ge=0, lt=1, description="share of a family's first feedback "
+                           "decisions (sampled through `Learner.exploration`) that lead with one "
+                           "of the members it has tried least, decaying as its feedback grows")
+    explore_decay: int = Field(24, ge=1, description="feedback episodes of a family after which "
+                               "its exploration share has halved")
+
+
 class RewardConfig(_Section):
     """reward = score - lam * compute - over * (compute - budget)+ - over * (latency - limit)+."""
 
@@ -132,6 +153,7 @@ class TrainConfig(_Section):
     lead_entropy_until: float = Field(0.5, gt=0, le=1, description="share of training over "
                                       "which the lead's extra entropy bonus decays to 0")
     value: float = Field(0.5, ge=0, description="weight of the learned baseline's loss")
+    feedback: FeedbackConfig = FeedbackConfig()
     curriculum: bool = Field(True, description="easy difficulties first, harder ones later")
     max_new_tokens: int = Field(40, ge=1)
     checkpoint_every: int = Field(8, ge=1, description="updates between checkpoints")

@@ -26,7 +26,7 @@ import torch
 from evolora.braid.braided import BRAID_FILE, BraidedLLM
 from evolora.braid.braider import MetaBraider
 from evolora.braid.config import TrainConfig
-from evolora.braid.features import encode_tasks
+from evolora.braid.features import BraidInputs, encode_tasks
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
 from evolora.braid.generation import greedy_correct
@@ -89,12 +89,15 @@ def evaluation_prompts(grid: TaskGrid, per_cell: int, seed: int,
 
 
 def run_episodes(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
-                 budgets, latencies, config: TrainConfig, generator=None, greedy=False):
-    """Decide for each example, run the braids, score them; (decision, inputs, Episodes)."""
+                 budgets, latencies, config: TrainConfig, generator=None, greedy=False,
+                 explore: Callable[[BraidInputs], torch.Tensor] | None = None):
+    """Decide for each example, run the braids, score them; (decision, inputs, Episodes).
+    `explore` maps the inputs to the lead's exploration mass (`Learner.exploration`)."""
     pool = braid.pool
     inputs = encode_tasks(examples, pool.profiles, braider.slots(), budgets, latencies,
                           pool.device)
-    decision = braider.decide(inputs, greedy=greedy, generator=generator)
+    decision = braider.decide(inputs, greedy=greedy, generator=generator,
+                              explore=None if explore is None else explore(inputs))
     plan = braider.plan(decision)
     scores = greedy_correct(braid, [e.prompt for e in examples], [e.answer for e in examples],
                             plan).to(pool.device)
@@ -148,7 +151,7 @@ def train(run: RunDir, config: TrainConfig, device: str | None = None,
     braid = prepare_braid(pool, run, config, on_fusion)
     families = families_of(config)
     braider = MetaBraider(pool.names, pool.depth, config.braider, families).to(pool.device)
-    learner = Learner(braider, config.lr, config.entropy, config.value)
+    learner = Learner(braider, config.lr, config.entropy, config.value, config.feedback)
     updates = -(-config.episodes // config.batch)
     start = 0
     if run.latest_checkpoint() is not None:
