@@ -8,11 +8,17 @@ Per seed, with the fusion banks trained once (models frozen):
    `--probe-every` updates: the training reward cannot show learning, since the curriculum serves
    harder prompts late and the lead's entropy bonus explores early;
 3. few-shot adaptation: a braider trained without one family, then fed back episodes of that
-   family one batch of `--shot-batch` at a time; its greedy holdout reward on the new family after
-   0, 4, 8, ..., `--adapt` episodes, the first count reaching 80 % of the final reward (the issue's
-   wording) and the first reaching 80 % of the final gain over the start (stricter).
+   family one batch of `--shot-batch` at a time through the online API
+   (`Learner.learn_from_feedback`, its decisions sampled with `Learner.exploration`, settings
+   `--feedback-*`); its greedy holdout reward on the new family after 0, 4, 8, ..., `--adapt`
+   episodes, the first count reaching 80 % of the final reward (the issue's wording) and the
+   first reaching 80 % of the final gain over the start (stricter). `--few-shot-only` measures
+   this alone, and also the first count reaching 80 % of the reward of the family's best member
+   alone (a final reward stuck low cannot pass that); `--braiders DIR` keeps each seed's fusion
+   banks and held-out braider, so runs that differ only in the feedback settings train nothing.
 
     python benchmarks/braid_learning.py [--pool runs/braid-pool] [--seeds 3] [--keep DIR]
+    python benchmarks/braid_learning.py --few-shot-only --skill-prior 0 --braiders DIR
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, tagged, write_result
+from safetensors.torch import load_file, save_file
 
-from evolora.braid.braided import BraidedLLM
+from evolora.braid.braided import BRAID_FILE, BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
 from evolora.braid.config import FAMILIES, BraiderConfig, PoolMakeConfig, TrainConfig
-from evolora.braid.evaluate import braider_outcome
+from evolora.braid.evaluate import braider_outcome, correct
+from evolora.braid.plan import BraidSpec
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.trainer import (
@@ -52,7 +60,7 @@ def trained_braider(braid, config: TrainConfig, families, frozen=(), probe=None)
     braider = MetaBraider(braid.pool.names, braid.pool.depth, config.braider,
                           list(families)).to(braid.pool.device)
     braider.frozen = set(frozen)
-    learner = Learner(braider, config.lr, config.entropy, config.value)
+    learner = Learner(braider, config.lr, config.entropy, config.value, config.feedback)
     grid = TaskGrid(list(families), config.difficulties)
     updates = -(-config.episodes // config.batch)
     history = []
@@ -71,10 +79,34 @@ def outcome(braid, braider, examples, config) -> tuple[float, float]:
     return float(ep.rewards.mean()), float(ep.scores.mean())
 
 
-def few_shot(braid, config, held, holdout, args, seed):
-    """Greedy holdout reward on the held-out family after each batch of feedback episodes."""
-    braider, learner, _ = trained_braider(braid, config, [f for f in FAMILIES if f != held])
+def held_out_braider(braid, config: TrainConfig, held: str, folder: Path | None):
+    """(braider, learner) trained on every family but `held`, with a fresh slot for `held`; kept
+    in `folder` (braider and optimiser) and reloaded from there when present."""
+    files = (folder / "learner.safetensors", folder / "learner.json") if folder else ()
+    trained_by = config.model_dump(exclude={"feedback"})
+    if folder is not None and files[0].is_file():
+        meta = json.loads(files[1].read_text(encoding="utf-8"))
+        if meta.pop("config") != trained_by:
+            raise SystemExit(f"{folder} holds a braider trained with another config; use "
+                             "another --braiders folder")
+        braider = MetaBraider.load(folder / "braider", braid.pool.device)
+        learner = Learner(braider, config.lr, config.entropy, config.value, config.feedback)
+        learner.load_state(load_file(str(files[0]), device=str(braid.pool.device)), meta)
+    else:
+        braider, learner, _ = trained_braider(braid, config, [f for f in FAMILIES if f != held])
+        if folder is not None:
+            braider.save(folder / "braider")
+            tensors, meta = learner.state()
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(files[0]))
+            files[1].write_text(json.dumps(meta | {"config": trained_by}), encoding="utf-8")
     braider.family_slot(held)
+    return braider, learner
+
+
+def few_shot(braid, config, held, holdout, args, seed, folder: Path | None = None):
+    """Greedy holdout reward on the held-out family after each batch of feedback episodes, each
+    batch learnt through the online API (`Learner.learn_from_feedback`)."""
+    braider, learner = held_out_braider(braid, config, held, folder)
     rng = np.random.default_rng([seed, 99])
     gen = torch.Generator(device=braid.pool.device).manual_seed(seed)
     grid = TaskGrid([held], config.difficulties)
@@ -82,10 +114,11 @@ def few_shot(braid, config, held, holdout, args, seed):
     for seen in range(args.shot_batch, args.adapt + 1, args.shot_batch):
         examples = role_prompts(grid, rng, args.shot_batch, Role.select,
                                 config.selection_fraction)
-        with torch.enable_grad():
-            decision, _, ep = run_episodes(braid, braider, examples, [1.0] * len(examples),
-                                           [2.0] * len(examples), config, gen)
-            learner.update(decision, ep.rewards)
+        with torch.no_grad():
+            decision, inputs, ep = run_episodes(braid, braider, examples,
+                                                [1.0] * len(examples), [2.0] * len(examples),
+                                                config, gen, explore=learner.exploration)
+        learner.learn_from_feedback(inputs, decision, ep.rewards)
         curve.append((seen, outcome(braid, braider, holdout, config)[0]))
     start, final = curve[0][1], curve[-1][1]
     of_reward = next((n for n, r in curve if r >= 0.8 * final), None)  # None: final < 0
@@ -93,14 +126,62 @@ def few_shot(braid, config, held, holdout, args, seed):
     return curve, {"reward": of_reward, "gain": of_gain}
 
 
-def one_seed(pool, grid, seed: int, args) -> dict:
-    """Every ablation row, the entropies and rewards, and the few-shot curve of one seed."""
-    config = TrainConfig(seed=seed, pool=str(args.pool), episodes=args.episodes,
-                         fusion={"steps": args.fusion_steps, "batch": 16,
-                                 "prompts": args.fusion_prompts},
-                         braider={"skill_prior": args.skill_prior})
+def seed_config(seed: int, args) -> TrainConfig:
+    """The seed's training config from the command line."""
+    return TrainConfig(seed=seed, pool=str(args.pool), episodes=args.episodes,
+                       fusion={"steps": args.fusion_steps, "batch": 16,
+                               "prompts": args.fusion_prompts},
+                       braider={"skill_prior": args.skill_prior},
+                       feedback={"updates": args.feedback_updates,
+                                 "window": args.feedback_window,
+                                 "explore": args.feedback_explore,
+                                 "baseline": args.feedback_baseline})
+
+
+def seed_braid(pool, config: TrainConfig, folder: Path | None) -> BraidedLLM:
+    """The seed's braid with trained fusion banks, kept in `folder/braid` when given."""
+    if folder is not None and (folder / "braid" / BRAID_FILE).is_file():
+        return BraidedLLM.load(folder / "braid", pool)
     braid = BraidedLLM(pool)
     train_banks(braid, config)
+    if folder is not None:
+        braid.save(folder / "braid")
+    return braid
+
+
+def held_out_prompts(seed: int, config: TrainConfig, args):
+    """The held-out family's evaluation prompts of a seed."""
+    return evaluation_prompts(TaskGrid([args.held_out], [1, 2, 3]), args.holdout // 3,
+                              seed + 9, config.selection_fraction)
+
+
+def few_shot_seed(pool, seed: int, args) -> dict:
+    """Only the few-shot curve of one seed (`--few-shot-only`)."""
+    config = seed_config(seed, args)
+    folder = args.braiders / f"seed{seed}" if args.braiders is not None else None
+    braid = seed_braid(pool, config, folder)
+    held = held_out_prompts(seed, config, args)
+    out = {"shot": few_shot(braid, config, args.held_out, held, args, seed,
+                            folder / args.held_out if folder is not None else None),
+           "best_member": best_member(braid, held, config)}
+    return json.loads(json.dumps(out, default=float))
+
+
+def best_member(braid, examples, config: TrainConfig) -> tuple[str, float]:
+    """The pool member whose greedy answers alone earn most reward on `examples`, and that
+    reward (at full budget: its accuracy less lam times its compute share)."""
+    profiles = braid.pool.profiles
+    total = sum(p.cost_per_token for p in profiles)
+    rewards = {p.name: float(correct(braid, BraidSpec((p.name,)), examples).mean())
+               - config.reward.lam * p.cost_per_token / total for p in profiles}
+    name = max(rewards, key=rewards.get)
+    return name, rewards[name]
+
+
+def one_seed(pool, grid, seed: int, args) -> dict:
+    """Every ablation row, the entropies and rewards, and the few-shot curve of one seed."""
+    config = seed_config(seed, args)
+    braid = seed_braid(pool, config, None)
     holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
                                  config.selection_fraction)
     out: dict = {"rows": {}, "entropy": {}, "probe": []}
@@ -121,8 +202,7 @@ def one_seed(pool, grid, seed: int, args) -> dict:
                                      np.mean([x[f"entropy/{h}"] for x in history[-4:]]))
             out["reward"] = (np.mean([x["reward/mean"] for x in history[:4]]),
                              np.mean([x["reward/mean"] for x in history[-4:]]))
-    held = evaluation_prompts(TaskGrid([args.held_out], [1, 2, 3]), args.holdout // 3,
-                              seed + 9, config.selection_fraction)
+    held = held_out_prompts(seed, config, args)
     out["shot"] = few_shot(braid, config, args.held_out, held, args, seed)
     return json.loads(json.dumps(out, default=float))
 
@@ -145,6 +225,22 @@ def main() -> None:
     parser.add_argument("--skill-prior", type=float, default=BraiderConfig().skill_prior,
                         help="starting weight of the members' measured skill in the lead "
                         "logit (0: the model head learns its routing from rewards alone)")
+    feedback = TrainConfig().feedback
+    parser.add_argument("--feedback-updates", type=int, default=feedback.updates,
+                        help="policy-gradient steps per feedback batch (few-shot)")
+    parser.add_argument("--feedback-window", type=int, default=feedback.window,
+                        help="recent feedback episodes each step learns from (few-shot)")
+    parser.add_argument("--feedback-explore", type=float, default=feedback.explore,
+                        help="share of a new family's first feedback decisions that try its "
+                        "least-tried members (few-shot)")
+    parser.add_argument("--feedback-baseline", choices=("window", "value"),
+                        default=feedback.baseline, help="what feedback rewards are judged "
+                        "against (few-shot)")
+    parser.add_argument("--few-shot-only", action="store_true",
+                        help="measure only the few-shot curve (no ablations, no probes)")
+    parser.add_argument("--braiders", type=Path, default=None,
+                        help="folder keeping each seed's fusion banks and held-out braider "
+                        "(with its optimiser), reused by --few-shot-only runs")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
@@ -152,6 +248,13 @@ def main() -> None:
     pool = ensure_pool(args.pool, PoolMakeConfig())  # the default pool, cached on disk
     grid = TaskGrid(FAMILIES, [1, 2, 3])
     seeds = []
+    if args.few_shot_only:
+        for seed in range(args.seeds):
+            seeds.append(kept_seed(args.keep, seed, partial(few_shot_seed, pool, seed, args)))
+            print(f"seed {seed} done", flush=True)
+            report_few_shot([s["shot"] for s in seeds], [s["best_member"] for s in seeds], args,
+                            seed + 1)
+        return
     for seed in range(args.seeds):
         seeds.append(kept_seed(args.keep, seed, partial(one_seed, pool, grid, seed, args)))
         print(f"seed {seed} done", flush=True)
@@ -159,6 +262,48 @@ def main() -> None:
         entropy = {h: [s["entropy"][h] for s in seeds] for h in seeds[0]["entropy"]}
         report(rows, entropy, [s["reward"] for s in seeds], [s["probe"] for s in seeds],
                [s["shot"] for s in seeds], args, seed + 1)
+
+
+def few_shot_lines(shots, args) -> list[str]:
+    """The few-shot curve over the seeds and the episodes each seed took to reach 80 %."""
+    curve = np.array([[r for _, r in c] for c, _ in shots])
+    counts = [n for n, _ in shots[0][0]]
+    return [f"Few-shot on `{args.held_out}` (held out of braider training): greedy holdout "
+            "reward after n feedback episodes: " + ", ".join(
+                f"{n}: {mean_std(curve[:, i])}" for i, n in enumerate(counts)),
+            "Episodes to reach 80 % of the final reward, per seed: "
+            f"{[r['reward'] for _, r in shots]} (target <= 20); to reach 80 % of the final "
+            f"gain over the start: {[r['gain'] for _, r in shots]}; feedback: "
+            f"{args.feedback_updates} step(s) per batch of {args.shot_batch} over the last "
+            f"{args.feedback_window} episodes, baseline {args.feedback_baseline}, exploration "
+            f"{args.feedback_explore:g}."]
+
+
+def machine_line() -> str:
+    """How loaded the shared machine was when a table was written."""
+    return (f"Measured on a machine shared with other work (1-minute load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written).")
+
+
+def report_few_shot(shots, best, args, seeds: int) -> None:
+    """Print the few-shot table over the seeds done so far and write its result; `best` per
+    seed: (the held-out family's best member, its reward)."""
+    to_best = [next((n for n, r in curve if r >= 0.8 * b), None)
+               for (curve, _), (_, b) in zip(shots, best, strict=True)]
+    table = "\n".join([
+        *few_shot_lines(shots, args),
+        f"Episodes to reach 80 % of the reward of the family's best member alone (per seed "
+        f"{', '.join(f'{n} {r:.3f}' for n, r in best)}): {to_best} (None: not within "
+        f"{args.adapt}).",
+        f"{seeds} seed(s), {args.episodes} training episodes per braider, skill prior "
+        f"{args.skill_prior:g}, {args.holdout // 3} held-out prompts per difficulty. "
+        f"{machine_line()}"])
+    print(table, flush=True)
+    write_result(tagged("braid_learning", args.tag), {
+        "few_shot": [{"curve": c, "reached_80pct": r} for c, r in shots],
+        "best_member": best, "reached_80pct_of_best_member": to_best,
+        "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep),
+                              "braiders": str(args.braiders)}}, table)
 
 
 def report(rows, entropy, rewards, probes, shots, args, seeds: int) -> None:
@@ -176,27 +321,18 @@ def report(rows, entropy, rewards, probes, shots, args, seeds: int) -> None:
     lines += ["", "Holdout reward of greedy decisions over training (every head learning), after "
               "n updates: " + ", ".join(f"{n}: {mean_std(probe[:, i])}"
                                         for i, (n, _) in enumerate(probes[0]))]
-    curve = np.array([[r for _, r in c] for c, _ in shots])
-    counts = [n for n, _ in shots[0][0]]
-    lines += ["", f"Few-shot on `{args.held_out}` (held out of braider training): greedy holdout "
-              "reward after n feedback episodes: " + ", ".join(
-                  f"{n}: {mean_std(curve[:, i])}" for i, n in enumerate(counts)),
-              "Episodes to reach 80 % of the final reward, per seed: "
-              f"{[r['reward'] for _, r in shots]} (target <= 20); to reach 80 % of the final "
-              f"gain over the start: {[r['gain'] for _, r in shots]}.",
+    lines += ["", *few_shot_lines(shots, args),
               f"{seeds} seed(s), {args.episodes} training episodes per braider, skill prior "
               f"{args.skill_prior:g}, fusion banks {args.fusion_steps} steps per strategy on "
-              f"{args.fusion_prompts} prompts, "
-              f"{args.holdout} holdout prompts. Measured on a machine shared with other work "
-              f"(1-minute load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when "
-              "this table was written)."]
+              f"{args.fusion_prompts} prompts, {args.holdout} holdout prompts. {machine_line()}"]
     table = "\n".join(lines)
     print(table, flush=True)
     write_result(tagged("braid_learning", args.tag), {
         "ablations": rows, "entropy": entropy, "training_reward": rewards,
         "holdout_reward_over_training": probes,
         "few_shot": [{"curve": c, "reached_80pct": r} for c, r in shots],
-        "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep)}}, table)
+        "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep),
+                              "braiders": str(args.braiders)}}, table)
 
 
 if __name__ == "__main__":
