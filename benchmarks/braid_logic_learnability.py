@@ -13,7 +13,7 @@ difficulty) or syllogisms (difficulties 3-5), which a router can tell apart from
         [--variants lora:8:2e-3 lora:32:5e-3 lora:16:1e-2 full:1e-3] [--tag NAME]
         [--train-difficulties 1 2 3] [--eval-difficulties D ...]
         [--kinds boolean syllogism] [--seeds 0] [--save-adapters DIR]
-        [--snapshot-every STEPS] [--save-models DIR] [--lr-decay cosine]
+        [--snapshot-every STEPS] [--save-models DIR]
 
 `--snapshot-every` scores every-weight variants along their training as well (a row per
 snapshot); `--save-models` saves each every-weight specialist as a local HF model folder, which
@@ -80,24 +80,19 @@ def lora_specialist(rank: int, lr: float, steps: int, grid: KindGrid, seed: int,
 
 
 def full_specialist(lr: float, steps: int, grid: KindGrid, seed: int, every: int = 0,
-                    on_snapshot: Callable[[int, Host], None] | None = None,
-                    cosine: bool = False) -> Host:
-    """The host with every weight fine-tuned on logic answers (mean per-token likelihood), at a
-    constant learning rate or (`cosine`) one decayed to 0 over the steps; `on_snapshot(step,
-    host)` runs after every `every` steps before the last (0: never)."""
+                    on_snapshot: Callable[[int, Host], None] | None = None) -> Host:
+    """The host with every weight fine-tuned on logic answers (mean per-token likelihood);
+    `on_snapshot(step, host)` runs after every `every` steps before the last (0: never)."""
     torch.manual_seed(seed)
     host = load_host("builtin")
     params = list(host.model.parameters())
     optimiser = torch.optim.AdamW([p.requires_grad_() for p in params], lr=lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps) if cosine else None
     rng = np.random.default_rng(seed)
     for step in range(1, steps + 1):
         loss = answer_loss(host, grid.sample_batch(rng, 32, split="train"))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-        if schedule is not None:
-            schedule.step()
         if on_snapshot is not None and every > 0 and step % every == 0 and step < steps:
             on_snapshot(step, host)
     for p in params:
@@ -158,8 +153,6 @@ def main() -> None:
                         help="folder to save each LoRA specialist's adapter in (safetensors)")
     parser.add_argument("--snapshot-every", type=int, default=0,
                         help="also score every-weight variants after each this many steps")
-    parser.add_argument("--lr-decay", choices=("none", "cosine"), default="none",
-                        help="every-weight variants: constant lr, or cosine decay to 0")
     parser.add_argument("--save-models", type=Path, default=None,
                         help="folder to save each every-weight specialist in (HF model folders)")
     args = parser.parse_args()
@@ -172,8 +165,7 @@ def main() -> None:
     for variant in args.variants:
         kind, *values = variant.split(":")
         name = (f"LoRA rank {values[0]}, lr {values[1]}" if kind == "lora"
-                else f"every weight, lr {values[0]}"
-                + (", cosine decay" if args.lr_decay == "cosine" else ""))
+                else f"every weight, lr {values[0]}")
         rows[name], start = [], time.process_time()
         for seed in args.seeds:
             save = (args.save_adapters / f"{variant.replace(':', '_')}-seed{seed}.safetensors"
@@ -188,8 +180,7 @@ def main() -> None:
                     print(name, f"seed {seed} step {step}", scored, flush=True)
 
                 host = full_specialist(float(values[0]), args.steps, grid, seed,
-                                       args.snapshot_every, snapshot,
-                                       args.lr_decay == "cosine")
+                                       args.snapshot_every, snapshot)
                 if args.save_models:
                     save_model_folder(host, args.save_models
                                       / f"{variant.replace(':', '_')}-seed{seed}")
