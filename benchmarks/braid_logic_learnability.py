@@ -13,6 +13,11 @@ difficulty) or syllogisms (difficulties 3-5), which a router can tell apart from
         [--variants lora:8:2e-3 lora:32:5e-3 lora:16:1e-2 full:1e-3] [--tag NAME]
         [--train-difficulties 1 2 3] [--eval-difficulties D ...]
         [--kinds boolean syllogism] [--seeds 0] [--save-adapters DIR]
+        [--snapshot-every STEPS] [--save-models DIR]
+
+`--snapshot-every` scores every-weight variants along their training as well (a row per
+snapshot); `--save-models` saves each every-weight specialist as a local HF model folder, which
+`evolora braid pool add` takes as a pool member.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +35,7 @@ from safetensors.torch import save_file
 
 from evolora.braid.config import PoolMakeConfig
 from evolora.braid.pool import with_adapter
+from evolora.braid.pool_add import save_model_folder
 from evolora.braid.pool_make import answer_loss, train_specialists
 from evolora.hosts import Host, load_host
 from evolora.tasks import TaskGrid, score_example
@@ -72,18 +79,22 @@ def lora_specialist(rank: int, lr: float, steps: int, grid: KindGrid, seed: int,
     return with_adapter(host, member, population.scale, "logic")
 
 
-def full_specialist(lr: float, steps: int, grid: KindGrid, seed: int) -> Host:
-    """The host with every weight fine-tuned on logic answers (mean per-token likelihood)."""
+def full_specialist(lr: float, steps: int, grid: KindGrid, seed: int, every: int = 0,
+                    on_snapshot: Callable[[int, Host], None] | None = None) -> Host:
+    """The host with every weight fine-tuned on logic answers (mean per-token likelihood);
+    `on_snapshot(step, host)` runs after every `every` steps before the last (0: never)."""
     torch.manual_seed(seed)
     host = load_host("builtin")
     params = list(host.model.parameters())
     optimiser = torch.optim.AdamW([p.requires_grad_() for p in params], lr=lr, weight_decay=0.0)
     rng = np.random.default_rng(seed)
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         loss = answer_loss(host, grid.sample_batch(rng, 32, split="train"))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if on_snapshot is not None and every > 0 and step % every == 0 and step < steps:
+            on_snapshot(step, host)
     for p in params:
         p.requires_grad_(False)
     return host
@@ -108,7 +119,8 @@ def skill(host: Host, per_cell: int, difficulties: list[int], kinds: list[str]) 
 
 
 def table(rows: dict[str, list[dict]], cpu: dict[str, float]) -> list[str]:
-    """Markdown rows: mean (± std over seeds when there are several) per cell, CPU s per seed."""
+    """Markdown rows: mean (± std over seeds when there are several) per cell, CPU s per seed
+    (with its snapshots' scoring; "-" on a snapshot's row)."""
     keys = list(next(iter(rows.values()))[0])
     lines = ["| logic specialist | " + " | ".join(keys) + " | CPU s per seed |",
              "|---|" + "---:|" * (len(keys) + 1)]
@@ -118,7 +130,8 @@ def table(rows: dict[str, list[dict]], cpu: dict[str, float]) -> list[str]:
             values = np.array([r[k] for r in runs])
             cells.append(f"{values.mean():.3f}" + (f" ± {values.std():.3f}" if len(runs) > 1
                                                    else ""))
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {cpu[name]:.0f} |")
+        spent = f"{cpu[name]:.0f}" if name in cpu else "-"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {spent} |")
     return lines
 
 
@@ -138,6 +151,10 @@ def main() -> None:
     add_tag_argument(parser)
     parser.add_argument("--save-adapters", type=Path, default=None,
                         help="folder to save each LoRA specialist's adapter in (safetensors)")
+    parser.add_argument("--snapshot-every", type=int, default=0,
+                        help="also score every-weight variants after each this many steps")
+    parser.add_argument("--save-models", type=Path, default=None,
+                        help="folder to save each every-weight specialist in (HF model folders)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     grid = KindGrid(args.train_difficulties, args.kinds)
@@ -153,12 +170,24 @@ def main() -> None:
         for seed in args.seeds:
             save = (args.save_adapters / f"{variant.replace(':', '_')}-seed{seed}.safetensors"
                     if args.save_adapters else None)
-            host = (lora_specialist(int(values[0]), float(values[1]), args.steps, grid, seed,
-                                    save) if kind == "lora"
-                    else full_specialist(float(values[0]), args.steps, grid, seed))
+            if kind == "lora":
+                host = lora_specialist(int(values[0]), float(values[1]), args.steps, grid, seed,
+                                       save)
+            else:
+                def snapshot(step: int, host: Host, name: str = name, seed: int = seed) -> None:
+                    scored = skill(host, args.per_cell, measured, args.kinds)
+                    rows.setdefault(f"{name} ({step} steps)", []).append(scored)
+                    print(name, f"seed {seed} step {step}", scored, flush=True)
+
+                host = full_specialist(float(values[0]), args.steps, grid, seed,
+                                       args.snapshot_every, snapshot)
+                if args.save_models:
+                    save_model_folder(host, args.save_models
+                                      / f"{variant.replace(':', '_')}-seed{seed}")
             rows[name].append(skill(host, args.per_cell, measured, args.kinds))
             print(name, f"seed {seed}", rows[name][-1], flush=True)
         cpu[name] = (time.process_time() - start) / len(args.seeds)
+        rows[name] = rows.pop(name)  # after its snapshots, in step order
     lines = table(rows, cpu)
     lines.append(f"\n{args.steps} steps of batch 32 on logic train prompts of kinds "
                  f"{', '.join(args.kinds)} (difficulties "

@@ -143,7 +143,8 @@ def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
 @torch.no_grad()
 def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConfig) -> dict:
     """Shares of the braider's greedy holdout decisions that lead with the task family's own
-    specialist, that run one model alone, and that join another member to the lead, per family."""
+    specialist, that run one model alone, that join another member to the lead (per family),
+    and that lead with each member (per family)."""
     decision, _, _ = run_episodes(braid, braider, examples, [1.0] * len(examples),
                                   [2.0] * len(examples), config, greedy=True)
     leads = [braider.members[i] for i in decision.lead.tolist()]
@@ -152,7 +153,10 @@ def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConf
             "single_model": float((decision.models.sum(-1) == 1).float().mean()),
             "join_by_family": {f: float(np.mean([int(decision.models[i].sum()) > 1 for i, ex in
                                                  enumerate(examples) if ex.family == f]))
-                               for f in FAMILIES}}
+                               for f in FAMILIES},
+            "lead_by_family": {f: {m: float(np.mean([lead == m for lead, ex in zip(
+                leads, examples, strict=True) if ex.family == f])) for m in set(leads)}
+                for f in FAMILIES}}
 
 
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
@@ -218,6 +222,10 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     res["MetaBraider"] = (float(episodes.scores.mean()), float(episodes.compute.mean()))
     res["MetaBraider, half budget"] = evaluate_braider(braid, braider, holdout, 0.5, config)
     return {"results": res, "best": best, "prompts": len(holdout), "fusion_s": fusion_s,
+            "picked_by_family": {f: pool.names[picked[k]] for k, f in enumerate(FAMILIES)},
+            "member_by_family": {f: {n: float(singles[[i for i, e in enumerate(holdout)
+                                                       if e.family == f], j].float().mean())
+                                     for j, n in enumerate(pool.names)} for f in FAMILIES},
             "braider_s": braider_s,
             "routing": routing(braid, braider, holdout, config),
             "families": family_gaps(singles, episodes.scores.cpu(), own, holdout),
@@ -309,6 +317,19 @@ def report(runs: list[dict], args) -> None:
         lines += [f"| {f} | " + " | ".join(mean_std([r["families"][f][k] for r in runs]) for k in
                                            ("braider", "own", "best_per_subtype", "oracle")) + " |"
                   for f in FAMILIES]
+    if all("member_by_family" in r for r in runs):
+        names = list(runs[0]["member_by_family"][FAMILIES[0]])
+        lines += ["", "Each member per family on the evaluation prompts:", "",
+                  "| member | " + " | ".join(FAMILIES) + " |", "|---|" + "---:|" * len(FAMILIES)]
+        lines += [f"| {n} | " + " | ".join(mean_std([r["member_by_family"][f][n] for r in runs])
+                                           for f in FAMILIES) + " |" for n in names]
+    if all("lead_by_family" in r["routing"] for r in runs):
+        lines += ["", "Lead member per family on evaluation prompts (share of the family's "
+                  "prompts; in brackets the member best on its selection prompts), per seed:", ""]
+        lines += [f"- seed {seed}: " + "; ".join(
+            f"{f} " + ", ".join(f"{m} {v:.2f}" for m, v in sorted(
+                r["routing"]["lead_by_family"][f].items(), key=lambda kv: -kv[1]) if v > 0)
+            + f" ({r['picked_by_family'][f]})" for f in FAMILIES) for seed, r in enumerate(runs)]
     table = "\n".join(lines)
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,

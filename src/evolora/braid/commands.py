@@ -1,4 +1,4 @@
-"""`evolora braid ...`: pool make|list|combine, train, run "prompt", eval, report."""
+"""`evolora braid ...`: pool make|list|combine|add, train, run "prompt", eval, report."""
 
 from __future__ import annotations
 
@@ -77,6 +77,26 @@ def pool_combine(
     from evolora.braid.pool import combine_pools, read_profiles
 
     combine_pools(base, other, suffix, out)
+    _print_pool(read_profiles(out))
+    Console().print(f"Wrote the pool to [bold]{out}[/bold].")
+
+
+@pool_app.command("add")
+def pool_add(
+    pool: Path = typer.Argument(..., help="Pool folder whose members are kept as they are."),
+    model: Path = typer.Argument(..., help="Local HF model folder to add (member kind hf)."),
+    name: str = typer.Option(..., "--name", help="The new member's name."),
+    domain: str = typer.Option("general", "--domain",
+                               help="The task family it is a specialist of, or general."),
+    out: Path = typer.Option(..., "--out", "-o", help="Pool folder to write."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: best)."),
+) -> None:
+    """Write a pool of POOL's members plus MODEL, its skill measured as the pool's members'."""
+    from evolora.braid.pool import read_profiles
+    from evolora.braid.pool_add import add_member
+
+    with Console().status(f"Measuring the skill of '{name}' per task family"):
+        add_member(pool, model, name, domain, out, device)
     _print_pool(read_profiles(out))
     Console().print(f"Wrote the pool to [bold]{out}[/bold].")
 
