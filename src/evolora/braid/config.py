@@ -85,6 +85,10 @@ class BraiderConfig(_Section):
     skill_prior: float = Field(
         5.0, description="starting weight of a member's measured skill on the task's family in "
         "its lead logit (learned from there; 0: no prior)")
+    join_prior: float = Field(
+        3.0, description="starting weight of the profiles' evidence that a member helps the "
+        "lead in its joining logit: 1 - |its skill on the task's family - the lead's| for a "
+        "member whose domain is the family, 0 for the others (learned from there; 0: no prior)")
     temperatures: list[float] = [0.5, 1.0, 2.0]
     top_ks: list[int] = [1, 2, 3]
 

@@ -3,8 +3,9 @@ MetaBraider by REINFORCE on measured rewards, writing everything to a run folder
 after a kill.
 
 Run folder: `fusion.jsonl` (bank losses), `decisions.jsonl` (every episode: task, decision, score,
-compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance),
-`braid/` (the trained banks, pair banks included), `braider/` (the final braider),
+compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance,
+share of episodes that join), `braid/` (the trained banks, pair banks included), `braider/` (the
+final braider),
 `checkpoints/` (braider + optimiser every `checkpoint_every` updates). The braider is rewarded on
 selection prompts, a share of the holdout split (the built-in host and its specialists recall
 their train split, so on train prompts the host would be judged on recall and the specialists'
@@ -191,7 +192,8 @@ def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, 
         stats = learner.update(decision, episodes.rewards, baseline,
                                lead_entropy(config, update / updates))
     stats.update({"update": update, "score/mean": float(episodes.scores.mean()),
-                  "budget/compute": float(episodes.compute.mean())})
+                  "budget/compute": float(episodes.compute.mean()),
+                  "joins/share": float((decision.models.sum(-1) > 1).float().mean())})
     if run is not None:
         plan = braider.plan(decision)
         for row, ex in enumerate(examples):
