@@ -127,7 +127,7 @@ def one_seed(pool, grid, seed: int, args) -> dict:
                                      np.mean([x[f"entropy/{h}"] for x in history[-4:]]))
             out["reward"] = (np.mean([x["reward/mean"] for x in history[:4]]),
                              np.mean([x["reward/mean"] for x in history[-4:]]))
-            out["join_share"] = [x["joins/share"] for x in history]
+            out["join_share"] = [(x["joins/share"], x["joins/same_domain"]) for x in history]
     held = evaluation_prompts(TaskGrid([args.held_out], [1, 2, 3]), args.holdout // 3,
                               seed + 9, config.selection_fraction)
     out["shot"] = few_shot(braid, config, args.held_out, held, args, seed)
@@ -185,14 +185,17 @@ def report(rows, entropy, rewards, probes, join_share, shots, args, seeds: int) 
               f"{mean_std([b for _, b in rewards])} |"]
     probe = np.array([[p[1] for p in run] for run in probes])
     probe_joins = np.array([[p[2] for p in run] for run in probes])
+    shares = np.array(join_share)  # (seeds, updates, 2)
     lines += ["", "Holdout reward of greedy decisions over training (every head learning), after "
               "n updates: " + ", ".join(f"{p[0]}: {mean_std(probe[:, i])}"
                                         for i, p in enumerate(probes[0])),
               "Share of those holdout prompts where a member joins the lead: " + ", ".join(
                   f"{p[0]}: {mean_std(probe_joins[:, i])}" for i, p in enumerate(probes[0])),
-              "Share of sampled training episodes that join, per block of 4 updates: " + ", ".join(
-                  mean_std(np.array(join_share)[:, i:i + 4].mean(1))
-                  for i in range(0, len(join_share[0]), 4))]
+              "Share of sampled training episodes that join (any member; a member of the task's "
+              "domain), per block of 4 updates: " + ", ".join(
+                  f"{mean_std(shares[:, i:i + 4, 0].mean(1))}; "
+                  f"{mean_std(shares[:, i:i + 4, 1].mean(1))}"
+                  for i in range(0, shares.shape[1], 4))]
     curve = np.array([[r for _, r in c] for c, _ in shots])
     counts = [n for n, _ in shots[0][0]]
     lines += ["", f"Few-shot on `{args.held_out}` (held out of braider training): greedy holdout "

@@ -3,17 +3,16 @@ MetaBraider by REINFORCE on measured rewards, writing everything to a run folder
 after a kill.
 
 Run folder: `fusion.jsonl` (bank losses), `decisions.jsonl` (every episode: task, decision, score,
-compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance,
-share of episodes that join), `braid/` (the trained banks, pair banks included), `braider/` (the
-final braider),
-`checkpoints/` (braider + optimiser every `checkpoint_every` updates). The braider is rewarded on
-selection prompts, a share of the holdout split (the built-in host and its specialists recall
-their train split, so on train prompts the host would be judged on recall and the specialists'
-edge hidden); fusion banks learn on the same selection prompts by default (`fusion.prompts`: on
-train prompts the lead recalls the answer, so a bank learns to trust it and never what a joiner
-adds); the rest of the holdout split is left for evaluation (`evaluation_prompts`). Each
-update's tasks and samples come from (seed, update), so a resumed run continues exactly; an
-interrupted fusion stage restarts from its beginning.
+compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance, share
+of episodes that join, and that join a member of the task's domain), `braid/` (the trained banks,
+pair banks included), `braider/` (the final braider), `checkpoints/` (braider + optimiser every
+`checkpoint_every` updates). The braider is rewarded on selection prompts, a share of the holdout
+split (the built-in host and its specialists recall their train split, so on train prompts the host
+would be judged on recall and the specialists' edge hidden); fusion banks learn on the same
+selection prompts by default (`fusion.prompts`: on train prompts the lead recalls the answer, so a
+bank learns to trust it and never what a joiner adds); the rest of the holdout split is left for
+evaluation (`evaluation_prompts`). Each update's tasks and samples come from (seed, update), so a
+resumed run continues exactly; an interrupted fusion stage restarts from its beginning.
 """
 
 from __future__ import annotations
@@ -25,9 +24,9 @@ import numpy as np
 import torch
 
 from evolora.braid.braided import BRAID_FILE, BraidedLLM
-from evolora.braid.braider import MetaBraider
+from evolora.braid.braider import DOMAIN, Decision, MetaBraider
 from evolora.braid.config import TrainConfig
-from evolora.braid.features import encode_tasks
+from evolora.braid.features import BraidInputs, encode_tasks
 from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
 from evolora.braid.generation import greedy_correct
@@ -172,6 +171,14 @@ def train(run: RunDir, config: TrainConfig, device: str | None = None,
     return braider
 
 
+def same_domain_join_share(decision: Decision, inputs: BraidInputs) -> float:
+    """Share of a batch's decisions where a member whose domain is the task's family joins the
+    lead (e.g. the family's specialist made with another seed)."""
+    lead = torch.nn.functional.one_hot(decision.lead, decision.models.shape[-1]).bool()
+    own = inputs.models[..., DOMAIN] > 0
+    return float((decision.models & own & ~lead).any(-1).float().mean())
+
+
 def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, updates: int,
                run: RunDir | None) -> dict:
     """One REINFORCE update on a fresh batch of episodes (all randomness from seed and update)."""
@@ -186,14 +193,15 @@ def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, 
     budgets = np.repeat(rng.choice(config.reward.budgets, size=len(prompts)), group).tolist()
     latencies = np.repeat(rng.choice(config.reward.latencies, size=len(prompts)), group).tolist()
     with torch.enable_grad():
-        decision, _, episodes = run_episodes(braid, braider, examples, budgets, latencies,
-                                             config, generator)
+        decision, inputs, episodes = run_episodes(braid, braider, examples, budgets, latencies,
+                                                  config, generator)
         baseline = leave_one_out(episodes.rewards, group) if group > 1 else None
         stats = learner.update(decision, episodes.rewards, baseline,
                                lead_entropy(config, update / updates))
     stats.update({"update": update, "score/mean": float(episodes.scores.mean()),
                   "budget/compute": float(episodes.compute.mean()),
-                  "joins/share": float((decision.models.sum(-1) > 1).float().mean())})
+                  "joins/share": float((decision.models.sum(-1) > 1).float().mean()),
+                  "joins/same_domain": same_domain_join_share(decision, inputs)})
     if run is not None:
         plan = braider.plan(decision)
         for row, ex in enumerate(examples):
