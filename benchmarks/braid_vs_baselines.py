@@ -35,7 +35,7 @@ from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
 from evolora.braid.config import FAMILIES, BraiderConfig, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import braider_outcome, correct, evaluate_braider
-from evolora.braid.fusion import STRATEGIES
+from evolora.braid.fusion import STRATEGIES, strategy_names
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import (
     ModelPool,
@@ -150,12 +150,15 @@ def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConf
     leads = [braider.members[i] for i in decision.lead.tolist()]
     own = np.mean([lead == f"{ex.family}-lora" for lead, ex in zip(leads, examples, strict=True)])
     domains = [p.domain for p in braid.pool.profiles]
+    joined = decision.models.sum(-1) > 1
     same = [any(on and m != lead and domains[m] == ex.family
                 for m, on in enumerate(decision.models[i].tolist()))
             for i, (lead, ex) in enumerate(zip(decision.lead.tolist(), examples, strict=True))]
     return {"lead_is_family_specialist": float(own),
             "single_model": float((decision.models.sum(-1) == 1).float().mean()),
             "same_domain_join": float(np.mean(same)),
+            "join_strategies": {name: int(((decision.strategy == k) & joined).sum())
+                                for k, name in enumerate(strategy_names())},
             "join_by_family": {f: float(np.mean([int(decision.models[i].sum()) > 1 for i, ex in
                                                  enumerate(examples) if ex.family == f]))
                                for f in FAMILIES}}
@@ -230,7 +233,9 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
             "families": family_gaps(singles, episodes.scores.cpu(), own, holdout),
             "reward_first": float(np.mean([h["reward/mean"] for h in history[:5]])),
             "reward_last": float(np.mean([h["reward/mean"] for h in history[-5:]])),
-            "join_share": [(h["joins/share"], h["joins/same_domain"]) for h in history],
+            "join_share": [(h["joins/share"], h["joins/same_domain"], h["joins/own_pair"])
+                           for h in history],
+            "relevant": {h: float(np.mean([x[f"relevant/{h}"] for x in history])) for h in HEADS},
             "entropy": {h: (history[0][f"entropy/{h}"], history[-1][f"entropy/{h}"])
                         for h in HEADS}}
 
@@ -296,7 +301,10 @@ def report(runs: list[dict], args) -> None:
               f"MetaBraider's greedy holdout decisions: lead model is the task family's own "
               f"specialist in {route['lead_is_family_specialist']}, one model alone in "
               f"{route['single_model']}; share of prompts where a member joins the lead, per "
-              f"family: {joins}; a member of the family's own domain joins in {same}.",
+              f"family: {joins}; a member of the family's own domain joins in {same}; "
+              "strategies of the joined prompts, over the seeds: " + ", ".join(
+                  f"{k} {sum(r['routing']['join_strategies'][k] for r in runs)}"
+                  for k in strategy_names()) + ".",
               f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
               f"episodes, fusion banks {args.fusion_steps} steps per strategy on "
@@ -314,10 +322,13 @@ def report(runs: list[dict], args) -> None:
         f"{mean_std([r['reward_last'] for r in runs])}."]
     share = np.array([r["join_share"] for r in runs])
     lines += ["Share of sampled training episodes that join (any member; a member of the task's "
-              "domain), per tenth of training: " + ", ".join(
-                  f"{mean_std(block[..., 0].mean(1))}; {mean_std(block[..., 1].mean(1))}"
+              "domain; one of its domain joining a lead of its domain, e.g. a seed pair), per "
+              "tenth of training: " + ", ".join(
+                  "/".join(mean_std(block[..., i].mean(1)) for i in range(3))
                   for block in np.array_split(share, 10, axis=1))
-              + f" (join prior {args.join_prior:g})."]
+              + f" (join prior {args.join_prior:g}). Share of training episodes where each head's "
+              "choice changed what ran: " + ", ".join(
+                  f"{h} {mean_std([r['relevant'][h] for r in runs])}" for h in HEADS) + "."]
     if all("families" in r for r in runs):
         lines += ["", "Per family (where the gap to the oracle sits; the sub-type bound picks the "
                   "best member per difficulty and problem kind on the evaluation prompts "
