@@ -19,7 +19,8 @@ encoder mixes them; heads read the result:
   the profiles' evidence that the member helps this lead: for a member whose domain is the
   task's family, 1 - |its measured skill on the family - the lead's|, else 0. A family's own
   members (e.g. its specialists made with different seeds) are the joins that can pay, and among
-  ten other members REINFORCE alone rarely tries them before it learns that joining costs;
+  ten other members REINFORCE alone rarely tries them before it learns that joining costs (off
+  by default: on the seed-pair pool the joins it finds were measured not to pay);
 - layers: a Bernoulli per fusion layer (task token);
 - strategy, temperature, top_k: categoricals (task token);
 - value: the learned REINFORCE baseline (task token).
