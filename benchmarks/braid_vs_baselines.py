@@ -171,7 +171,8 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
                                  "prompts": args.fusion_prompts,
                                  "pair_families": PAIR_FAMILIES if args.pair_steps else [],
                                  "pair_steps": args.pair_steps},
-                         braider={"join_prior": args.join_prior})
+                         braider={"join_prior": args.join_prior,
+                                  "join_by_task": args.join_by_task})
     grid = TaskGrid(FAMILIES, config.difficulties)
     braid = BraidedLLM(pool)
     start = time.time()
@@ -257,6 +258,8 @@ def main() -> None:
     parser.add_argument("--join-prior", type=float, default=BraiderConfig().join_prior,
                         help="starting weight of the profiles' evidence that a member helps the "
                         "lead in its joining logit (0: joins learned from rewards alone)")
+    parser.add_argument("--join-by-task", action="store_true",
+                        help="the task token gives each member its own joining score")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
@@ -326,8 +329,8 @@ def report(runs: list[dict], args) -> None:
               "tenth of training: " + ", ".join(
                   "/".join(mean_std(block[..., i].mean(1)) for i in range(3))
                   for block in np.array_split(share, 10, axis=1))
-              + f" (join prior {args.join_prior:g}). Share of training episodes where each head's "
-              "choice changed what ran: " + ", ".join(
+              + f" (join prior {args.join_prior:g}, join by task {args.join_by_task}). Share of "
+              "training episodes where each head's choice changed what ran: " + ", ".join(
                   f"{h} {mean_std([r['relevant'][h] for r in runs])}" for h in HEADS) + "."]
     if all("families" in r for r in runs):
         lines += ["", "Per family (where the gap to the oracle sits; the sub-type bound picks the "

@@ -20,7 +20,8 @@ encoder mixes them; heads read the result:
   task's family, 1 - |its measured skill on the family - the lead's|, else 0. A family's own
   members (e.g. its specialists made with different seeds) are the joins that can pay, and among
   ten other members REINFORCE alone rarely tries them before it learns that joining costs (off
-  by default: on the seed-pair pool the joins it finds were measured not to pay);
+  by default: on the seed-pair pool the joins it finds were measured not to pay). With
+  `join_by_task`, the task token also gives each member a joining score directly;
 - layers: a Bernoulli per fusion layer (task token);
 - strategy, temperature, top_k: categoricals (task token);
 - value: the learned REINFORCE baseline (task token).
@@ -109,6 +110,12 @@ class MetaBraider(nn.Module):
         self.join_head = nn.Linear(w, 1)  # another member joins the lead
         nn.init.constant_(self.join_head.bias, JOIN_BIAS)
         self.join_scale = nn.Parameter(torch.tensor(float(config.join_prior)))
+        # A joining score per member from the task (as route_head for the lead), so a join can
+        # pay on one family and not on another.
+        self.join_route = None
+        if config.join_by_task:
+            self.join_route = nn.Linear(w, len(members), bias=False)
+            nn.init.zeros_(self.join_route.weight)
         self.layer_head = nn.Linear(w, layers)
         self.strategy_head = nn.Linear(w, len(strategy_names()))
         self.temperature_head = nn.Linear(w, len(config.temperatures))
@@ -145,12 +152,15 @@ class MetaBraider(nn.Module):
         tokens = self.encoder(torch.cat([task[:, None], models], dim=1))  # (B, 1 + M, w)
         head, members = tokens[:, 0], tokens[:, 1:]
         pair = self.join_pair(members) @ members.transpose(1, 2) / members.shape[-1] ** 0.5
+        join = (self.join_head(members).squeeze(-1)[:, None, :] + pair
+                + self.join_scale * join_evidence(inputs.models))
+        if self.join_route is not None:
+            join = join + self.join_route(task)[:, None, :]
         out = {
             "models": (self.model_head(members).squeeze(-1) + self.route_head(task)
                        + self.skill_scale * inputs.models[..., SKILL]),
             # (B, lead, member): the joining logit of each member under each lead
-            "join": (self.join_head(members).squeeze(-1)[:, None, :] + pair
-                     + self.join_scale * join_evidence(inputs.models)),
+            "join": join,
             "layers": self.layer_head(head),
             "strategy": self.strategy_head(head),
             "temperature": self.temperature_head(head),

@@ -92,6 +92,9 @@ class BraiderConfig(_Section):
         "At 3 the braider tries a family's seed pair in a third of its training episodes on the "
         "seed-pair pool and its strategy head learns the logit average, but the joins do not pay "
         "(docs/braid-measurements.md), so it is off by default")
+    join_by_task: bool = Field(False, description="the task token gives each member its own "
+                               "joining score (as it gives each member a lead score), so a "
+                               "join can pay on one family and not on another")
     temperatures: list[float] = [0.5, 1.0, 2.0]
     top_ks: list[int] = [1, 2, 3]
 
