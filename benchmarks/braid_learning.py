@@ -103,7 +103,8 @@ def one_seed(pool, grid, seed: int, args) -> dict:
                          fusion={"steps": args.fusion_steps, "batch": 16,
                                  "prompts": args.fusion_prompts},
                          braider={"skill_prior": args.skill_prior,
-                                  "join_prior": args.join_prior})
+                                  "join_prior": args.join_prior,
+                                  "join_by_task": args.join_by_task})
     braid = BraidedLLM(pool)
     train_banks(braid, config)
     holdout = evaluation_prompts(grid, -(-args.holdout // len(grid.cells)), seed,
@@ -155,6 +156,8 @@ def main() -> None:
     parser.add_argument("--join-prior", type=float, default=BraiderConfig().join_prior,
                         help="starting weight of the profiles' evidence that a member helps the "
                         "lead in its joining logit (0: joins learned from rewards alone)")
+    parser.add_argument("--join-by-task", action="store_true",
+                        help="the task token gives each member its own joining score")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
@@ -205,7 +208,8 @@ def report(rows, entropy, rewards, probes, join_share, shots, args, seeds: int) 
               f"{[r['reward'] for _, r in shots]} (target <= 20); to reach 80 % of the final "
               f"gain over the start: {[r['gain'] for _, r in shots]}.",
               f"{seeds} seed(s), {args.episodes} training episodes per braider, skill prior "
-              f"{args.skill_prior:g}, join prior {args.join_prior:g}, fusion banks "
+              f"{args.skill_prior:g}, join prior {args.join_prior:g}, join by task "
+              f"{args.join_by_task}, fusion banks "
               f"{args.fusion_steps} steps per strategy on "
               f"{args.fusion_prompts} prompts, "
               f"{args.holdout} holdout prompts. Measured on a machine shared with other work "
