@@ -37,7 +37,7 @@ from safetensors.torch import load_file, save_file
 from evolora.braid.braided import BRAID_FILE, BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
 from evolora.braid.config import FAMILIES, BraiderConfig, PoolMakeConfig, TrainConfig
-from evolora.braid.evaluate import braider_outcome, correct
+from evolora.braid.evaluate import correct
 from evolora.braid.plan import BraidSpec
 from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
@@ -73,10 +73,15 @@ def trained_braider(braid, config: TrainConfig, families, frozen=(), probe=None)
     return braider, learner, history
 
 
-def outcome(braid, braider, examples, config) -> tuple[float, float]:
-    """(mean reward, accuracy) of greedy decisions at full budget."""
-    ep = braider_outcome(braid, braider, examples, 1.0, config)
-    return float(ep.rewards.mean()), float(ep.scores.mean())
+@torch.no_grad()
+def outcome(braid, braider, examples, config) -> tuple[float, float, float]:
+    """(mean reward, accuracy, share of prompts where a member joins the lead) of greedy
+    decisions at full budget."""
+    n = len(examples)
+    decision, _, ep = run_episodes(braid, braider, examples, [1.0] * n, [2.0] * n, config,
+                                   greedy=True)
+    joins = (decision.models.sum(-1) > 1).float().mean()
+    return float(ep.rewards.mean()), float(ep.scores.mean()), float(joins)
 
 
 def held_out_braider(braid, config: TrainConfig, held: str, folder: Path | None):
@@ -131,7 +136,9 @@ def seed_config(seed: int, args) -> TrainConfig:
     return TrainConfig(seed=seed, pool=str(args.pool), episodes=args.episodes,
                        fusion={"steps": args.fusion_steps, "batch": 16,
                                "prompts": args.fusion_prompts},
-                       braider={"skill_prior": args.skill_prior},
+                       braider={"skill_prior": args.skill_prior,
+                                "join_prior": args.join_prior,
+                                "join_by_task": args.join_by_task},
                        feedback={"updates": args.feedback_updates,
                                  "window": args.feedback_window,
                                  "explore": args.feedback_explore,
@@ -189,7 +196,8 @@ def one_seed(pool, grid, seed: int, args) -> dict:
 
     def probe(update, braider):
         if update % args.probe_every == 0 or update == updates:
-            out["probe"].append((update, outcome(braid, braider, holdout, config)[0]))
+            reward, _, joins = outcome(braid, braider, holdout, config)
+            out["probe"].append((update, reward, joins))
 
     for name, frozen in [("all heads learn", ())] + [(f"{h} frozen at random", (h,))
                                                       for h in HEADS]:
@@ -202,6 +210,7 @@ def one_seed(pool, grid, seed: int, args) -> dict:
                                      np.mean([x[f"entropy/{h}"] for x in history[-4:]]))
             out["reward"] = (np.mean([x["reward/mean"] for x in history[:4]]),
                              np.mean([x["reward/mean"] for x in history[-4:]]))
+            out["join_share"] = [(x["joins/share"], x["joins/same_domain"]) for x in history]
     held = held_out_prompts(seed, config, args)
     out["shot"] = few_shot(braid, config, args.held_out, held, args, seed)
     return json.loads(json.dumps(out, default=float))
@@ -241,6 +250,11 @@ def main() -> None:
     parser.add_argument("--braiders", type=Path, default=None,
                         help="folder keeping each seed's fusion banks and held-out braider "
                         "(with its optimiser), reused by --few-shot-only runs")
+    parser.add_argument("--join-prior", type=float, default=BraiderConfig().join_prior,
+                        help="starting weight of the profiles' evidence that a member helps the "
+                        "lead in its joining logit (0: joins learned from rewards alone)")
+    parser.add_argument("--join-by-task", action="store_true",
+                        help="the task token gives each member its own joining score")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
@@ -261,7 +275,7 @@ def main() -> None:
         rows = {n: [s["rows"][n] for s in seeds] for n in seeds[0]["rows"]}
         entropy = {h: [s["entropy"][h] for s in seeds] for h in seeds[0]["entropy"]}
         report(rows, entropy, [s["reward"] for s in seeds], [s["probe"] for s in seeds],
-               [s["shot"] for s in seeds], args, seed + 1)
+               [s["join_share"] for s in seeds], [s["shot"] for s in seeds], args, seed + 1)
 
 
 def few_shot_lines(shots, args) -> list[str]:
@@ -306,30 +320,41 @@ def report_few_shot(shots, best, args, seeds: int) -> None:
                               "braiders": str(args.braiders)}}, table)
 
 
-def report(rows, entropy, rewards, probes, shots, args, seeds: int) -> None:
+def report(rows, entropy, rewards, probes, join_share, shots, args, seeds: int) -> None:
     """Print the tables over the seeds done so far and write the result JSON and RESULTS.md."""
-    lines = ["| braider | holdout reward | holdout accuracy |", "|---|---:|---:|"]
-    lines += [f"| {n} | {mean_std([r for r, _ in v])} | {mean_std([a for _, a in v])} |"
-              for n, v in rows.items()]
+    lines = ["| braider | holdout reward | holdout accuracy | holdout prompts joined |",
+             "|---|---:|---:|---:|"]
+    lines += [f"| {n} | {mean_std([r[0] for r in v])} | {mean_std([r[1] for r in v])} | "
+              f"{mean_std([r[2] for r in v])} |" for n, v in rows.items()]
     lines += ["", "| head | decision entropy, first 4 updates | last 4 updates |",
               "|---|---:|---:|"]
     lines += [f"| {h} | {mean_std([a for a, _ in v])} | {mean_std([b for _, b in v])} |"
               for h, v in entropy.items()]
     lines += [f"| (training reward) | {mean_std([a for a, _ in rewards])} | "
               f"{mean_std([b for _, b in rewards])} |"]
-    probe = np.array([[r for _, r in p] for p in probes])
+    probe = np.array([[p[1] for p in run] for run in probes])
+    probe_joins = np.array([[p[2] for p in run] for run in probes])
+    shares = np.array(join_share)  # (seeds, updates, 2)
     lines += ["", "Holdout reward of greedy decisions over training (every head learning), after "
-              "n updates: " + ", ".join(f"{n}: {mean_std(probe[:, i])}"
-                                        for i, (n, _) in enumerate(probes[0]))]
+              "n updates: " + ", ".join(f"{p[0]}: {mean_std(probe[:, i])}"
+                                        for i, p in enumerate(probes[0])),
+              "Share of those holdout prompts where a member joins the lead: " + ", ".join(
+                  f"{p[0]}: {mean_std(probe_joins[:, i])}" for i, p in enumerate(probes[0])),
+              "Share of sampled training episodes that join (any member; a member of the task's "
+              "domain), per block of 4 updates: " + ", ".join(
+                  f"{mean_std(shares[:, i:i + 4, 0].mean(1))}; "
+                  f"{mean_std(shares[:, i:i + 4, 1].mean(1))}"
+                  for i in range(0, shares.shape[1], 4))]
     lines += ["", *few_shot_lines(shots, args),
               f"{seeds} seed(s), {args.episodes} training episodes per braider, skill prior "
-              f"{args.skill_prior:g}, fusion banks {args.fusion_steps} steps per strategy on "
+              f"{args.skill_prior:g}, join prior {args.join_prior:g}, join by task "
+              f"{args.join_by_task}, fusion banks {args.fusion_steps} steps per strategy on "
               f"{args.fusion_prompts} prompts, {args.holdout} holdout prompts. {machine_line()}"]
     table = "\n".join(lines)
     print(table, flush=True)
     write_result(tagged("braid_learning", args.tag), {
         "ablations": rows, "entropy": entropy, "training_reward": rewards,
-        "holdout_reward_over_training": probes,
+        "holdout_reward_over_training": probes, "training_join_share": join_share,
         "few_shot": [{"curve": c, "reached_80pct": r} for c, r in shots],
         "args": vars(args) | {"pool": str(args.pool), "keep": str(args.keep),
                               "braiders": str(args.braiders)}}, table)

@@ -33,9 +33,9 @@ from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, ta
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
-from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
+from evolora.braid.config import FAMILIES, BraiderConfig, PoolMakeConfig, TrainConfig
 from evolora.braid.evaluate import braider_outcome, correct, evaluate_braider
-from evolora.braid.fusion import STRATEGIES
+from evolora.braid.fusion import STRATEGIES, strategy_names
 from evolora.braid.plan import BraidSpec, Plan
 from evolora.braid.pool import (
     ModelPool,
@@ -144,13 +144,22 @@ def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
 def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConfig) -> dict:
     """Shares of the braider's greedy holdout decisions that lead with the task family's own
     specialist, that run one model alone, that join another member to the lead (per family),
+    that join a member of the family's own domain (e.g. its specialist made with another seed),
     and that lead with each member (per family)."""
     decision, _, _ = run_episodes(braid, braider, examples, [1.0] * len(examples),
                                   [2.0] * len(examples), config, greedy=True)
     leads = [braider.members[i] for i in decision.lead.tolist()]
     own = np.mean([lead == f"{ex.family}-lora" for lead, ex in zip(leads, examples, strict=True)])
+    domains = [p.domain for p in braid.pool.profiles]
+    joined = decision.models.sum(-1) > 1
+    same = [any(on and m != lead and domains[m] == ex.family
+                for m, on in enumerate(decision.models[i].tolist()))
+            for i, (lead, ex) in enumerate(zip(decision.lead.tolist(), examples, strict=True))]
     return {"lead_is_family_specialist": float(own),
             "single_model": float((decision.models.sum(-1) == 1).float().mean()),
+            "same_domain_join": float(np.mean(same)),
+            "join_strategies": {name: int(((decision.strategy == k) & joined).sum())
+                                for k, name in enumerate(strategy_names())},
             "join_by_family": {f: float(np.mean([int(decision.models[i].sum()) > 1 for i, ex in
                                                  enumerate(examples) if ex.family == f]))
                                for f in FAMILIES},
@@ -165,7 +174,9 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
                          fusion={"steps": args.fusion_steps, "batch": 16,
                                  "prompts": args.fusion_prompts,
                                  "pair_families": PAIR_FAMILIES if args.pair_steps else [],
-                                 "pair_steps": args.pair_steps})
+                                 "pair_steps": args.pair_steps},
+                         braider={"join_prior": args.join_prior,
+                                  "join_by_task": args.join_by_task})
     grid = TaskGrid(FAMILIES, config.difficulties)
     braid = BraidedLLM(pool)
     start = time.time()
@@ -231,6 +242,9 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
             "families": family_gaps(singles, episodes.scores.cpu(), own, holdout),
             "reward_first": float(np.mean([h["reward/mean"] for h in history[:5]])),
             "reward_last": float(np.mean([h["reward/mean"] for h in history[-5:]])),
+            "join_share": [(h["joins/share"], h["joins/same_domain"], h["joins/own_pair"])
+                           for h in history],
+            "relevant": {h: float(np.mean([x[f"relevant/{h}"] for x in history])) for h in HEADS},
             "entropy": {h: (history[0][f"entropy/{h}"], history[-1][f"entropy/{h}"])
                         for h in HEADS}}
 
@@ -249,6 +263,11 @@ def main() -> None:
                         help="prompts the banks learn on")
     parser.add_argument("--pair-steps", type=int, default=0, help="> 0: pair banks for the "
                         f"specialists of {', '.join(PAIR_FAMILIES)}, this many steps each")
+    parser.add_argument("--join-prior", type=float, default=BraiderConfig().join_prior,
+                        help="starting weight of the profiles' evidence that a member helps the "
+                        "lead in its joining logit (0: joins learned from rewards alone)")
+    parser.add_argument("--join-by-task", action="store_true",
+                        help="the task token gives each member its own joining score")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
@@ -272,6 +291,7 @@ def report(runs: list[dict], args) -> None:
     lines += [f"| {n} | {mean_std(acc[n])} | {mean_std(comp[n], 3)} |" for n in names]
     route = {k: mean_std([r["routing"][k] for r in runs]) for k in
              ("lead_is_family_specialist", "single_model")}
+    same = mean_std([r["routing"]["same_domain_join"] for r in runs])
     joins = ", ".join(f"{f} {mean_std([r['routing']['join_by_family'][f] for r in runs])}"
                       for f in FAMILIES)
     meta, best, oracle, routed = (np.array(acc[k]) for k in (
@@ -292,7 +312,10 @@ def report(runs: list[dict], args) -> None:
               f"MetaBraider's greedy holdout decisions: lead model is the task family's own "
               f"specialist in {route['lead_is_family_specialist']}, one model alone in "
               f"{route['single_model']}; share of prompts where a member joins the lead, per "
-              f"family: {joins}.",
+              f"family: {joins}; a member of the family's own domain joins in {same}; "
+              "strategies of the joined prompts, over the seeds: " + ", ".join(
+                  f"{k} {sum(r['routing']['join_strategies'][k] for r in runs)}"
+                  for k in strategy_names()) + ".",
               f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
               f"episodes, fusion banks {args.fusion_steps} steps per strategy on "
@@ -308,6 +331,15 @@ def report(runs: list[dict], args) -> None:
         + f"; training reward (first 5 updates -> last 5) "
         f"{mean_std([r['reward_first'] for r in runs])} -> "
         f"{mean_std([r['reward_last'] for r in runs])}."]
+    share = np.array([r["join_share"] for r in runs])
+    lines += ["Share of sampled training episodes that join (any member; a member of the task's "
+              "domain; one of its domain joining a lead of its domain, e.g. a seed pair), per "
+              "tenth of training: " + ", ".join(
+                  "/".join(mean_std(block[..., i].mean(1)) for i in range(3))
+                  for block in np.array_split(share, 10, axis=1))
+              + f" (join prior {args.join_prior:g}, join by task {args.join_by_task}). Share of "
+              "training episodes where each head's choice changed what ran: " + ", ".join(
+                  f"{h} {mean_std([r['relevant'][h] for r in runs])}" for h in HEADS) + "."]
     if all("families" in r for r in runs):
         lines += ["", "Per family (where the gap to the oracle sits; the sub-type bound picks the "
                   "best member per difficulty and problem kind on the evaluation prompts "

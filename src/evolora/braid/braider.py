@@ -15,7 +15,13 @@ encoder mixes them; heads read the result:
   confirms or overrides, so a few lucky 0/1 answers early on do not fix a weak lead. A member's
   joining logit sees the lead: its own score plus a pair score of its token against the lead's
   (whether model j helps depends on which model leads, e.g. a fusion that helps one specialist
-  hurts another);
+  hurts another). A joining logit also holds a learned multiple (starting at `join_prior`) of
+  the profiles' evidence that the member helps this lead: for a member whose domain is the
+  task's family, 1 - |its measured skill on the family - the lead's|, else 0. A family's own
+  members (e.g. its specialists made with different seeds) are the joins that can pay, and among
+  ten other members REINFORCE alone rarely tries them before it learns that joining costs (off
+  by default: on the seed-pair pool the joins it finds were measured not to pay). With
+  `join_by_task`, the task token also gives each member a joining score directly;
 - layers: a Bernoulli per fusion layer (task token);
 - strategy, temperature, top_k: categoricals (task token);
 - value: the learned REINFORCE baseline (task token).
@@ -42,6 +48,7 @@ from evolora.telemetry.atomic import atomic_write_text
 
 HEADS = ("models", "layers", "strategy", "temperature", "top_k")
 SKILL = MODEL_FEATURES.index("skill_on_family")
+DOMAIN = MODEL_FEATURES.index("domain_match")
 JOIN_BIAS = -2.0  # sigmoid(-2) = 0.12: a member starts rarely joining the lead
 BRAIDER_FILE = "braider.safetensors"
 BRAIDER_JSON = "braider.json"
@@ -66,6 +73,14 @@ def _draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tenso
     """One index per row drawn from `probs` (B, K) with `generator`."""
     u = torch.rand(probs.shape[0], 1, generator=generator, device=probs.device)
     return (probs.cumsum(-1) < u).sum(-1).clamp(max=probs.shape[-1] - 1)
+
+
+def join_evidence(models: torch.Tensor) -> torch.Tensor:
+    """(B, lead, member) evidence from the profiles (`models` (B, M, F)) that a member helps a
+    lead: 1 - |member's skill on the task's family - lead's| where the member's domain is the
+    family, else 0."""
+    skill, own = models[..., SKILL], models[..., DOMAIN]
+    return own[:, None, :] * (1 - (skill[:, :, None] - skill[:, None, :]).abs())
 
 
 class MetaBraider(nn.Module):
@@ -94,6 +109,13 @@ class MetaBraider(nn.Module):
         nn.init.zeros_(self.route_head.weight)
         self.join_head = nn.Linear(w, 1)  # another member joins the lead
         nn.init.constant_(self.join_head.bias, JOIN_BIAS)
+        self.join_scale = nn.Parameter(torch.tensor(float(config.join_prior)))
+        # A joining score per member from the task (as route_head for the lead), so a join can
+        # pay on one family and not on another.
+        self.join_route = None
+        if config.join_by_task:
+            self.join_route = nn.Linear(w, len(members), bias=False)
+            nn.init.zeros_(self.join_route.weight)
         self.layer_head = nn.Linear(w, layers)
         self.strategy_head = nn.Linear(w, len(strategy_names()))
         self.temperature_head = nn.Linear(w, len(config.temperatures))
@@ -130,11 +152,15 @@ class MetaBraider(nn.Module):
         tokens = self.encoder(torch.cat([task[:, None], models], dim=1))  # (B, 1 + M, w)
         head, members = tokens[:, 0], tokens[:, 1:]
         pair = self.join_pair(members) @ members.transpose(1, 2) / members.shape[-1] ** 0.5
+        join = (self.join_head(members).squeeze(-1)[:, None, :] + pair
+                + self.join_scale * join_evidence(inputs.models))
+        if self.join_route is not None:
+            join = join + self.join_route(task)[:, None, :]
         out = {
             "models": (self.model_head(members).squeeze(-1) + self.route_head(task)
                        + self.skill_scale * inputs.models[..., SKILL]),
             # (B, lead, member): the joining logit of each member under each lead
-            "join": self.join_head(members).squeeze(-1)[:, None, :] + pair,
+            "join": join,
             "layers": self.layer_head(head),
             "strategy": self.strategy_head(head),
             "temperature": self.temperature_head(head),

@@ -85,6 +85,16 @@ class BraiderConfig(_Section):
     skill_prior: float = Field(
         5.0, description="starting weight of a member's measured skill on the task's family in "
         "its lead logit (learned from there; 0: no prior)")
+    join_prior: float = Field(
+        0.0, description="starting weight of the profiles' evidence that a member helps the "
+        "lead in its joining logit: 1 - |its skill on the task's family - the lead's| for a "
+        "member whose domain is the family, 0 for the others (learned from there; 0: no prior). "
+        "At 3 the braider tries a family's seed pair in a third of its training episodes on the "
+        "seed-pair pool and its strategy head learns the logit average, but the joins do not pay "
+        "(docs/braid-measurements.md), so it is off by default")
+    join_by_task: bool = Field(False, description="the task token gives each member its own "
+                               "joining score (as it gives each member a lead score), so a "
+                               "join can pay on one family and not on another")
     temperatures: list[float] = [0.5, 1.0, 2.0]
     top_ks: list[int] = [1, 2, 3]
 

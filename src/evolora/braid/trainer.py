@@ -3,16 +3,17 @@ MetaBraider by REINFORCE on measured rewards, writing everything to a run folder
 after a kill.
 
 Run folder: `fusion.jsonl` (bank losses), `decisions.jsonl` (every episode: task, decision, score,
-compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance),
-`braid/` (the trained banks, pair banks included), `braider/` (the final braider),
-`checkpoints/` (braider + optimiser every `checkpoint_every` updates). The braider is rewarded on
-selection prompts, a share of the holdout split (the built-in host and its specialists recall
-their train split, so on train prompts the host would be judged on recall and the specialists'
-edge hidden); fusion banks learn on the same selection prompts by default (`fusion.prompts`: on
-train prompts the lead recalls the answer, so a bank learns to trust it and never what a joiner
-adds); the rest of the holdout split is left for evaluation (`evaluation_prompts`). Each
-update's tasks and samples come from (seed, update), so a resumed run continues exactly; an
-interrupted fusion stage restarts from its beginning.
+compute, reward), `updates.jsonl` (per update: mean reward, per-head entropy and relevance, share
+of episodes that join, that join a member of the task's domain, and that run two of them), `braid/`
+(the trained banks, pair banks included), `braider/` (the final braider), `checkpoints/` (braider +
+optimiser every `checkpoint_every` updates). The braider is rewarded on selection prompts, a share
+of the holdout split (the built-in host and its specialists recall their train split, so on train
+prompts the host would be judged on recall and the specialists' edge hidden); fusion banks learn on
+the same selection prompts by default (`fusion.prompts`: on train prompts the lead recalls the
+answer, so a bank learns to trust it and never what a joiner adds); the rest of the holdout split
+is left for evaluation (`evaluation_prompts`). Each update's tasks and samples come from (seed,
+update), so a resumed run continues exactly; an interrupted fusion stage restarts from its
+beginning.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from evolora.braid.braided import BRAID_FILE, BraidedLLM
-from evolora.braid.braider import MetaBraider
+from evolora.braid.braider import DOMAIN, Decision, MetaBraider
 from evolora.braid.config import TrainConfig
 from evolora.braid.features import BraidInputs, encode_tasks
 from evolora.braid.fusion import STRATEGIES
@@ -174,6 +175,17 @@ def train(run: RunDir, config: TrainConfig, device: str | None = None,
     return braider
 
 
+def same_domain_joins(decision: Decision, inputs: BraidInputs) -> dict[str, float]:
+    """Shares of a batch's decisions where a member whose domain is the task's family joins the
+    lead (`joins/same_domain`), and where such a member joins a lead of that domain too
+    (`joins/own_pair`: e.g. a family's specialists made with two seeds run together)."""
+    lead = torch.nn.functional.one_hot(decision.lead, decision.models.shape[-1]).bool()
+    own = inputs.models[..., DOMAIN] > 0
+    joins = (decision.models & own & ~lead).any(-1)
+    return {"joins/same_domain": float(joins.float().mean()),
+            "joins/own_pair": float((joins & (own & lead).any(-1)).float().mean())}
+
+
 def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, updates: int,
                run: RunDir | None) -> dict:
     """One REINFORCE update on a fresh batch of episodes (all randomness from seed and update)."""
@@ -188,13 +200,15 @@ def train_step(braid, braider, learner, grid, config: TrainConfig, update: int, 
     budgets = np.repeat(rng.choice(config.reward.budgets, size=len(prompts)), group).tolist()
     latencies = np.repeat(rng.choice(config.reward.latencies, size=len(prompts)), group).tolist()
     with torch.enable_grad():
-        decision, _, episodes = run_episodes(braid, braider, examples, budgets, latencies,
-                                             config, generator)
+        decision, inputs, episodes = run_episodes(braid, braider, examples, budgets, latencies,
+                                                  config, generator)
         baseline = leave_one_out(episodes.rewards, group) if group > 1 else None
         stats = learner.update(decision, episodes.rewards, baseline,
                                lead_entropy(config, update / updates))
     stats.update({"update": update, "score/mean": float(episodes.scores.mean()),
-                  "budget/compute": float(episodes.compute.mean())})
+                  "budget/compute": float(episodes.compute.mean()),
+                  "joins/share": float((decision.models.sum(-1) > 1).float().mean()),
+                  **same_domain_joins(decision, inputs)})
     if run is not None:
         plan = braider.plan(decision)
         for row, ex in enumerate(examples):
