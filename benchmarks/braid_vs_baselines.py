@@ -143,16 +143,22 @@ def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
 @torch.no_grad()
 def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConfig) -> dict:
     """Shares of the braider's greedy holdout decisions that lead with the task family's own
-    specialist, that run one model alone, and that join another member to the lead, per family."""
+    specialist, that run one model alone, and that join another member to the lead, per family;
+    and per family the member it leads with most often, with that member's share."""
     decision, _, _ = run_episodes(braid, braider, examples, [1.0] * len(examples),
                                   [2.0] * len(examples), config, greedy=True)
     leads = [braider.members[i] for i in decision.lead.tolist()]
     own = np.mean([lead == f"{ex.family}-lora" for lead, ex in zip(leads, examples, strict=True)])
+    by_family = {f: [lead for lead, ex in zip(leads, examples, strict=True) if ex.family == f]
+                 for f in FAMILIES}
     return {"lead_is_family_specialist": float(own),
             "single_model": float((decision.models.sum(-1) == 1).float().mean()),
             "join_by_family": {f: float(np.mean([int(decision.models[i].sum()) > 1 for i, ex in
                                                  enumerate(examples) if ex.family == f]))
-                               for f in FAMILIES}}
+                               for f in FAMILIES},
+            "lead_by_family": {f: max(((m, ls.count(m) / len(ls)) for m in set(ls)),
+                                      key=lambda pair: (pair[1], pair[0]))
+                               for f, ls in by_family.items() if ls}}
 
 
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
@@ -284,7 +290,11 @@ def report(runs: list[dict], args) -> None:
               f"MetaBraider's greedy holdout decisions: lead model is the task family's own "
               f"specialist in {route['lead_is_family_specialist']}, one model alone in "
               f"{route['single_model']}; share of prompts where a member joins the lead, per "
-              f"family: {joins}.",
+              f"family: {joins}." + (" Lead most used per family, per seed: " + "; ".join(
+                  f"{f} " + ", ".join(f"{r['routing']['lead_by_family'][f][0]} "
+                                      f"{r['routing']['lead_by_family'][f][1]:.2f}" for r in runs)
+                  for f in FAMILIES) + "." if all("lead_by_family" in r["routing"] for r in runs)
+                  else ""),
               f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
               f"episodes, fusion banks {args.fusion_steps} steps per strategy on "
