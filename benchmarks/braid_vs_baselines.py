@@ -15,7 +15,7 @@ the own specialist, the best member per sub-type picked on the evaluation prompt
 upper bound for a sub-type router) and the oracle show where the gap to the oracle sits.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
-        [--pair-steps N] [--tag NAME]
+        [--pair-steps N] [--no-curriculum] [--tag NAME]
         [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
 """
 
@@ -171,6 +171,7 @@ def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConf
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     torch.manual_seed(seed)
     config = TrainConfig(seed=seed, pool=str(pool_dir), episodes=args.episodes, batch=args.batch,
+                         curriculum=not args.no_curriculum,
                          fusion={"steps": args.fusion_steps, "batch": 16,
                                  "prompts": args.fusion_prompts,
                                  "pair_families": PAIR_FAMILIES if args.pair_steps else [],
@@ -268,6 +269,8 @@ def main() -> None:
                         "lead in its joining logit (0: joins learned from rewards alone)")
     parser.add_argument("--join-by-task", action="store_true",
                         help="the task token gives each member its own joining score")
+    parser.add_argument("--no-curriculum", action="store_true", help="braider trained on every "
+                        "difficulty from the start (default: easy difficulties first)")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
@@ -318,7 +321,8 @@ def report(runs: list[dict], args) -> None:
                   for k in strategy_names()) + ".",
               f"{len(runs)} seed(s), {runs[0]['prompts']} evaluation prompts each (families "
               f"{', '.join(FAMILIES)}, difficulties 1-3); braider trained on {args.episodes} "
-              f"episodes, fusion banks {args.fusion_steps} steps per strategy on "
+              f"episodes{' without a curriculum' if args.no_curriculum else ''}, fusion banks "
+              f"{args.fusion_steps} steps per strategy on "
               f"{args.fusion_prompts} prompts"
               + (f", pair banks {args.pair_steps} steps each for the specialists of "
                  f"{', '.join(PAIR_FAMILIES)} and their two joiners with most room"
