@@ -39,9 +39,10 @@ from _common import add_tag_argument, tagged, write_result
 from safetensors.torch import save_file
 
 from evolora.braid.config import FAMILIES, PoolMakeConfig
+from evolora.braid.member_train import train_full_member
 from evolora.braid.pool import load_pool, with_adapter
 from evolora.braid.pool_add import save_model_folder
-from evolora.braid.pool_make import answer_loss, train_specialists
+from evolora.braid.pool_make import train_specialists
 from evolora.hosts import Host, load_host
 from evolora.tasks import TaskGrid, score_example
 
@@ -107,23 +108,11 @@ def pool_member(pool: str, name: str) -> Host:
 
 def full_specialist(lr: float, steps: int, grid: FamilyGrid, seed: int, every: int = 0,
                     on_snapshot: Callable[[int, Host], None] | None = None) -> Host:
-    """The host with every weight fine-tuned on the grid's answers (mean per-token likelihood);
-    `on_snapshot(step, host)` runs after every `every` steps before the last (0: never)."""
-    torch.manual_seed(seed)
-    host = load_host("builtin")
-    params = list(host.model.parameters())
-    optimiser = torch.optim.AdamW([p.requires_grad_() for p in params], lr=lr, weight_decay=0.0)
-    rng = np.random.default_rng(seed)
-    for step in range(1, steps + 1):
-        loss = answer_loss(host, grid.sample_batch(rng, 32, split="train"))
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        if on_snapshot is not None and every > 0 and step % every == 0 and step < steps:
-            on_snapshot(step, host)
-    for p in params:
-        p.requires_grad_(False)
-    return host
+    """The built-in host with every weight fine-tuned on the grid's answers, as `evolora braid
+    pool train-member` trains one; `on_snapshot(step, host)` runs after every `every` steps
+    before the last (0: never)."""
+    return train_full_member("builtin", grid.family, grid.grid.difficulties, steps, lr, seed,
+                             sampler=grid, every=every, on_snapshot=on_snapshot)
 
 
 def skill(host: Host, per_cell: int, difficulties: list[int], grid: FamilyGrid) -> dict:

@@ -101,6 +101,49 @@ def pool_add(
     Console().print(f"Wrote the pool to [bold]{out}[/bold].")
 
 
+@pool_app.command("train-member")
+def pool_train_member(
+    family: str = typer.Argument(..., help="The task family the member learns."),
+    out: Path = typer.Option(..., "--out", "-o", help="HF model folder to write."),
+    steps: int = typer.Option(10000, "--steps", help="Training steps (batches of 32)."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampler and the run."),
+    host: str = typer.Option("builtin", "--host", help="The host whose weights are tuned."),
+    difficulties: list[int] = typer.Option([1, 2, 3], "--difficulty", help="Train "
+                                           "difficulties (repeat the option for several)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: best)."),
+) -> None:
+    """Fine-tune EVERY weight of the host on FAMILY and save it as a model folder for `pool add`.
+
+    A killed run continues when run again with the same settings and --out (it checkpoints
+    every 500 steps in OUT/checkpoints)."""
+    import shutil
+
+    from evolora.braid.member_train import check_member_settings, train_full_member
+    from evolora.braid.pool_add import save_model_folder
+    from evolora.telemetry.progress import Progress
+
+    check_member_settings([family], difficulties, steps, lr)
+    checkpoints = out / "checkpoints"
+    if out.exists() and (not out.is_dir() or any(p != checkpoints for p in out.iterdir())):
+        raise EvoloraError(f"--out '{out}' exists and holds more than a killed run's "
+                           "checkpoints; choose a new or empty folder.")
+    console = Console()
+    console.print(f"Writing the member to [bold]{out}[/bold] (a killed run continues from "
+                  f"{checkpoints}).")
+    with Progress(steps, f"{family} member") as progress:
+        def on_step(step, loss):
+            progress.completed = step - 1
+            progress.advance(summary={"loss": round(loss, 4)})
+
+        member = train_full_member(host, family, difficulties, steps, lr, seed, device=device,
+                                   on_step=on_step, checkpoints=checkpoints)
+    save_model_folder(member, out)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    console.print(f"Wrote the member to [bold]{out}[/bold]. Add it to a pool with:")
+    console.print(f"  evolora braid pool add POOL {out} --name {family}-full --domain {family} "
+                  "--out NEWPOOL", highlight=False, soft_wrap=True)
+
 def _print_pool(profiles) -> None:
     from rich.table import Table
 
