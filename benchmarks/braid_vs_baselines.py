@@ -15,7 +15,7 @@ the own specialist, the best member per sub-type picked on the evaluation prompt
 upper bound for a sub-type router) and the oracle show where the gap to the oracle sits.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
-        [--pair-steps N] [--tag NAME]
+        [--pair-steps N] [--skill-prior W] [--tag NAME]
         [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
 """
 
@@ -47,6 +47,7 @@ from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.reward import compute_share
 from evolora.braid.trainer import (
+    check_profile_prompts,
     evaluation_prompts,
     role_prompts,
     run_episodes,
@@ -143,7 +144,8 @@ def family_gaps(singles: torch.Tensor, braider: torch.Tensor, own: torch.Tensor,
 @torch.no_grad()
 def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConfig) -> dict:
     """Shares of the braider's greedy holdout decisions that lead with the task family's own
-    specialist, that run one model alone, and that join another member to the lead, per family."""
+    specialist, that run one model alone, that join another member to the lead (per family),
+    and that lead with each member (per family, the members it leads with)."""
     decision, _, _ = run_episodes(braid, braider, examples, [1.0] * len(examples),
                                   [2.0] * len(examples), config, greedy=True)
     leads = [braider.members[i] for i in decision.lead.tolist()]
@@ -152,7 +154,12 @@ def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConf
             "single_model": float((decision.models.sum(-1) == 1).float().mean()),
             "join_by_family": {f: float(np.mean([int(decision.models[i].sum()) > 1 for i, ex in
                                                  enumerate(examples) if ex.family == f]))
-                               for f in FAMILIES}}
+                               for f in FAMILIES},
+            "lead_by_family": {f: {m: float(np.mean([lead == m for lead, ex in zip(
+                leads, examples, strict=True) if ex.family == f])) for m in sorted(set(leads))
+                if any(lead == m and ex.family == f for lead, ex in zip(leads, examples,
+                                                                        strict=True))}
+                for f in FAMILIES}}
 
 
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
@@ -161,7 +168,10 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
                          fusion={"steps": args.fusion_steps, "batch": 16,
                                  "prompts": args.fusion_prompts,
                                  "pair_families": PAIR_FAMILIES if args.pair_steps else [],
-                                 "pair_steps": args.pair_steps})
+                                 "pair_steps": args.pair_steps},
+                         braider={} if args.skill_prior is None else {
+                             "skill_prior": args.skill_prior})
+    check_profile_prompts(config)
     grid = TaskGrid(FAMILIES, config.difficulties)
     braid = BraidedLLM(pool)
     start = time.time()
@@ -241,6 +251,8 @@ def main() -> None:
                         help="prompts the banks learn on")
     parser.add_argument("--pair-steps", type=int, default=0, help="> 0: pair banks for the "
                         f"specialists of {', '.join(PAIR_FAMILIES)}, this many steps each")
+    parser.add_argument("--skill-prior", type=float, default=None, help="the braider's "
+                        "starting weight of the profiles' skill (default: BraiderConfig's)")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()
@@ -309,6 +321,12 @@ def report(runs: list[dict], args) -> None:
         lines += [f"| {f} | " + " | ".join(mean_std([r["families"][f][k] for r in runs]) for k in
                                            ("braider", "own", "best_per_subtype", "oracle")) + " |"
                   for f in FAMILIES]
+    if all("lead_by_family" in r["routing"] for r in runs):
+        lines += ["", "Lead member per family on evaluation prompts (share of the family's "
+                  "prompts), per seed: " + "; ".join(
+                      f"{f} " + " / ".join(", ".join(f"{m} {v:.2f}" for m, v in sorted(
+                          r["routing"]["lead_by_family"][f].items(), key=lambda mv: -mv[1]))
+                          for r in runs) for f in FAMILIES) + "."]
     table = "\n".join(lines)
     print(table, flush=True)
     figures = {"accuracy": acc, "compute": comp, "targets": targets, "runs": runs,
