@@ -15,7 +15,8 @@ the own specialist, the best member per sub-type picked on the evaluation prompt
 upper bound for a sub-type router) and the oracle show where the gap to the oracle sits.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
-        [--pair-steps N] [--skill-prior W] [--tag NAME]
+        [--pair-steps N] [--skill-prior W] [--lr LR]
+        [--tag NAME]
         [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
 """
 
@@ -165,6 +166,7 @@ def routing(braid: BraidedLLM, braider: MetaBraider, examples, config: TrainConf
 def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     torch.manual_seed(seed)
     config = TrainConfig(seed=seed, pool=str(pool_dir), episodes=args.episodes, batch=args.batch,
+                         **({} if args.lr is None else {"lr": args.lr}),
                          fusion={"steps": args.fusion_steps, "batch": 16,
                                  "prompts": args.fusion_prompts,
                                  "pair_families": PAIR_FAMILIES if args.pair_steps else [],
@@ -251,6 +253,8 @@ def main() -> None:
                         help="prompts the banks learn on")
     parser.add_argument("--pair-steps", type=int, default=0, help="> 0: pair banks for the "
                         f"specialists of {', '.join(PAIR_FAMILIES)}, this many steps each")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="the braider's learning rate (default: TrainConfig's)")
     parser.add_argument("--skill-prior", type=float, default=None, help="the braider's "
                         "starting weight of the profiles' skill (default: BraiderConfig's)")
     add_tag_argument(parser)
