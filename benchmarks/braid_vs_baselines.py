@@ -15,7 +15,8 @@ the own specialist, the best member per sub-type picked on the evaluation prompt
 upper bound for a sub-type router) and the oracle show where the gap to the oracle sits.
 
     python benchmarks/braid_vs_baselines.py [--pool runs/braid-pool] [--seeds 3] [--episodes 1280]
-        [--pair-steps N] [--no-curriculum] [--tag NAME]
+        [--pair-steps N] [--no-curriculum] [--skill-prior W] [--lr LR] [--join-prior W]
+        [--join-by-task] [--tag NAME]
         [--keep DIR]   # each finished seed saved in DIR; seeds found there are not run again
 """
 
@@ -47,6 +48,7 @@ from evolora.braid.pool_make import ensure_pool
 from evolora.braid.reinforce import Learner
 from evolora.braid.reward import compute_share
 from evolora.braid.trainer import (
+    check_profile_prompts,
     evaluation_prompts,
     role_prompts,
     run_episodes,
@@ -172,12 +174,16 @@ def one_seed(pool: ModelPool, pool_dir: Path, seed: int, args) -> dict:
     torch.manual_seed(seed)
     config = TrainConfig(seed=seed, pool=str(pool_dir), episodes=args.episodes, batch=args.batch,
                          curriculum=not args.no_curriculum,
+                         **({} if args.lr is None else {"lr": args.lr}),
                          fusion={"steps": args.fusion_steps, "batch": 16,
                                  "prompts": args.fusion_prompts,
                                  "pair_families": PAIR_FAMILIES if args.pair_steps else [],
                                  "pair_steps": args.pair_steps},
                          braider={"join_prior": args.join_prior,
-                                  "join_by_task": args.join_by_task})
+                                  "join_by_task": args.join_by_task,
+                                  **({} if args.skill_prior is None else {
+                                      "skill_prior": args.skill_prior})})
+    check_profile_prompts(config)
     grid = TaskGrid(FAMILIES, config.difficulties)
     braid = BraidedLLM(pool)
     start = time.time()
@@ -271,6 +277,10 @@ def main() -> None:
                         help="the task token gives each member its own joining score")
     parser.add_argument("--no-curriculum", action="store_true", help="braider trained on every "
                         "difficulty from the start (default: easy difficulties first)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="the braider's learning rate (default: TrainConfig's)")
+    parser.add_argument("--skill-prior", type=float, default=None, help="the braider's "
+                        "starting weight of the profiles' skill (default: BraiderConfig's)")
     add_tag_argument(parser)
     add_keep_argument(parser)
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""`evolora braid ...`: pool make|list|combine|add, train, run "prompt", eval, report."""
+"""`evolora braid ...`: pool make|list|combine|add|profile, train, run "prompt", eval, report."""
 
 from __future__ import annotations
 
@@ -143,6 +143,32 @@ def pool_train_member(
     console.print(f"Wrote the member to [bold]{out}[/bold]. Add it to a pool with:")
     console.print(f"  evolora braid pool add POOL {out} --name {family}-full --domain {family} "
                   "--out NEWPOOL", highlight=False, soft_wrap=True)
+
+
+@pool_app.command("profile")
+def pool_profile(
+    pool: Path = typer.Argument(..., help="Pool folder whose members are measured again."),
+    out: Path = typer.Option(..., "--out", "-o", help="Pool folder to write."),
+    examples: int = typer.Option(600, "--examples", min=1,
+                                 help="Distinct prompts per family for each member's skill."),
+    selection_fraction: float = typer.Option(
+        0.4, "--selection-fraction", help="Draw them from this selection share of the holdout "
+        "split (a braid run's selection_fraction, default 0.4, must be at least this)."),
+    holdout: bool = typer.Option(False, "--holdout", help="Draw them from the whole holdout "
+                                 "split instead (as `pool make` does; may hold evaluation "
+                                 "prompts)."),
+    device: str | None = typer.Option(None, "--device", help="cpu, cuda, ... (default: best)."),
+) -> None:
+    """Write a pool of POOL's members with every member's skill measured again."""
+    from evolora.braid.pool import read_profiles
+    from evolora.braid.pool_profile import profile_pool
+
+    with Console().status("Measuring skill") as status:
+        profile_pool(pool, out, examples, None if holdout else selection_fraction, device,
+                     lambda name: status.update(f"Measuring the skill of '{name}' per family"))
+    _print_pool(read_profiles(out))
+    Console().print(f"Wrote the pool to [bold]{out}[/bold].")
+
 
 def _print_pool(profiles) -> None:
     from rich.table import Table

@@ -47,6 +47,23 @@ class PoolMakeConfig(_Section):
         return self
 
 
+class SkillConfig(_Section):
+    """How a pool's members have their skill measured (`measure_skill`): recorded in pool.json
+    so that a member added later is measured the same way."""
+
+    seed: int = 0
+    families: list[str] = Field(default_factory=lambda: list(FAMILIES))
+    difficulties: list[int] = [1, 2, 3]
+    skill_examples: int = Field(48, ge=1, description="distinct prompts per family (holdout "
+                                "draws, with repeats, when selection_fraction is None)")
+    max_new_tokens: int = Field(48, ge=1)
+    selection_fraction: float | None = Field(
+        None, gt=0, lt=1, description="draw the prompts from this selection share of the "
+        "holdout split (the share a braid run with at least this `selection_fraction` rewards "
+        "its braider on and never evaluates); None: from the whole holdout split, as `pool "
+        "make` measures")
+
+
 class FusionTrainConfig(_Section):
     """Training of every strategy's fusion bank with the models frozen."""
 

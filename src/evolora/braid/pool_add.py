@@ -1,6 +1,7 @@
 """`add_member`: a new pool folder holding a pool's members plus one local HF model (kind "hf"),
 e.g. the host with every weight fine-tuned on one family, profiled as `pool make` profiles its
-members (size, shape, cost per token, skill measured on the same holdout prompts);
+members (size, shape, cost per token, skill measured with the pool's recorded settings on the
+same prompts);
 `save_model_folder` writes such a model folder."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from evolora.braid.config import PoolMakeConfig
+from evolora.braid.config import SkillConfig
 from evolora.braid.pool import (
     ADAPTER_FILE,
     POOL_FILE,
@@ -25,8 +26,6 @@ from evolora.braid.pool_make import measure_skill
 from evolora.errors import EvoloraError
 from evolora.hosts import Host, load_host
 from evolora.telemetry.atomic import atomic_write_text
-
-SKILL_KEYS = ("seed", "families", "difficulties", "skill_examples", "max_new_tokens")
 
 
 def save_model_folder(host: Host, folder: str | Path) -> Path:
@@ -43,20 +42,18 @@ def save_model_folder(host: Host, folder: str | Path) -> Path:
 
 
 def skill_settings(folder: str | Path, profiles: list[ModelProfile]) -> dict:
-    """How the pool's members had their skill measured (seed, families in order, difficulties,
-    prompts per family, new tokens): the make config or a previous `add_member`'s record, else
-    `PoolMakeConfig`'s defaults over the families the profiles were measured on."""
-    recorded = made_with(folder)
-    if recorded is None:
-        data = json.loads((Path(folder) / POOL_FILE).read_text(encoding="utf-8"))
-        recorded = data.get("skill_with") or {"families": list(profiles[0].skill)}
+    """How the pool's members had their skill measured (`SkillConfig`'s fields): the record of
+    a previous `profile_pool` or `add_member`, else the make config, else `SkillConfig`'s
+    defaults over the families the profiles were measured on."""
+    data = json.loads((Path(folder) / POOL_FILE).read_text(encoding="utf-8"))
+    recorded = data.get("skill_with") or made_with(folder) or {"families": list(profiles[0].skill)}
     try:
-        config = PoolMakeConfig.model_validate(
-            {k: v for k, v in recorded.items() if k in SKILL_KEYS})
+        config = SkillConfig.model_validate(
+            {k: v for k, v in recorded.items() if k in SkillConfig.model_fields})
     except ValidationError as problem:
         raise EvoloraError(f"'{folder}/{POOL_FILE}' records unusable skill settings "
                            f"({problem.errors()[0]['msg']}).") from None
-    return config.model_dump(include=set(SKILL_KEYS))
+    return config.model_dump()
 
 
 def add_member(base: str | Path, model_dir: str | Path, name: str, domain: str,
@@ -84,7 +81,7 @@ def add_member(base: str | Path, model_dir: str | Path, name: str, domain: str,
                            [profiles[0].name, name])
     skill = measure_skill(host, settings["families"], settings["difficulties"],
                           settings["skill_examples"], settings["seed"],
-                          settings["max_new_tokens"])
+                          settings["max_new_tokens"], settings["selection_fraction"])
     profiles.append(profile_of(host, name, "hf", str(model_dir.resolve()), domain=domain,
                                skill=skill))
     out.mkdir(parents=True, exist_ok=True)
@@ -92,5 +89,8 @@ def add_member(base: str | Path, model_dir: str | Path, name: str, domain: str,
         shutil.copyfile(base / ADAPTER_FILE, out / ADAPTER_FILE)
     data = {"version": 1, "members": [p.describe() for p in profiles], "made_with": None,
             "skill_with": settings}
+    counts = json.loads((base / POOL_FILE).read_text(encoding="utf-8")).get("skill_prompts")
+    if counts is not None:
+        data["skill_prompts"] = counts
     atomic_write_text(out / POOL_FILE, json.dumps(data, indent=1) + "\n")
     return out

@@ -16,10 +16,11 @@ import torch
 from evolora.braid.config import PoolMakeConfig
 from evolora.braid.pool import ModelPool, ModelProfile, profile_of, with_adapter
 from evolora.braid.reinforce import load_optimiser_state, optimiser_state
+from evolora.ecology.roles import Role, distinct_examples
 from evolora.hosts import Host, load_host
 from evolora.hosts.generation import encode, target_logprobs
 from evolora.lora import LoRAPopulation
-from evolora.tasks import TaskGrid, score_example
+from evolora.tasks import Example, TaskGrid, score_example
 from evolora.telemetry.checkpoint import (
     latest_checkpoint,
     list_checkpoints,
@@ -131,13 +132,28 @@ def answer_loss(host: Host, examples, route=None) -> torch.Tensor:
         return -(logp / lengths).mean()
 
 
+def skill_prompts(family: str, k: int, difficulties: list[int], n: int, seed: int,
+                  selection_fraction: float | None = None) -> list[Example]:
+    """The prompts `measure_skill` scores family `family` (number `k` of the pool's families)
+    on: `n` holdout draws, or with `selection_fraction` up to `n` distinct prompts of that
+    selection share of the holdout split, an equal share per cell (a cell holding fewer gives
+    all it has)."""
+    rng = np.random.default_rng([seed, k])
+    grid = TaskGrid([family], difficulties)
+    if selection_fraction is None:
+        return grid.sample_batch(rng, n, split="holdout")
+    share = -(-n // len(grid.cells))
+    return [ex for cell in grid.cells
+            for ex in distinct_examples(grid, rng, cell, Role.select, selection_fraction, share)]
+
+
 def measure_skill(host: Host, families: list[str], difficulties: list[int], n: int, seed: int,
-                  max_new_tokens: int) -> dict[str, float]:
-    """Mean holdout score per family of greedy completions (`n` prompts per family)."""
+                  max_new_tokens: int, selection_fraction: float | None = None
+                  ) -> dict[str, float]:
+    """Mean score per family of greedy completions on its `skill_prompts`."""
     skill = {}
     for k, family in enumerate(families):
-        rng = np.random.default_rng([seed, k])
-        examples = TaskGrid([family], difficulties).sample_batch(rng, n, split="holdout")
+        examples = skill_prompts(family, k, difficulties, n, seed, selection_fraction)
         outs = host.generate([ex.prompt for ex in examples], max_new_tokens=max_new_tokens)
         skill[family] = float(np.mean([score_example(e, o) for e, o in zip(examples, outs,
                                                                           strict=True)]))

@@ -18,8 +18,10 @@ beginning.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,10 +34,11 @@ from evolora.braid.fusion import STRATEGIES
 from evolora.braid.fusion_train import train_bank
 from evolora.braid.generation import greedy_correct
 from evolora.braid.pair_train import train_pair_banks
-from evolora.braid.pool import ModelPool, load_pool
+from evolora.braid.pool import POOL_FILE, ModelPool, load_pool
 from evolora.braid.reinforce import Learner, leave_one_out
 from evolora.braid.reward import reward
 from evolora.ecology.roles import Role, distinct_examples, draw_example
+from evolora.errors import EvoloraError
 from evolora.tasks import Example, TaskGrid
 from evolora.telemetry import RunDir
 
@@ -87,6 +90,22 @@ def evaluation_prompts(grid: TaskGrid, per_cell: int, seed: int,
     rng = np.random.default_rng([seed, 7])
     return [ex for cell in grid.cells
             for ex in distinct_examples(grid, rng, cell, Role.evaluate, fraction, per_cell)]
+
+
+def check_profile_prompts(config: TrainConfig) -> None:
+    """Stop with one sentence when the pool's skill was measured on selection prompts of a larger
+    share than the run's `selection_fraction`: some of them would be the run's evaluation
+    prompts."""
+    path = Path(config.pool) / POOL_FILE
+    recorded = (json.loads(path.read_text(encoding="utf-8")).get("skill_with") or {}
+                if path.is_file() else {})
+    fraction = recorded.get("selection_fraction")
+    if fraction is not None and fraction > config.selection_fraction:
+        raise EvoloraError(
+            f"The pool '{config.pool}' measured its members' skill on a selection share of "
+            f"{fraction} of the holdout split; selection_fraction must be at least that (got "
+            f"{config.selection_fraction}), or the braider's prior would have seen evaluation "
+            "prompts.")
 
 
 def run_episodes(braid: BraidedLLM, braider: MetaBraider, examples: list[Example],
@@ -148,6 +167,7 @@ def train(run: RunDir, config: TrainConfig, device: str | None = None,
           on_fusion: Callable[[str, int, float], None] | None = None) -> MetaBraider:
     """Train (or resume training of) the run's fusion banks and braider; returns the braider."""
     torch.manual_seed(config.seed)
+    check_profile_prompts(config)
     pool = load_pool(config.pool, device=device)
     braid = prepare_braid(pool, run, config, on_fusion)
     families = families_of(config)
