@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from braid_models import tiny_host
+from braid_models import probe_logits, tiny_host
 
 from evolora.braid.member_train import train_full_member
 from evolora.braid.pool_add import save_model_folder
@@ -16,13 +16,6 @@ from evolora.cli import main
 from evolora.errors import EvoloraError
 from evolora.hosts import load_host
 from evolora.tasks import TaskGrid
-
-IDS = torch.tensor([[5, 9, 14, 3, 22]])
-
-
-def _logits(host) -> torch.Tensor:
-    with torch.no_grad():
-        return host.model(IDS.to(host.device)).logits
 
 
 def test_every_weight_learns_the_family(tokenizer, tmp_path):
@@ -58,7 +51,7 @@ def test_a_killed_run_continues_to_the_weights_of_an_unbroken_one(tmp_path):
         train_full_member("builtin", "logic", [1, 2], 5, 2e-3, 3, checkpoints=tmp_path)
 
 
-def test_the_command_saves_a_member_that_loads_with_identical_logits(tmp_path, capsys):
+def test_the_command_saves_a_member_that_loads_with_identicalprobe_logits(tmp_path, capsys):
     out = tmp_path / "member"
     assert main(["braid", "pool", "train-member", "math", "--out", str(out), "--steps", "3",
                  "--seed", "1", "--difficulty", "1", "--device", "cpu"]) == 0
@@ -67,8 +60,8 @@ def test_the_command_saves_a_member_that_loads_with_identical_logits(tmp_path, c
     assert not (out / "checkpoints").exists()
     expected = train_full_member("builtin", "math", [1], 3, 1e-3, 1, device="cpu")
     loaded = load_host(str(out))
-    torch.testing.assert_close(_logits(loaded), _logits(expected))
-    assert not torch.allclose(_logits(loaded), _logits(load_host("builtin")))
+    torch.testing.assert_close(probe_logits(loaded), probe_logits(expected))
+    assert not torch.allclose(probe_logits(loaded), probe_logits(load_host("builtin")))
 
 
 def test_bad_input_exits_2(tmp_path):

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from braid_models import tiny_host
+from braid_models import made_pool, probe_logits, tiny_host
 
 from evolora.braid.pool import load_pool, read_profiles
 from evolora.braid.pool_add import save_model_folder
@@ -15,23 +15,11 @@ from evolora.braid.pool_make import measure_skill
 from evolora.cli import main
 from evolora.hosts import load_host
 
-IDS = torch.tensor([[5, 9, 14, 3, 22]])
-
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A pool made by `pool make` (the built-in host and a math and a logic adapter)."""
-    root = tmp_path_factory.mktemp("add")
-    config = root / "pool.yaml"
-    config.write_text("families: [math, logic]\ndifficulties: [1]\nsteps: 2\n"
-                      "batch_per_family: 2\nskill_examples: 6\nmax_new_tokens: 4\n")
-    assert main(["braid", "pool", "make", "-c", str(config), "-o", str(root / "base")]) == 0
-    return root / "base"
-
-
-def _logits(host) -> torch.Tensor:
-    with torch.no_grad():
-        return host.model(IDS.to(host.device)).logits
+    return made_pool(tmp_path_factory.mktemp("add"), [1])
 
 
 def test_an_added_model_joins_with_the_profile_a_make_would_give_it(base, tmp_path, capsys):
@@ -63,10 +51,10 @@ def test_an_added_model_joins_with_the_profile_a_make_would_give_it(base, tmp_pa
     assert profiles[4].domain == "logic"
 
     pool, original = load_pool(twice), load_pool(base)
-    torch.testing.assert_close(_logits(pool.hosts[4]), _logits(tuned))
-    assert not torch.allclose(_logits(pool.hosts[4]), _logits(host))
+    torch.testing.assert_close(probe_logits(pool.hosts[4]), probe_logits(tuned))
+    assert not torch.allclose(probe_logits(pool.hosts[4]), probe_logits(host))
     for k in range(3):  # the pool's own members are unchanged
-        torch.testing.assert_close(_logits(pool.hosts[k]), _logits(original.hosts[k]))
+        torch.testing.assert_close(probe_logits(pool.hosts[k]), probe_logits(original.hosts[k]))
     assert json.loads((twice / "pool.json").read_text())["made_with"] is None
 
 

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from braid_models import made_pool, probe_logits
 
 from evolora.braid.config import TrainConfig
 from evolora.braid.pool import load_pool, read_profiles
@@ -20,18 +21,11 @@ from evolora.errors import EvoloraError
 from evolora.hosts import load_host
 from evolora.tasks import Example
 
-IDS = torch.tensor([[5, 9, 14, 3, 22]])
-
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A pool made by `pool make` (the built-in host and a math and a logic adapter)."""
-    root = tmp_path_factory.mktemp("profile")
-    config = root / "pool.yaml"
-    config.write_text("families: [math, logic]\ndifficulties: [1, 2]\nsteps: 2\n"
-                      "batch_per_family: 2\nskill_examples: 6\nmax_new_tokens: 4\n")
-    assert main(["braid", "pool", "make", "-c", str(config), "-o", str(root / "base")]) == 0
-    return root / "base"
+    return made_pool(tmp_path_factory.mktemp("profile"), [1, 2])
 
 
 class Recorder:
@@ -56,11 +50,6 @@ def test_skill_on_selection_prompts_is_measured_on_distinct_selection_prompts_on
     assert {role_of(Example(p, "", "", 1, {}), 0.3) for p in drawn.prompts} >= {Role.evaluate}
 
 
-def _logits(host) -> torch.Tensor:
-    with torch.no_grad():
-        return host.model(IDS.to(host.device)).logits
-
-
 def test_a_profiled_pool_keeps_its_members_and_measures_later_members_alike(base, tmp_path,
                                                                           capsys):
     out = tmp_path / "profiled"
@@ -79,7 +68,7 @@ def test_a_profiled_pool_keeps_its_members_and_measures_later_members_alike(base
         assert {**old.describe(), "skill": None} == {**new.describe(), "skill": None}
         assert new.skill == measure_skill(original.hosts[k], ["math", "logic"], [1, 2], 10, 0, 4,
                                           0.5)
-        torch.testing.assert_close(_logits(pool.hosts[k]), _logits(original.hosts[k]))
+        torch.testing.assert_close(probe_logits(pool.hosts[k]), probe_logits(original.hosts[k]))
     assert any(old.skill != new.skill for old, new in zip(before, after, strict=True))
 
     tuned = load_host("builtin")
