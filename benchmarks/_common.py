@@ -39,6 +39,13 @@ def add_tag_argument(parser) -> None:
     parser.add_argument("--tag", default="", help="suffix of the result's name")
 
 
+def shared_machine_note(when_written: bool = False) -> str:
+    """The sentence that says how loaded the shared machine was (its 1-minute load average now)."""
+    when = " when this table was written" if when_written else ""
+    return (f"Measured on a machine shared with other work (1-minute load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores{when}).")
+
+
 def tagged(name: str, tag: str) -> str:
     """`name_tag`, or `name` without a tag: the result name of a tagged run."""
     return f"{name}_{tag}" if tag else name

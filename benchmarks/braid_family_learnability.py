@@ -28,14 +28,13 @@ snapshot); `--save-models` saves each every-weight specialist as a local HF mode
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_tag_argument, tagged, write_result
+from _common import add_tag_argument, shared_machine_note, tagged, write_result
 from safetensors.torch import save_file
 
 from evolora.braid.config import FAMILIES, PoolMakeConfig
@@ -237,9 +236,7 @@ def main() -> None:
     lines.append(f"\n{args.steps} steps of batch 32 on {args.family} train prompts{of_kinds} "
                  f"(difficulties {', '.join(map(str, grid.grid.difficulties))}) per trained "
                  f"variant and seed (seeds {', '.join(map(str, args.seeds))}; ± is the std over "
-                 f"seeds); {args.per_cell} prompts per {per}. Measured on a machine "
-                 f"shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
-                 f"{os.cpu_count()} cores).")
+                 f"seeds); {args.per_cell} prompts per {per}. {shared_machine_note()}")
     text = "\n".join(lines)
     print(text, flush=True)
     name = tagged(f"braid_{args.family}_learnability", args.tag)

@@ -29,12 +29,11 @@ ensemble, whose members both know the family.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_tag_argument, mean_std, tagged, write_result
+from _common import add_tag_argument, mean_std, shared_machine_note, tagged, write_result
 
 from evolora.braid import pair_train
 from evolora.braid.braided import BraidedLLM
@@ -177,9 +176,7 @@ def main() -> None:
         f"lead = the family's own specialist; joiners: {args.joiners}; mixtures of the lead and "
         f"one joiner: fixed lead weights {', '.join(map(str, WEIGHTS))}, a token-level "
         f"confidence gate (beta {', '.join(f'{b:g}' for b in BETAS)}), the logit average and a "
-        "per-prompt confidence pick. Measured on a "
-        f"machine shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} cores)."])
+        f"per-prompt confidence pick. {shared_machine_note()}"])
     print(text, flush=True)
     write_result(tagged("braid_join_ceiling", args.tag),
                  {"figures": figures, "runs": runs, "args": vars(args) | {"pool": str(args.pool)}},

@@ -24,13 +24,12 @@ combine`).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_tag_argument, mean_std, tagged, write_result
+from _common import add_tag_argument, mean_std, shared_machine_note, tagged, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES, TrainConfig
@@ -201,9 +200,8 @@ def main() -> None:
         f"({np.mean([r['pair_cpu_s'] for r in runs]):.0f} s of CPU per seed); pairs made: "
         + "; ".join(sorted({f"{m['family']}: {m['lead']} + {m['joiner']}"
                             for r in runs for m in r["pairs_made"]}))
-        + ". Room: share of prompts the best joiner answers and the lead misses. Measured on a "
-        f"machine shared with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
-        f"{os.cpu_count()} cores)."])
+        + ". Room: share of prompts the best joiner answers and the lead misses. "
+        + shared_machine_note()])
     print(text, flush=True)
     name = tagged("braid_join_gain", args.tag)
     write_result(name, {"figures": figures, "runs": runs, "args": vars(args) | {

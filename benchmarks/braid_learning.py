@@ -25,13 +25,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, tagged, write_result
+from _common import (
+    add_keep_argument,
+    add_tag_argument,
+    kept_seed,
+    mean_std,
+    shared_machine_note,
+    tagged,
+    write_result,
+)
 from safetensors.torch import load_file, save_file
 
 from evolora.braid.braided import BRAID_FILE, BraidedLLM
@@ -293,12 +300,6 @@ def few_shot_lines(shots, args) -> list[str]:
             f"{args.feedback_explore:g}."]
 
 
-def machine_line() -> str:
-    """How loaded the shared machine was when a table was written."""
-    return (f"Measured on a machine shared with other work (1-minute load average "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written).")
-
-
 def report_few_shot(shots, best, args, seeds: int) -> None:
     """Print the few-shot table over the seeds done so far and write its result; `best` per
     seed: (the held-out family's best member, its reward)."""
@@ -311,7 +312,7 @@ def report_few_shot(shots, best, args, seeds: int) -> None:
         f"{args.adapt}).",
         f"{seeds} seed(s), {args.episodes} training episodes per braider, skill prior "
         f"{args.skill_prior:g}, {args.holdout // 3} held-out prompts per difficulty. "
-        f"{machine_line()}"])
+        f"{shared_machine_note(True)}"])
     print(table, flush=True)
     write_result(tagged("braid_learning", args.tag), {
         "few_shot": [{"curve": c, "reached_80pct": r} for c, r in shots],
@@ -349,7 +350,8 @@ def report(rows, entropy, rewards, probes, join_share, shots, args, seeds: int) 
               f"{seeds} seed(s), {args.episodes} training episodes per braider, skill prior "
               f"{args.skill_prior:g}, join prior {args.join_prior:g}, join by task "
               f"{args.join_by_task}, fusion banks {args.fusion_steps} steps per strategy on "
-              f"{args.fusion_prompts} prompts, {args.holdout} holdout prompts. {machine_line()}"]
+              f"{args.fusion_prompts} prompts, {args.holdout} holdout prompts. "
+              + shared_machine_note(True)]
     table = "\n".join(lines)
     print(table, flush=True)
     write_result(tagged("braid_learning", args.tag), {

@@ -13,12 +13,11 @@ gain before the MetaBraider is measured.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import write_result
+from _common import shared_machine_note, write_result
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
@@ -59,9 +58,7 @@ def main() -> None:
         lines += ["", f"Mean over families: best single member {means[:-1].max():.3f} "
                   f"({pool.names[int(means[:-1].argmax())]}), each family's own specialist "
                   f"{own:.3f}, oracle {means[-1]:.3f}.", ""]
-    lines.append(f"{args.per_family} prompts per family and role. Measured on a machine shared "
-                 f"with other work (1-minute load average {os.getloadavg()[0]:.1f} on "
-                 f"{os.cpu_count()} cores).")
+    lines.append(f"{args.per_family} prompts per family and role. {shared_machine_note()}")
     text = "\n".join(lines)
     print(text, flush=True)
     write_result("braid_pool_skill", {"members": pool.names, "accuracy": table,

@@ -17,13 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from functools import partial
 
 import numpy as np
 import torch
-from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, tagged, write_result
+from _common import (
+    add_keep_argument,
+    add_tag_argument,
+    kept_seed,
+    mean_std,
+    shared_machine_note,
+    tagged,
+    write_result,
+)
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.config import FAMILIES, PoolMakeConfig, TrainConfig
@@ -157,8 +164,7 @@ def main() -> None:
         f"{', '.join(map(str, args.seeds))} (± is the std over seeds). "
         + (f"CPU per training step of all five families, scoring included: "
            f"{np.mean(cpu):.2f} s. " if cpu else "")
-        + f"Measured on a machine shared with other work (1-minute load average "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores).")
+        + shared_machine_note())
     text = "\n".join(lines)
     print(text, flush=True)
     name = tagged("braid_specialist_steps", args.tag)

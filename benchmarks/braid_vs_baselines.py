@@ -23,14 +23,21 @@ upper bound for a sub-type router) and the oracle show where the gap to the orac
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from _common import add_keep_argument, add_tag_argument, kept_seed, mean_std, tagged, write_result
+from _common import (
+    add_keep_argument,
+    add_tag_argument,
+    kept_seed,
+    mean_std,
+    shared_machine_note,
+    tagged,
+    write_result,
+)
 
 from evolora.braid.braided import BraidedLLM
 from evolora.braid.braider import HEADS, MetaBraider
@@ -336,9 +343,7 @@ def report(runs: list[dict], args) -> None:
               f"{args.fusion_prompts} prompts"
               + (f", pair banks {args.pair_steps} steps each for the specialists of "
                  f"{', '.join(PAIR_FAMILIES)} and their two joiners with most room"
-                 if args.pair_steps else "") + ", per seed. Measured "
-              "on a machine shared with other work (1-minute load average "
-              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores when this table was written)."]
+                 if args.pair_steps else "") + ", per seed. " + shared_machine_note(True)]
     lines += ["", "Braider training, first update -> last: decision entropy " + ", ".join(
         f"{h} {mean_std([r['entropy'][h][0] for r in runs])} -> "
         f"{mean_std([r['entropy'][h][1] for r in runs])}" for h in HEADS)

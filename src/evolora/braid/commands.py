@@ -37,12 +37,12 @@ def pool_make(
 ) -> None:
     """Fine-tune one LoRA specialist of the host per task family and save them as a pool."""
     from evolora.braid.config import PoolMakeConfig
+    from evolora.braid.pool import check_new_pool_folder
     from evolora.braid.pool_make import make_pool
     from evolora.telemetry.progress import Progress
 
     cfg = _config(config, PoolMakeConfig, steps=steps, seed=seed)
-    if (out / "pool.json").exists():
-        raise EvoloraError(f"'{out}' already holds a pool; choose another --out folder.")
+    check_new_pool_folder(out)
     console = Console()
     console.print(f"Writing the pool to [bold]{out}[/bold] (a killed make continues from "
                   f"{out / 'checkpoints'}).")

@@ -99,16 +99,30 @@ class ModelPool:
              made_with: dict | None = None) -> Path:
         """Write pool.json and adapters.safetensors (`adapters`: flat `<member>/<layer>.A|B`;
         `made_with`: the config that made the pool, recorded for cache checks)."""
-        from safetensors.torch import save_file
+        return save_pool_files(folder, self.profiles, adapters, made_with=made_with)
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().cpu().contiguous() for k, v in adapters.items()}
-        save_file(tensors, str(folder / ADAPTER_FILE))
-        data = {"version": 1, "members": [p.describe() for p in self.profiles],
-                "made_with": made_with}
-        atomic_write_text(folder / POOL_FILE, json.dumps(data, indent=1) + "\n")
-        return folder
+
+def save_pool_files(folder: str | Path, profiles: list[ModelProfile],
+                    adapters: dict[str, torch.Tensor], **records) -> Path:
+    """Write a pool folder: pool.json (the `profiles`, `made_with`: the config of the `pool make`
+    that made it, None unless given, and any other `records`, e.g. `skill_with`) and
+    adapters.safetensors (`adapters`: flat `<member>/<layer>.A|B`)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in adapters.items()}
+    save_file(tensors, str(folder / ADAPTER_FILE))
+    data = {"version": 1, "members": [p.describe() for p in profiles], "made_with": None,
+            **records}
+    atomic_write_text(folder / POOL_FILE, json.dumps(data, indent=1) + "\n")
+    return folder
+
+
+def check_new_pool_folder(out: str | Path) -> None:
+    """Stop with one sentence when `out` already holds a pool (one is never overwritten)."""
+    if (Path(out) / POOL_FILE).exists():
+        raise EvoloraError(f"'{out}' already holds a pool; choose another output folder.")
 
 
 def check_shared_tokenizer(hosts: list[Host], names: list[str]) -> None:
@@ -188,11 +202,7 @@ def combine_pools(base: str | Path, other: str | Path, suffix: str, out: str | P
     """Write at `out` a pool of `base`'s members plus `other`'s adapter members, each renamed
     `<name><suffix>` (e.g. specialists made with another seed beside the default ones; `other`'s
     host and hf members are left out). No make config is recorded: `ensure_pool` uses it as is."""
-    from safetensors.torch import save_file
-
-    out = Path(out)
-    if (out / POOL_FILE).exists():
-        raise EvoloraError(f"'{out}' already holds a pool; choose another output folder.")
+    check_new_pool_folder(out)
     profiles = read_profiles(base)
     tensors = load_adapter_tensors(base)
     added = load_adapter_tensors(other)
@@ -204,11 +214,7 @@ def combine_pools(base: str | Path, other: str | Path, suffix: str, out: str | P
         profiles.append(ModelProfile(**{**p.describe(), "name": name}))
         tensors.update({f"{name}/{k}.{f}": t for k, (a, b) in adapter_factors(added, p.name).items()
                         for f, t in (("A", a), ("B", b))})
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(out / ADAPTER_FILE))
-    data = {"version": 1, "members": [p.describe() for p in profiles], "made_with": None}
-    atomic_write_text(out / POOL_FILE, json.dumps(data, indent=1) + "\n")
-    return out
+    return save_pool_files(out, profiles, tensors)
 
 
 def made_with(folder: str | Path) -> dict | None:

@@ -7,25 +7,25 @@ same prompts);
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from evolora.braid.config import SkillConfig
 from evolora.braid.pool import (
-    ADAPTER_FILE,
     POOL_FILE,
     ModelProfile,
+    check_new_pool_folder,
     check_shared_tokenizer,
+    load_adapter_tensors,
     made_with,
     profile_of,
     read_profiles,
+    save_pool_files,
 )
 from evolora.braid.pool_make import measure_skill
 from evolora.errors import EvoloraError
 from evolora.hosts import Host, load_host
-from evolora.telemetry.atomic import atomic_write_text
 
 
 def save_model_folder(host: Host, folder: str | Path) -> Path:
@@ -63,8 +63,7 @@ def add_member(base: str | Path, model_dir: str | Path, name: str, domain: str,
     pool's members had theirs. The member's source is `model_dir`'s absolute path, so the model
     folder must stay where it is. No make config is recorded: `ensure_pool` uses it as is."""
     base, model_dir, out = Path(base), Path(model_dir), Path(out)
-    if (out / POOL_FILE).exists():
-        raise EvoloraError(f"'{out}' already holds a pool; choose another output folder.")
+    check_new_pool_folder(out)
     profiles = read_profiles(base)
     if not name or name in {p.name for p in profiles}:
         raise EvoloraError(f"The new member needs a name that is not empty and not already in "
@@ -84,13 +83,6 @@ def add_member(base: str | Path, model_dir: str | Path, name: str, domain: str,
                           settings["max_new_tokens"], settings["selection_fraction"])
     profiles.append(profile_of(host, name, "hf", str(model_dir.resolve()), domain=domain,
                                skill=skill))
-    out.mkdir(parents=True, exist_ok=True)
-    if (base / ADAPTER_FILE).is_file():
-        shutil.copyfile(base / ADAPTER_FILE, out / ADAPTER_FILE)
-    data = {"version": 1, "members": [p.describe() for p in profiles], "made_with": None,
-            "skill_with": settings}
     counts = json.loads((base / POOL_FILE).read_text(encoding="utf-8")).get("skill_prompts")
-    if counts is not None:
-        data["skill_prompts"] = counts
-    atomic_write_text(out / POOL_FILE, json.dumps(data, indent=1) + "\n")
-    return out
+    return save_pool_files(out, profiles, load_adapter_tensors(base), skill_with=settings,
+                           **({} if counts is None else {"skill_prompts": counts}))

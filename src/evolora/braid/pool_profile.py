@@ -6,19 +6,23 @@ rivals' within the noise)."""
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from evolora.braid.config import SkillConfig
-from evolora.braid.pool import ADAPTER_FILE, POOL_FILE, ModelProfile, load_pool, read_profiles
+from evolora.braid.pool import (
+    ModelProfile,
+    check_new_pool_folder,
+    load_adapter_tensors,
+    load_pool,
+    read_profiles,
+    save_pool_files,
+)
 from evolora.braid.pool_add import skill_settings
 from evolora.braid.pool_make import measure_skill, skill_prompts
 from evolora.errors import EvoloraError
-from evolora.telemetry.atomic import atomic_write_text
 
 
 def profile_pool(base: str | Path, out: str | Path, examples: int,
@@ -31,8 +35,7 @@ def profile_pool(base: str | Path, out: str | Path, examples: int,
     family in `skill_prompts`), so `add_member` measures a later member the same way. No make
     config is recorded: `ensure_pool` uses it as is."""
     base, out = Path(base), Path(out)
-    if (out / POOL_FILE).exists():
-        raise EvoloraError(f"'{out}' already holds a pool; choose another output folder.")
+    check_new_pool_folder(out)
     profiles = read_profiles(base)
     try:
         settings = SkillConfig.model_validate({
@@ -51,13 +54,8 @@ def profile_pool(base: str | Path, out: str | Path, examples: int,
                               settings["skill_examples"], settings["seed"],
                               settings["max_new_tokens"], settings["selection_fraction"])
         measured.append(ModelProfile(**{**profile.describe(), "skill": skill}))
-    out.mkdir(parents=True, exist_ok=True)
-    if (base / ADAPTER_FILE).is_file():
-        shutil.copyfile(base / ADAPTER_FILE, out / ADAPTER_FILE)
     counts = {f: len(skill_prompts(f, k, settings["difficulties"], settings["skill_examples"],
                                    settings["seed"], settings["selection_fraction"]))
               for k, f in enumerate(settings["families"])}
-    data = {"version": 1, "members": [p.describe() for p in measured], "made_with": None,
-            "skill_with": settings, "skill_prompts": counts}
-    atomic_write_text(out / POOL_FILE, json.dumps(data, indent=1) + "\n")
-    return out
+    return save_pool_files(out, measured, load_adapter_tensors(base), skill_with=settings,
+                           skill_prompts=counts)
